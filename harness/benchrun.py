@@ -1,0 +1,95 @@
+"""Bench entry point: one run of the matrix with a progress display.
+
+`run_bench` opens (or resumes) a run, measures every unfinished cell in the planned
+order and marks the run complete; on Ctrl-C or SIGTERM it stops the current server,
+marks the run interrupted and re-raises, so the caller exits non-zero.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from harness import bench
+from harness.matrix import Matrix
+from harness.rawstore import utc_now
+
+
+def run_bench(
+    matrix: Matrix,
+    out: Path,
+    resume: str | bool = False,
+    fresh: bool = False,
+    console: Console | None = None,
+) -> str:
+    console = console or Console(stderr=True)
+    wrk = bench.preflight_environment(out, matrix)
+    bench.ensure_env_path()
+    store, matrix = bench.open_run(out, matrix, resume, fresh)
+    unavailable = bench.unavailable_reasons(matrix)
+    if store.run_json.exists():
+        reaped = bench.reap_leftovers(store)
+        if reaped:
+            console.print(f"[yellow]stopped {len(reaped)} server process(es) left by the killed run")
+        bench.cleanup_partial(store)
+        meta = store.read_run()
+        meta.update(status="running", resumed_at=utc_now())
+        meta.pop("format_version", None), meta.pop("kind", None)
+        store.write_run(meta)
+        console.print(f"resuming run [bold]{store.run_id}[/] in {out}")
+    else:
+        meta = bench.run_metadata(matrix, store.run_id, unavailable)
+        store.write_run(meta)
+        console.print(f"new run [bold]{store.run_id}[/] in {out}")
+    for what, why in unavailable.items():
+        console.print(f"[red]unavailable:[/] {what}: {why} (its cells are recorded as failed)")
+
+    todo = [c for c in matrix.cells if not store.is_finished(c)]
+    done_before = len(matrix.cells) - len(todo)
+    failed = 0
+    status = "interrupted"
+    start = time.monotonic()
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with (
+            bench.sigterm_as_interrupt(),
+            Progress(*columns, console=console, transient=False) as progress,
+        ):
+            task = progress.add_task("cells", total=len(matrix.cells), completed=done_before)
+            for cell in todo:
+                progress.update(task, description=cell.key)
+                outcome = bench.measure_cell(store, matrix, cell, wrk, unavailable)
+                if outcome.status != "ok":
+                    failed += 1
+                    progress.console.print(f"[red]failed[/] {cell.key}: {outcome.reason}")
+                else:
+                    progress.console.print(f"ok     {cell.key}: {outcome.requests_per_sec} req/s")
+                progress.advance(task)
+        status = "complete"
+    finally:
+        meta = store.read_run()
+        meta.pop("format_version", None), meta.pop("kind", None)
+        meta.update(status=status, ended_at=utc_now())
+        store.write_run(meta)
+        console.print(
+            f"run {store.run_id}: {status}, {len(todo)} cell(s) measured in "
+            f"{bench.elapsed(start)}, {failed} failed; raw output in {store.root}"
+        )
+    return store.run_id

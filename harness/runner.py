@@ -1,0 +1,217 @@
+"""Bench stage 2: processes. Start a server, wait until it answers, run wrk, stop it.
+
+Every process we start gets its own session (so its whole process group can be
+signalled and checked empty afterwards), the CPUs it is pinned to, an open-files
+limit above the connection count, and PR_SET_PDEATHSIG so that it dies with us even
+when we are killed with SIGKILL. Nothing here decides what to measure.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class LaunchError(RuntimeError):
+    """A process could not be started or did not become ready; message says why."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel just handed out; callers retry on EADDRINUSE."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def nofile_needed(connections: int) -> int:
+    # wrk needs one descriptor per connection plus its own; servers the same plus workers.
+    return connections + 256
+
+
+def check_nofile(needed: int) -> None:
+    """Fail with a clear line if the hard open-files limit cannot cover `needed`."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise LaunchError(
+            f"open-files limit: need {needed} descriptors but the hard limit is {hard}; "
+            "raise it (ulimit -Hn, /etc/security/limits.conf) or use fewer connections"
+        )
+
+
+def _preexec(cpus: Sequence[int] | None, nofile: int) -> Callable[[], None]:
+    def setup() -> None:
+        # Die with the harness even on SIGKILL, so no server outlives a killed bench.
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        limit = nofile if hard == resource.RLIM_INFINITY else min(nofile, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+
+    return setup
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[bytes]
+    argv: list[str]
+    stderr_path: Path
+    stop_signal: int
+
+    @property
+    def pgid(self) -> int:
+        return self.proc.pid  # start_new_session: the leader's pid is the group id
+
+    def stderr_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.stderr_path.read_bytes()[-16384:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def start_server(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    stderr_path: Path,
+    stop_signal: int,
+    cpus: Sequence[int] | None,
+    nofile: int,
+) -> ServerProcess:
+    stderr_path.parent.mkdir(parents=True, exist_ok=True)
+    with stderr_path.open("wb") as err:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_preexec(cpus, nofile),
+            )
+        except OSError as e:
+            raise LaunchError(f"cannot start {argv[0]}: {e.strerror}") from None
+    return ServerProcess(proc, argv, stderr_path, stop_signal)
+
+
+def wait_ready(server: ServerProcess, url: str, timeout_s: float = 30.0) -> float:
+    """Poll `url` until it answers 200; return seconds taken. Raises LaunchError."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        code = server.proc.poll()
+        if code is not None:
+            raise LaunchError(f"server exited with code {code} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                resp.read()
+                if resp.status == 200:
+                    return time.monotonic() - start
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as e:
+            last = f"HTTP {e.code}"
+        except (OSError, urllib.error.URLError) as e:
+            last = str(getattr(e, "reason", e))
+        time.sleep(0.02)  # poll interval, not synchronisation: the loop checks readiness
+    raise LaunchError(f"server did not answer 200 at {url} within {timeout_s:.0f} s ({last})")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_server(server: ServerProcess, grace_s: float = 10.0) -> int | None:
+    """Ask the main process to stop, then make sure the whole group is gone."""
+    proc = server.proc
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, server.stop_signal)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            kill_group(server.pgid)
+            proc.wait(timeout=5)
+    kill_group(server.pgid)
+    return proc.returncode
+
+
+def kill_group(pgid: int, timeout_s: float = 5.0) -> None:
+    """SIGKILL what is left of a process group and wait until it is empty."""
+    deadline = time.monotonic() + timeout_s
+    while group_alive(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except PermissionError as e:
+            if e.errno == errno.EPERM:
+                return
+        if time.monotonic() > deadline:
+            raise LaunchError(f"process group {pgid} survived SIGKILL")
+        time.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    argv: list[str]
+    stdout: bytes
+    stderr: str
+    exit_code: int | None
+    timed_out: bool
+
+
+def run_wrk(
+    argv: list[str],
+    env: dict[str, str],
+    cpus: Sequence[int] | None,
+    nofile: int,
+    limit_s: float,
+) -> WrkRun:
+    """Run wrk to completion (bounded by `limit_s`), keeping its stdout byte for byte."""
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_preexec(cpus, nofile),
+    )
+    try:
+        out, err = proc.communicate(timeout=limit_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        out, err = proc.communicate()
+        timed_out = True
+    except BaseException:
+        kill_group(proc.pid)
+        proc.wait()
+        raise
+    return WrkRun(argv, out, err.decode("utf-8", "replace"), proc.returncode, timed_out)

@@ -1,0 +1,120 @@
+"""wsgi-baseline tasks: thin wrappers that parse options and call `harness`.
+
+`invoke --list` shows them; `invoke bench --help` documents every option.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from invoke import Context, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+RAW = ROOT / "raw"
+
+
+def _fail(message: str, code: int = 2) -> Exit:
+    return Exit(f"error: {message}", code=code)
+
+
+@task(
+    optional=["resume"],
+    help={
+        "profile": "named matrix from harness/profiles.toml: quick (default), seed, frameworks, …",
+        "profile-file": "TOML file holding the profiles (default: harness/profiles.toml)",
+        "servers": "comma-separated server ids, e.g. gunicorn,uwsgi",
+        "apps": "comma-separated app ids: raw, flask, cherrypy, falcon, bottle",
+        "workloads": "comma-separated workloads: plaintext (GET /), json (GET /json)",
+        "connections": "comma-separated wrk connection counts, e.g. 10,100,500",
+        "duration": "measured time per cell: 180, 180s or 3m",
+        "warmup": "unmeasured wrk load before each cell: 30, 30s, 0 for none",
+        "repeats": "how many times each cell is measured",
+        "threads": "wrk threads (at most the connection count)",
+        "timeout": "wrk --timeout: slower responses count as timeouts (default 2s)",
+        "workers": "server worker processes (the same budget for every server)",
+        "server-threads": "threads per worker for servers that have threads",
+        "server-cpus": "CPUs the server is pinned to, e.g. 0 (default: first half)",
+        "client-cpus": "CPUs wrk is pinned to, e.g. 1 (default: second half)",
+        "out": "raw output directory (default: raw/)",
+        "resume": "continue an unfinished run: its id, or the newest matching one",
+        "new": "start a new run even if a matching unfinished run exists",
+        "shuffle": "measure the cells in random order (the seed is recorded)",
+        "seed": "seed for --shuffle (default: drawn and recorded)",
+    },
+)
+def bench(
+    c: Context,
+    profile: str = "quick",
+    profile_file: str = "",
+    servers: str = "",
+    apps: str = "",
+    workloads: str = "",
+    connections: str = "",
+    duration: str = "",
+    warmup: str = "",
+    repeats: str = "",
+    threads: str = "",
+    timeout: str = "",
+    workers: str = "",
+    server_threads: str = "",
+    server_cpus: str = "",
+    client_cpus: str = "",
+    out: str = "",
+    resume: str | None = None,
+    new: bool = False,
+    shuffle: bool = False,
+    seed: str = "",
+) -> None:
+    """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
+    from harness.apps import APPS
+    from harness.benchrun import run_bench
+    from harness.bench import BenchError
+    from harness.matrix import PROFILES_FILE, ConfigError, build_matrix
+    from harness.servers import SERVERS
+
+    overrides = {
+        "servers": servers or None,
+        "apps": apps or None,
+        "workloads": workloads or None,
+        "connections": connections or None,
+        "duration": duration or None,
+        "warmup": warmup or None,
+        "repeats": repeats or None,
+        "threads": threads or None,
+        "timeout": timeout or None,
+        "workers": workers or None,
+        "server_threads": server_threads or None,
+        "server_cpus": server_cpus or None,
+        "client_cpus": client_cpus or None,
+        "shuffle": True if shuffle or seed else None,
+        "seed": None,
+    }
+    if seed:
+        try:
+            overrides["seed"] = int(seed)
+        except ValueError:
+            raise _fail(f"--seed: {seed!r} is not a whole number") from None
+    try:
+        matrix = build_matrix(
+            profile,
+            overrides,
+            list(SERVERS),
+            list(APPS),
+            Path(profile_file) if profile_file else PROFILES_FILE,
+        )
+        run_id = run_bench(matrix, Path(out) if out else RAW, resume=resume or False, fresh=new)
+    except (ConfigError, BenchError) as e:
+        raise _fail(str(e)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; run the same command again to resume", code=130) from None
+    print(run_id)
+
+
+@task
+def test(c: Context) -> None:
+    """Run lint, type checks and the whole test suite."""
+    c.run("ruff check harness tests tasks.py", pty=False)
+    c.run("ruff format --check harness tests tasks.py", pty=False)
+    c.run("mypy harness", pty=False)
+    c.run(f"{sys.executable} -m pytest -q -ra", pty=False)

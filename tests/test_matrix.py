@@ -1,0 +1,130 @@
+"""Options and profiles -> matrix: pure logic, no processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.matrix import ConfigError, Matrix, build_matrix, parse_duration, parse_ints
+
+SERVERS = ["gunicorn", "uwsgi", "cheroot"]
+APPS = ["raw", "flask"]
+
+
+PROFILES_TEXT = """
+[quick]
+servers = ["gunicorn", "uwsgi"]
+apps = ["raw"]
+connections = [10, 100]
+duration = "5s"
+warmup = "1s"
+repeats = 2
+threads = 2
+
+[incomplete]
+servers = ["gunicorn"]
+"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _profiles(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global PROFILES
+    PROFILES = tmp_path_factory.mktemp("profiles") / "profiles.toml"
+    PROFILES.write_text(PROFILES_TEXT)
+
+
+PROFILES = Path("unset")
+
+
+def matrix(profile: str = "quick", **overrides: object) -> Matrix:
+    return build_matrix(profile, dict(overrides), SERVERS, APPS, profile_file=PROFILES)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("180", 180.0), ("180s", 180.0), ("3m", 180.0), ("500ms", 0.5), ("1h", 3600.0), (7, 7.0)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text, "--duration") == seconds
+
+
+@pytest.mark.parametrize("text", ["-5", "5x", "", "m", "1.2.3s"])
+def test_bad_durations_name_the_option(text: str) -> None:
+    with pytest.raises(ConfigError, match="^--duration: "):
+        parse_duration(text, "--duration")
+
+
+def test_lists_are_comma_separated() -> None:
+    assert parse_ints("10, 100,500", "--connections") == [10, 100, 500]
+
+
+def test_profile_expands_repeat_major() -> None:
+    m = matrix()
+    assert len(m.cells) == 2 * 1 * 2 * 2
+    # Every cell is measured once before any is repeated: repeats spread over time.
+    assert [c.repeat for c in m.cells] == [1, 1, 1, 1, 2, 2, 2, 2]
+    assert m.duration_s == 5.0 and m.warmup_s == 1.0
+
+
+def test_overrides_win() -> None:
+    m = matrix(servers="cheroot", connections="4,8", duration="2s", repeats="1")
+    assert [c.key for c in m.cells] == [
+        "cheroot/raw/plaintext/c4-r1",
+        "cheroot/raw/plaintext/c8-r1",
+    ]
+
+
+def test_shuffle_is_reproducible_with_a_seed() -> None:
+    a = matrix(shuffle=True, seed=42)
+    b = matrix(shuffle=True, seed=42)
+    assert a.cells == b.cells and a.seed == 42
+    assert sorted(c.key for c in a.cells) == sorted(c.key for c in matrix().cells)
+
+
+def test_unshuffled_seedless_shuffle_records_a_seed() -> None:
+    assert matrix(shuffle=True).seed is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"servers": "nginx"}, "--servers: unknown server 'nginx' (known: gunicorn, uwsgi, cheroot)"),
+        ({"apps": "django"}, "--apps: unknown app 'django' (known: raw, flask)"),
+        ({"connections": "1,10", "threads": "2"}, "--connections: 1 is fewer than --threads 2"),
+        ({"duration": "-1"}, "--duration: duration must not be negative, got '-1'"),
+        ({"duration": "0"}, "--duration: must be positive, got '0'"),
+        ({"connections": "ten"}, "--connections: 'ten' is not a whole number"),
+        ({"repeats": "0"}, "--repeats: 0 is below the minimum of 1"),
+        ({"server_cpus": "0", "client_cpus": "0"}, "server and wrk CPUs must be disjoint"),
+    ],
+)
+def test_bad_options_are_one_clear_line(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        matrix(**overrides)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_profile_lists_known_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown profile 'nope'.*known: quick, incomplete"):
+        matrix("nope")
+
+
+def test_missing_setting_names_option() -> None:
+    with pytest.raises(ConfigError, match="^--apps: not set by profile 'incomplete'"):
+        matrix("incomplete")
+
+
+def test_shipped_profiles_are_valid() -> None:
+    from harness.apps import APPS as KNOWN_APPS
+    from harness.matrix import load_profile
+    from harness.servers import SERVERS as KNOWN_SERVERS
+
+    for name in ("quick", "seed", "frameworks", "smoke"):
+        load_profile(name)
+        m = build_matrix(name, {}, list(KNOWN_SERVERS), list(KNOWN_APPS))
+        assert m.cells
+    seed = build_matrix("seed", {}, list(KNOWN_SERVERS), list(KNOWN_APPS))
+    assert seed.connections == (10, 25, 50, 100, 200, 300, 400, 500)
+    assert (seed.duration_s, seed.warmup_s, seed.repeats) == (180.0, 30.0, 3)

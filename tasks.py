@@ -68,10 +68,10 @@ def bench(
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
     from harness.apps import APPS
+    from harness.bench import BenchError, registry
     from harness.benchrun import run_bench
-    from harness.bench import BenchError
+    from harness.customservers import load_custom_servers
     from harness.matrix import PROFILES_FILE, ConfigError, build_matrix
-    from harness.servers import SERVERS
 
     overrides = {
         "servers": servers or None,
@@ -95,15 +95,13 @@ def bench(
             overrides["seed"] = int(seed)
         except ValueError:
             raise _fail(f"--seed: {seed!r} is not a whole number") from None
+    path = Path(profile_file) if profile_file else PROFILES_FILE
     try:
-        matrix = build_matrix(
-            profile,
-            overrides,
-            list(SERVERS),
-            list(APPS),
-            Path(profile_file) if profile_file else PROFILES_FILE,
+        servers = registry(load_custom_servers(path))
+        matrix = build_matrix(profile, overrides, list(servers), list(APPS), path)
+        run_id = run_bench(
+            matrix, Path(out) if out else RAW, servers, resume=resume or False, fresh=new
         )
-        run_id = run_bench(matrix, Path(out) if out else RAW, resume=resume or False, fresh=new)
     except (ConfigError, BenchError) as e:
         raise _fail(str(e)) from None
     except KeyboardInterrupt:

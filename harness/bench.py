@@ -20,9 +20,12 @@ from typing import Any
 
 from harness import hostinfo, runner
 from harness.apps import APPS, AppSpec
+from harness.customservers import CustomServer
 from harness.matrix import WORKLOADS, Cell, Matrix
 from harness.rawstore import RunStore, find_unfinished, new_run_id, utc_now, write_atomic
-from harness.servers import SERVERS, Budget, ServerSpec, check_available, server_version
+from harness.servers import SERVERS, Budget, ServerSpec, check_available
+
+AnyServer = ServerSpec | CustomServer
 
 LUA_REPORT = Path(__file__).with_name("lua") / "report.lua"
 HOST = "127.0.0.1"
@@ -60,11 +63,17 @@ def preflight_environment(out: Path, matrix: Matrix) -> str:
     return wrk
 
 
-def unavailable_reasons(matrix: Matrix) -> dict[str, str]:
+def registry(custom: dict[str, CustomServer]) -> dict[str, AnyServer]:
+    """Built-in servers plus the profile file's custom ones (which may not shadow them)."""
+    return {**SERVERS, **{k: v for k, v in custom.items() if k not in SERVERS}}
+
+
+def unavailable_reasons(matrix: Matrix, servers: dict[str, AnyServer]) -> dict[str, str]:
     """Servers and apps that cannot run here, with why (recorded, never skipped silently)."""
     reasons: dict[str, str] = {}
     for sid in matrix.servers:
-        reason = check_available(SERVERS[sid])
+        spec = servers[sid]
+        reason = spec.unavailable() if isinstance(spec, CustomServer) else check_available(spec)
         if reason:
             reasons[sid] = reason
     for aid in matrix.apps:
@@ -74,13 +83,15 @@ def unavailable_reasons(matrix: Matrix) -> dict[str, str]:
     return reasons
 
 
-def run_metadata(matrix: Matrix, run_id: str, unavailable: dict[str, str]) -> dict[str, Any]:
+def run_metadata(
+    matrix: Matrix, run_id: str, unavailable: dict[str, str], servers: dict[str, AnyServer]
+) -> dict[str, Any]:
     versions: dict[str, Any] = {
         "python": hostinfo.python_version(),
         "wrk": hostinfo.wrk_version(),
     }
     for sid in matrix.servers:
-        versions[sid] = server_version(SERVERS[sid])
+        versions[sid] = hostinfo.package_version(servers[sid].package)
     for aid in matrix.apps:
         dist = APPS[aid].framework_package
         if dist:
@@ -96,7 +107,11 @@ def run_metadata(matrix: Matrix, run_id: str, unavailable: dict[str, str]) -> di
         "host": hostinfo.host_facts(),
         "versions": versions,
         "servers": {
-            sid: {"worker_model": SERVERS[sid].worker_model, "settings": SERVERS[sid].settings}
+            sid: {
+                "worker_model": servers[sid].worker_model,
+                "settings": servers[sid].settings,
+                "custom": isinstance(servers[sid], CustomServer),
+            }
             for sid in matrix.servers
         },
         "git": hostinfo.git_state(),
@@ -105,10 +120,12 @@ def run_metadata(matrix: Matrix, run_id: str, unavailable: dict[str, str]) -> di
     }
 
 
-def wrk_argv(wrk: str, matrix: Matrix, cell: Cell, url: str, seconds: float, measured: bool) -> list[str]:
+def wrk_argv(
+    wrk: str, matrix: Matrix, cell: Cell, url: str, seconds: float, measured: bool
+) -> list[str]:
     threads = min(matrix.threads, cell.connections)
     argv = [wrk, f"-t{threads}", f"-c{cell.connections}", f"-d{int(seconds)}s"]
-    argv += [f"--timeout={int(matrix.timeout_s * 1000)}ms"]
+    argv += [f"--timeout={int(matrix.timeout_s)}s"]
     if measured:
         argv += ["--latency", "-s", str(LUA_REPORT)]
     return argv + [url]
@@ -129,10 +146,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def measure_cell(
-    store: RunStore, matrix: Matrix, cell: Cell, wrk: str, unavailable: dict[str, str]
+    store: RunStore,
+    matrix: Matrix,
+    cell: Cell,
+    wrk: str,
+    unavailable: dict[str, str],
+    servers: dict[str, AnyServer],
 ) -> CellOutcome:
     """Measure one cell and write its files; the sidecar is written last."""
-    spec, app = SERVERS[cell.server], APPS[cell.app]
+    spec, app = servers[cell.server], APPS[cell.app]
     files = store.cell_files(cell)
     base: dict[str, Any] = {
         "run_id": store.run_id,
@@ -161,7 +183,7 @@ def _measure(
     matrix: Matrix,
     cell: Cell,
     wrk: str,
-    spec: ServerSpec,
+    spec: AnyServer,
     app: AppSpec,
     files: dict[str, Path],
     base: dict[str, Any],
@@ -229,7 +251,8 @@ def _wrk_failure(run: runner.WrkRun, server_exit: int | None) -> str | None:
     if run.timed_out:
         return "wrk did not finish in time and was killed"
     if run.exit_code != 0:
-        detail = run.stderr.strip().splitlines()[-1:] or ["no message"]
+        said = run.stderr.strip() or run.stdout.decode("utf-8", "replace").strip()
+        detail = said.splitlines()[:1] or ["no message"]
         return f"wrk exited with code {run.exit_code}: {detail[0]}"
     if b" requests in " not in run.stdout:
         return "wrk printed no summary"

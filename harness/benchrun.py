@@ -28,6 +28,7 @@ from harness.rawstore import utc_now
 def run_bench(
     matrix: Matrix,
     out: Path,
+    servers: dict[str, bench.AnyServer],
     resume: str | bool = False,
     fresh: bool = False,
     console: Console | None = None,
@@ -36,11 +37,13 @@ def run_bench(
     wrk = bench.preflight_environment(out, matrix)
     bench.ensure_env_path()
     store, matrix = bench.open_run(out, matrix, resume, fresh)
-    unavailable = bench.unavailable_reasons(matrix)
+    unavailable = bench.unavailable_reasons(matrix, servers)
     if store.run_json.exists():
         reaped = bench.reap_leftovers(store)
         if reaped:
-            console.print(f"[yellow]stopped {len(reaped)} server process(es) left by the killed run")
+            console.print(
+                f"[yellow]stopped {len(reaped)} server process(es) left by the killed run"
+            )
         bench.cleanup_partial(store)
         meta = store.read_run()
         meta.update(status="running", resumed_at=utc_now())
@@ -48,7 +51,7 @@ def run_bench(
         store.write_run(meta)
         console.print(f"resuming run [bold]{store.run_id}[/] in {out}")
     else:
-        meta = bench.run_metadata(matrix, store.run_id, unavailable)
+        meta = bench.run_metadata(matrix, store.run_id, unavailable, servers)
         store.write_run(meta)
         console.print(f"new run [bold]{store.run_id}[/] in {out}")
     for what, why in unavailable.items():
@@ -75,7 +78,7 @@ def run_bench(
             task = progress.add_task("cells", total=len(matrix.cells), completed=done_before)
             for cell in todo:
                 progress.update(task, description=cell.key)
-                outcome = bench.measure_cell(store, matrix, cell, wrk, unavailable)
+                outcome = bench.measure_cell(store, matrix, cell, wrk, unavailable, servers)
                 if outcome.status != "ok":
                     failed += 1
                     progress.console.print(f"[red]failed[/] {cell.key}: {outcome.reason}")

@@ -139,6 +139,7 @@ def load_profile(name: str, path: Path = PROFILES_FILE) -> dict[str, Any]:
         raise ConfigError(f"--profile-file: cannot read {path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"--profile-file: {path}: {e}") from None
+    profiles.pop("custom_servers", None)  # server declarations, not a profile
     if name not in profiles:
         raise ConfigError(
             f"--profile: unknown profile {name!r} in {path} (known: {', '.join(profiles)})"
@@ -174,7 +175,9 @@ def build_matrix(
     servers = parse_list(need("servers"), "--servers")
     for s in servers:
         if s not in known_servers:
-            raise ConfigError(f"--servers: unknown server {s!r} (known: {', '.join(known_servers)})")
+            raise ConfigError(
+                f"--servers: unknown server {s!r} (known: {', '.join(known_servers)})"
+            )
     apps = parse_list(need("apps"), "--apps")
     for a in apps:
         if a not in known_apps:
@@ -182,7 +185,9 @@ def build_matrix(
     workloads = parse_list(raw.get("workloads", ["plaintext"]), "--workloads")
     for w in workloads:
         if w not in WORKLOADS:
-            raise ConfigError(f"--workloads: unknown workload {w!r} (known: {', '.join(WORKLOADS)})")
+            raise ConfigError(
+                f"--workloads: unknown workload {w!r} (known: {', '.join(WORKLOADS)})"
+            )
     connections = parse_ints(need("connections"), "--connections")
     threads = parse_ints([need("threads")], "--threads")[0]
     if min(connections) < threads:
@@ -199,8 +204,9 @@ def build_matrix(
     if warmup != int(warmup):
         raise ConfigError(f"--warmup: wrk takes whole seconds, got {warmup} s")
     timeout = parse_duration(raw.get("timeout", "2s"), "--timeout")
-    if timeout <= 0:
-        raise ConfigError(f"--timeout: must be positive, got {raw['timeout']!r}")
+    if timeout < 1 or timeout != int(timeout):
+        # wrk parses --timeout in whole seconds (units s/m/h only).
+        raise ConfigError(f"--timeout: wrk takes whole seconds (at least 1), got {raw['timeout']!r}")
     repeats = parse_ints([need("repeats")], "--repeats")[0]
     workers = parse_ints([raw.get("workers", 1)], "--workers")[0]
     server_threads = parse_ints([raw.get("server_threads", 1)], "--server-threads")[0]

@@ -67,7 +67,13 @@ class RunStore:
         return self.root / "run.json"
 
     def cell_base(self, cell: Cell) -> Path:
-        return self.root / cell.server / cell.app / cell.workload / f"c{cell.connections}-r{cell.repeat}"
+        return (
+            self.root
+            / cell.server
+            / cell.app
+            / cell.workload
+            / f"c{cell.connections}-r{cell.repeat}"
+        )
 
     def cell_files(self, cell: Cell) -> dict[str, Path]:
         base = self.cell_base(cell)

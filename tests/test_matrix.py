@@ -89,7 +89,10 @@ def test_unshuffled_seedless_shuffle_records_a_seed() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"servers": "nginx"}, "--servers: unknown server 'nginx' (known: gunicorn, uwsgi, cheroot)"),
+        (
+            {"servers": "nginx"},
+            "--servers: unknown server 'nginx' (known: gunicorn, uwsgi, cheroot)",
+        ),
         ({"apps": "django"}, "--apps: unknown app 'django' (known: raw, flask)"),
         ({"connections": "1,10", "threads": "2"}, "--connections: 1 is fewer than --threads 2"),
         ({"duration": "-1"}, "--duration: duration must not be negative, got '-1'"),

@@ -1,0 +1,149 @@
+"""Site stage 3: chart specs -> SVG files (the only module that uses matplotlib).
+
+`ChartSpec` is plain, picklable data (built by `harness.charts`, colours chosen).
+`draw_all` draws specs in a pool of processes; matplotlib is imported inside the
+workers, and only when there is something to draw. Output is byte-stable: the same
+spec gives the same SVG bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+INK = "#888888"  # text and axes: mid-grey reads on both light and dark pages
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: mean per x, a min-max band, every repeat as a dot, failed repeats as x."""
+
+    label: str
+    colour: str
+    x: tuple[float, ...]
+    mean: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    dots_x: tuple[float, ...] = ()
+    dots_y: tuple[float, ...] = ()
+    failed_x: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    ylabel: str
+    series: tuple[Series, ...]
+    reference: float | None = None  # a dashed horizontal line, e.g. 100 % of raw
+    from_zero: bool = True  # start the y axis at 0 (not for differences, which can be < 0)
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    name: str  # file name under the figures directory
+    alt: str
+    xticks: tuple[int, ...]
+    panels: tuple[Panel, ...]
+    columns: int = 1
+    xlabel: str = "Connections (wrk -c)"
+
+
+def draw_all(specs: Sequence[ChartSpec], out_dir: Path, processes: int = 2) -> list[Path]:
+    """Draw every spec to `out_dir/<name>` in a pool of `processes` workers."""
+    if not specs:
+        return []  # nothing to draw: do not pay for starting matplotlib
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / s.name for s in specs]
+    # spawn: the parent may hold threads (browsers in tests), which fork does not survive.
+    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn")) as pool:
+        list(pool.map(draw, specs, paths))
+    return paths
+
+
+def draw(spec: ChartSpec, path: Path) -> Path:
+    """Draw one chart as SVG; runs in a worker process."""
+    import matplotlib
+
+    matplotlib.use("svg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+    from matplotlib.transforms import blended_transform_factory
+
+    matplotlib.rcParams.update(
+        {
+            "svg.hashsalt": "wsgi-baseline",  # fixed ids: same input, same bytes
+            "font.size": 9,
+            "text.color": INK,
+            "axes.labelcolor": INK,
+            "axes.edgecolor": INK,
+            "xtick.color": INK,
+            "ytick.color": INK,
+            "axes.titlecolor": INK,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+    rows = math.ceil(len(spec.panels) / spec.columns)
+    # Sized for Material's content column (1 in = 96 CSS px), so text is not shrunk.
+    width = 6.8 if spec.columns == 1 else 8.6
+    fig = Figure(
+        figsize=(width, (3.4 if spec.columns == 1 else 2.6) * rows + 0.4), layout="constrained"
+    )
+    fig.patch.set_alpha(0)  # transparent: the page's own background shows through
+    axes = fig.subplots(rows, spec.columns, squeeze=False).ravel()
+    handles: dict[str, Any] = {}
+    for ax, panel in zip(axes, spec.panels, strict=False):
+        ax.patch.set_alpha(0)
+        ax.grid(True, color=INK, alpha=0.25, linewidth=0.6)
+        for s in panel.series:
+            # A marker on the mean keeps a series with a single level visible.
+            (line,) = ax.plot(
+                s.x, s.mean, color=s.colour, linewidth=2, marker="D", markersize=4, label=s.label
+            )
+            ax.fill_between(s.x, s.low, s.high, color=s.colour, alpha=0.18, linewidth=0)
+            ax.scatter(s.dots_x, s.dots_y, color=s.colour, s=14, alpha=0.85, linewidths=0)
+            if s.failed_x:
+                # Failed repeats have no value: mark them on the axis, never as zeros.
+                trans = blended_transform_factory(ax.transData, ax.transAxes)
+                ax.scatter(
+                    s.failed_x,
+                    [0.0] * len(s.failed_x),
+                    transform=trans,
+                    marker="x",
+                    color=s.colour,
+                    s=40,
+                    clip_on=False,
+                    zorder=5,
+                )
+                handles.setdefault("failed repeat", ax.scatter([], [], marker="x", color=INK))
+            handles.setdefault(s.label, line)
+        if panel.reference is not None:
+            ax.axhline(panel.reference, color=INK, linestyle="--", linewidth=1)
+        ax.set_title(panel.title, fontsize=9)
+        ax.set_ylabel(panel.ylabel)
+        ax.set_xlabel(spec.xlabel)
+        if spec.xticks and spec.xticks[-1] >= 8 * spec.xticks[0]:
+            ax.set_xscale("log")
+        ax.set_xticks(spec.xticks, [str(x) for x in spec.xticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+        if panel.from_zero:
+            ax.set_ylim(bottom=0)
+    for ax in axes[len(spec.panels) :]:
+        ax.set_visible(False)
+    if handles:
+        fig.legend(
+            list(handles.values()),
+            list(handles),
+            loc="outside upper center",
+            ncols=min(len(handles), 6),
+            frameon=False,
+        )
+    tmp = path.with_suffix(".svg.part")
+    fig.savefig(tmp, format="svg", metadata={"Date": None})
+    tmp.replace(path)
+    return path

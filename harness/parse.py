@@ -1,0 +1,255 @@
+"""Parse stage: the text wrk or wrk2 printed -> one `WrkResult`.
+
+`parse_wrk(text)` is pure (no I/O, nothing heavier than `re` imported), so a parse test
+needs neither pandas nor wrk. `parse_wrk_file(path)` reads a file and attaches its path
+to any `RawFormatError`. The grammar mirrors wrk 4.1's src/wrk.c and src/units.c and
+wrk2's print_hdr_latency(); docs/schema.md documents every field.
+"""
+
+from __future__ import annotations
+
+import re
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from harness.records import RawFormatError, WrkResult
+
+__all__ = ["RawFormatError", "WrkResult", "parse_wrk", "parse_wrk_file"]
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+|nan|inf)"  # glibc prints 0/0 as "-nan"
+_TIME = rf"({_NUM})(us|ms|s|m|h)"
+_COUNTS = rf"({_NUM})([kMGTP]?)"
+_SIZE = rf"({_NUM})([KMGTP]?)B"
+_PCT = rf"({_NUM})%"
+# wrk's own unit tables: time base us (then s, m, h), counts x1000, sizes x1024. A scale
+# is (decimal exponent, factor): "2.01" + "e3" parses to exactly 2010.0, where
+# 2.01 * 1000 gives 2009.9999999999998; only minutes and hours need a factor.
+_Scale = tuple[str, float]
+_TIME_MS: dict[str, _Scale] = {
+    "us": ("e-3", 1.0),
+    "ms": ("", 1.0),
+    "s": ("e3", 1.0),
+    "m": ("e3", 60.0),
+    "h": ("e3", 3600.0),
+}
+_TIME_S: dict[str, _Scale] = {
+    "us": ("e-6", 1.0),
+    "ms": ("e-3", 1.0),
+    "s": ("", 1.0),
+    "m": ("", 60.0),
+    "h": ("", 3600.0),
+}
+_COUNT: dict[str, _Scale] = {p: (f"e{3 * i}", 1.0) for i, p in enumerate("kMGTP", 1)}
+_COUNT[""] = ("", 1.0)
+_SIZE_SCALE = {p: 1024.0**i for i, p in enumerate(("", "K", "M", "G", "T", "P"))}
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.ASCII)  # no Unicode digits: wrk prints ASCII only
+
+
+_RUNNING = _re(r"Running\s+(\d+)(s|m|h)\s+test\s+@\s+(\S.*)")
+_THREADS = _re(r"(\d+)\s+threads\s+and\s+(\d+)\s+connections")
+_THREAD_STATS = _re(r"Thread\s+Stats\s+Avg\s+Stdev\s+Max\s+\+/-\s+Stdev")
+_LATENCY = _re(rf"Latency\s+{_TIME}\s+{_TIME}\s+{_TIME}\s+{_PCT}")
+_REQ_SEC = _re(rf"Req/Sec\s+{_COUNTS}\s+{_COUNTS}\s+{_COUNTS}\s+{_PCT}")
+_PERCENTILE = _re(rf"(\d+(?:\.\d+)?)%\s+{_TIME}")
+_HDR_HEADING = _re(r"Latency Distribution \(HdrHistogram - (.*)\)")
+_SPECTRUM_ROW = _re(rf"({_NUM})\s+([01]\.\d+)\s+\d+\s+{_NUM}")
+_SPECTRUM_NOISE = _re(r"Detailed Percentile spectrum:|Value\s+Percentile\s+TotalCount.*|#\[.*\]|-+")
+_REQUESTS = _re(rf"(\d+)\s+requests\s+in\s+{_TIME},\s+{_SIZE}\s+read")
+_SOCKET = _re(r"Socket errors:\s+connect (-?\d+), read (-?\d+), write (-?\d+), timeout (-?\d+)")
+_NON2XX = _re(r"Non-2xx or 3xx responses:\s+(\d+)")
+_RPS = _re(rf"Requests/sec:\s+({_NUM})")
+_TRANSFER = _re(rf"Transfer/sec:\s+{_SIZE}")
+
+_W_RUNNING = "'Running <duration> test @ <url>'"
+_W_THREADS = "'<N> threads and <N> connections'"
+_W_STATS = "'Thread Stats   Avg      Stdev     Max   +/- Stdev'"
+_W_LATENCY = "'Latency <time> <time> <time> <percent>%'"
+_W_REQ_SEC = "'Req/Sec <count> <count> <count> <percent>%'"
+_W_REQUESTS = "'<N> requests in <time>, <size> read'"
+_W_PERCENTILE = f"'<percent>% <time>' or {_W_REQUESTS}"
+_W_SOCKET = "'Socket errors: connect <N>, read <N>, write <N>, timeout <N>'"
+_W_NON2XX = "'Non-2xx or 3xx responses: <N>'"
+_W_RPS = "'Requests/sec: <number>'"
+_W_TRANSFER = "'Transfer/sec: <size>'"
+# A line starting like a summary line but not matching it is unreadable, not misplaced:
+# say what that line should look like.
+_PREFIXES = (
+    ("Running", _RUNNING, _W_RUNNING),
+    ("Latency ", _LATENCY, _W_LATENCY),
+    ("Req/Sec", _REQ_SEC, _W_REQ_SEC),
+    ("Socket errors", _SOCKET, _W_SOCKET),
+    ("Non-2xx", _NON2XX, _W_NON2XX),
+    ("Requests/sec", _RPS, _W_RPS),
+    ("Transfer/sec", _TRANSFER, _W_TRANSFER),
+)
+_SUMMARY_STARTS = tuple(p for p, _, _ in _PREFIXES[1:])
+
+
+def _scaled(num: str, scale: _Scale) -> float:
+    exp, factor = scale
+    value = float(num + exp) if exp and num[-1] in "0123456789." else float(num)
+    if factor == 1.0:
+        return value
+    dot = num.find(".")  # round away the noise of x60, to the digits printed
+    return round(value * factor, len(num) - dot - 1 if dot >= 0 else 0)
+
+
+def _ms(num: str, unit: str) -> float:
+    return _scaled(num, _TIME_MS[unit])
+
+
+def _unexpected(lines: list[str], i: int, what: str) -> RawFormatError:
+    if i >= len(lines):
+        last = len(lines)
+        while last and not lines[last - 1]:
+            last -= 1
+        return RawFormatError(f"expected {what}, found end of text", last + 1)
+    s = lines[i]
+    for prefix, regex, fmt in _PREFIXES:
+        if s.startswith(prefix) and not regex.fullmatch(s):
+            what = fmt
+            break
+    shown = s if len(s) <= 80 else s[:77] + "..."
+    return RawFormatError(f"expected {what}, found {shown!r}", i + 1)
+
+
+def _skip_blank(lines: list[str], i: int) -> int:
+    while i < len(lines) and not lines[i]:
+        i += 1
+    return i
+
+
+def _expect(
+    lines: list[str], i: int, regex: re.Pattern[str], what: str
+) -> tuple[re.Match[str], int]:
+    i = _skip_blank(lines, i)
+    m = regex.fullmatch(lines[i]) if i < len(lines) else None
+    if m is None:
+        raise _unexpected(lines, i, what)
+    return m, i + 1
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Parse one wrk/wrk2 stdout. Raises RawFormatError naming the line that is wrong."""
+    # A terminal echoes Ctrl-C as "^C" wherever the cursor was; wrk never prints it.
+    # split("\n") + strip(): CRLF, tabs and indentation go; line numbers match an editor's.
+    lines = [s.strip() for s in text.replace("^C", "").split("\n")]
+    i, head, calibrated = _header(lines)
+    lat, i = _expect(lines, i + 1, _LATENCY, _W_LATENCY)
+    rps, i = _expect(lines, i, _REQ_SEC, _W_REQ_SEC)
+    avg_ms = _ms(lat[1], lat[2])
+    if lat[2] == "m" and lat[1] == "1000.00":
+        # 999.995..999.999 ms prints as "1000.00ms" and the 8-wide Avg column cuts it.
+        avg_ms = 1000.0
+    i, req, percentiles, uncorrected, hdr = _latency_blocks(lines, i)
+    errors = [0, 0, 0, 0]  # wrk prints these two lines only when non-zero
+    non2xx = 0
+    i += 1
+    while (i := _skip_blank(lines, i)) < len(lines):
+        if m := _SOCKET.fullmatch(lines[i]):
+            errors = [int(x) for x in m.groups()]
+        elif m := _NON2XX.fullmatch(lines[i]):
+            non2xx = int(m[1])
+        else:
+            break
+        i += 1
+    total, i = _expect(lines, i, _RPS, _W_RPS)
+    transfer, i = _expect(lines, i, _TRANSFER, _W_TRANSFER)
+    # Whatever follows Transfer/sec was printed by a Lua done(): not ours to read.
+    return WrkResult(
+        tool="wrk2" if calibrated or hdr else "wrk",
+        **head,
+        duration_s=_scaled(req[2], _TIME_S[req[3]]),
+        requests=int(req[1]),
+        bytes_read=float(req[4]) * _SIZE_SCALE[req[5]],
+        requests_per_sec=float(total[1]),
+        transfer_per_sec_bytes=float(transfer[1]) * _SIZE_SCALE[transfer[2]],
+        latency_avg_ms=avg_ms,
+        latency_stdev_ms=_ms(lat[3], lat[4]),
+        latency_max_ms=_ms(lat[5], lat[6]),
+        latency_within_stdev_pct=float(lat[7]),
+        thread_requests_per_sec_avg=_scaled(rps[1], _COUNT[rps[2]]),
+        thread_requests_per_sec_stdev=_scaled(rps[3], _COUNT[rps[4]]),
+        thread_requests_per_sec_max=_scaled(rps[5], _COUNT[rps[6]]),
+        thread_requests_per_sec_within_stdev_pct=float(rps[7]),
+        latency_percentiles_ms=dict(sorted(percentiles.items())),
+        latency_uncorrected_percentiles_ms=dict(sorted(uncorrected.items())),
+        errors_connect=errors[0],
+        errors_read=errors[1],
+        errors_write=errors[2],
+        errors_timeout=errors[3],
+        non_2xx_3xx=non2xx,
+    )
+
+
+def _header(lines: list[str]) -> tuple[int, dict[str, Any], bool]:
+    """Up to the Thread Stats line: its index, the Running/threads facts, wrk2 calibration."""
+    head: dict[str, Any] = dict.fromkeys(("url", "threads", "connections", "test_duration_s"))
+    calibrated, i, n = False, 0, len(lines)
+    # Lines before "Running" come from a Lua setup()/init(), lines after "connections"
+    # from wrk2's calibration or a Lua request()/response(): skip them.
+    while i < n and not _THREAD_STATS.fullmatch(lines[i]):
+        s = lines[i]
+        if s.startswith("Running") and (m := _RUNNING.fullmatch(s)):
+            head.update(test_duration_s=_scaled(m[1], _TIME_S[m[2]]), url=m[3])
+            t, i = _expect(lines, i + 1, _THREADS, _W_THREADS)
+            head.update(threads=int(t[1]), connections=int(t[2]))
+            continue
+        if s.startswith("Thread calibration:"):
+            calibrated = True
+        elif s.startswith("Running"):
+            raise _unexpected(lines, i, _W_RUNNING)
+        elif s.startswith(_SUMMARY_STARTS) or _REQUESTS.fullmatch(s):
+            raise _unexpected(lines, i, _W_STATS)
+        i += 1
+    if i == n:  # no Thread Stats line: a wrong file, or one cut short
+        if head["url"] is None:
+            raise _unexpected(lines, _skip_blank(lines, 0), _W_RUNNING)
+        raise _unexpected(lines, n, _W_STATS)
+    return i, head, calibrated
+
+
+_Pcts = dict[float, float]
+
+
+def _latency_blocks(lines: list[str], i: int) -> tuple[int, re.Match[str], _Pcts, _Pcts, bool]:
+    """Optional --latency blocks (wrk's, or wrk2's HdrHistogram ones) up to the requests line."""
+    percentiles: _Pcts = {}
+    uncorrected: _Pcts = {}
+    target: _Pcts | None = None
+    spectrum = hdr = False
+    while True:
+        i = _skip_blank(lines, i)
+        s = lines[i] if i < len(lines) else ""
+        if spectrum and target is not None and (m := _SPECTRUM_ROW.fullmatch(s)):
+            # HdrHistogram prints the fraction with 6 decimals and the value in ms; a
+            # fraction printed twice keeps its last (larger) value, as its percentile.
+            target[round(float(m[2]) * 100, 4)] = float(m[1])
+        elif s.endswith("read") and (req := _REQUESTS.fullmatch(s)):
+            return i, req, percentiles, uncorrected, hdr
+        elif target is not None and (m := _PERCENTILE.fullmatch(s)):
+            target[float(m[1])] = _ms(m[2], m[3])
+        elif s == "Latency Distribution":
+            target, spectrum = percentiles, False
+        elif m := _HDR_HEADING.fullmatch(s):
+            hdr, spectrum = True, False
+            target = percentiles if m[1].startswith("Recorded") else uncorrected
+        elif target is not None and _SPECTRUM_NOISE.fullmatch(s):
+            spectrum = spectrum or s.startswith("Detailed")
+        else:
+            raise _unexpected(lines, i, _W_REQUESTS if target is None else _W_PERCENTILE)
+        i += 1
+
+
+def parse_wrk_file(path: str | PathLike[str]) -> WrkResult:
+    """Read and parse one file; a RawFormatError then names the file. OSError passes."""
+    # wrk prints ASCII; undecodable bytes become U+FFFD and fail the grammar, not the codec.
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    try:
+        return parse_wrk(text)
+    except RawFormatError as e:
+        raise e.at(path) from None

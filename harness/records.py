@@ -1,0 +1,77 @@
+"""Records stage: the typed, frozen result of parsing one wrk run, and the error type.
+
+Shared by the parser (which builds `WrkResult`) and the table stage (which reads it);
+imports nothing but the standard library. Units are in the field names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from os import PathLike
+from typing import Any
+
+
+class RawFormatError(ValueError):
+    """A raw file that cannot be read; `str()` is one line: `path:line: message`."""
+
+    def __init__(self, message: str, line: int | None = None, path: str | None = None):
+        super().__init__(message, line, path)
+        self.message, self.line, self.path = message, line, path
+
+    def __str__(self) -> str:
+        where = ":".join(str(x) for x in (self.path, self.line) if x is not None)
+        return f"{where}: {self.message}" if where else self.message
+
+    def at(self, path: str | PathLike[str]) -> RawFormatError:
+        """The same error, naming the file it came from."""
+        return RawFormatError(self.message, self.line, str(path))
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    """One wrk summary as printed (rounded by wrk); see docs/schema.md for each field."""
+
+    tool: str
+    url: str | None
+    threads: int | None
+    connections: int | None
+    test_duration_s: float | None
+    duration_s: float
+    requests: int
+    bytes_read: float
+    requests_per_sec: float
+    transfer_per_sec_bytes: float
+    latency_avg_ms: float
+    latency_stdev_ms: float
+    latency_max_ms: float
+    latency_within_stdev_pct: float
+    thread_requests_per_sec_avg: float
+    thread_requests_per_sec_stdev: float
+    thread_requests_per_sec_max: float
+    thread_requests_per_sec_within_stdev_pct: float
+    latency_percentiles_ms: dict[float, float]
+    latency_uncorrected_percentiles_ms: dict[float, float]
+    errors_connect: int = 0
+    errors_read: int = 0
+    errors_write: int = 0
+    errors_timeout: int = 0
+    non_2xx_3xx: int = 0
+
+    def __post_init__(self) -> None:
+        if self.tool not in ("wrk", "wrk2"):
+            raise ValueError(f"tool must be 'wrk' or 'wrk2', got {self.tool!r}")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Fields as JSON-safe values: NaN -> None, percentile keys as '50', '99.9'."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, dict):
+                v = {f"{k:g}": _json_float(x) for k, x in v.items()}
+            out[f.name] = _json_float(v) if isinstance(v, float) else v
+        return out
+
+
+def _json_float(x: float) -> float | None:
+    return None if math.isnan(x) or math.isinf(x) else x

@@ -1,0 +1,91 @@
+"""Site stage 3c: the chosen runs -> the Runs page and one page per run.
+
+Also defines `SitePlan`, the collection of pages and charts that `harness.siteplan`
+fills for the subject run and that `harness.site` renders and draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness import charts, summary
+from harness.context import (
+    DATA,
+    HOME,
+    RUNS,
+    Run,
+    figure,
+    headline,
+    measured,
+    primary_app,
+    primary_workload,
+    rel,
+    run_page,
+    slug,
+)
+from harness.figures import ChartSpec
+
+
+@dataclass
+class SitePlan:
+    pages: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    charts: list[ChartSpec] = field(default_factory=list)
+
+    def chart(self, page: str, spec: ChartSpec) -> dict[str, str]:
+        self.charts.append(spec)
+        return figure(page, spec.name, spec.alt)
+
+
+def plan_runs(plan: SitePlan, runs: Sequence[Run], subject: Run, table: pd.DataFrame) -> None:
+    """The Runs index and one page per chosen run: status, headline and chart."""
+    listing = []
+    subject_servers = set(table[table["run_id"] == subject["run_id"]]["server"].unique())
+    for run in runs:
+        page = run_page(run["run_id"])
+        df = table[table["run_id"] == run["run_id"]]
+        done = len(df)
+        ok = int((df["status"] == "ok").sum()) if done else 0
+        entry = {
+            "id": run["run_id"],
+            "status": run.get("status"),
+            "subject_text": "subject" if run is subject else "",
+            "started": measured(run, page)["started"],
+            "link": rel(RUNS, page),
+            "planned": len(run.get("cells_planned", [])),
+            "ok": ok,
+            "failed": done - ok,
+        }
+        listing.append(entry)
+        ctx: dict[str, Any] = {
+            "title": f"Run {run['run_id']}",
+            "m": measured(run, page),
+            "home": rel(page, HOME),
+            "run": entry,
+            "headline": None,
+            "figure": None,
+            "data": rel(page, DATA),
+            "unavailable": sorted(run.get("unavailable", {}).items()),
+        }
+        if done and ok:
+            stats = summary.cell_stats(df)
+            app = primary_app(run, sorted(df["app"].unique()))
+            workload = primary_workload(run, sorted(df["workload"].unique()))
+            ctx["headline"] = headline(stats, app, workload, page, linked=subject_servers)
+            ctx["figure"] = plan.chart(
+                page,
+                charts.throughput_chart(
+                    df[(df["app"] == app) & (df["workload"] == workload)],
+                    f"run-{slug(run['run_id'])}-throughput.svg",
+                    "server",
+                    f"Requests per second of the {app} app in run {run['run_id']}",
+                ),
+            )
+        plan.pages[page] = ("run.md.j2", ctx)
+    plan.pages[RUNS] = (
+        "runs.md.j2",
+        {"title": "Runs", "runs": listing, "m": measured(subject, RUNS), "home": rel(RUNS, HOME)},
+    )

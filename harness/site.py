@@ -1,0 +1,204 @@
+"""Site stage 5: raw/ -> docs/ -> site/, the orchestration behind `invoke build-site`.
+
+Reads only raw/: loads the tidy table (`harness.dataset`), plans pages and charts
+(`harness.siteplan`), draws the charts in a process pool (`harness.figures`), renders
+the markdown (`harness.pages`), copies the data downloads, then runs
+`mkdocs build --strict`. Generated files go to `docs/index.md` and `docs/results/`
+only, which are wiped first; hand-written pages and vendored assets are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import figures, pages
+from harness.context import DATA_DIR, FIGURES, RUNS, SERVERS, SiteError, select_runs, slug
+from harness.siteplan import plan_site
+
+REPO = Path(__file__).resolve().parents[1]
+BASE_CONFIG = REPO / "mkdocs.yml"
+GENERATED = ("index.md", "results")  # relative to docs/; rebuilt on every build
+GOLDEN_RAW = REPO / "tests" / "fixtures" / "site_raw"
+GOLDEN_DIR = REPO / "tests" / "golden"
+# Fixed zip entry time: the same raw files give the same archive bytes.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def read_runs(raw_dir: Path) -> list[dict[str, Any]]:
+    """Every run sidecar under raw_dir, by run id."""
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(raw_dir.glob("*/run.json"))]
+    return sorted(runs, key=lambda r: str(r.get("run_id")))
+
+
+def read_cells(run_dir: Path) -> list[dict[str, Any]]:
+    """The cell sidecars of one run (`c<N>-r<k>.json`, not the Lua reports)."""
+    cells = []
+    for path in sorted(run_dir.glob("*/*/*/c*-r*.json")):
+        if path.name.count(".") == 1:  # c10-r1.json, not c10-r1.lua.json
+            cells.append(json.loads(path.read_text(encoding="utf-8")))
+    return cells
+
+
+def export_run(table: Any, raw_dir: Path, run_id: str, docs_dir: Path) -> list[tuple[str, str]]:
+    """The downloads of one run under results/data/<run>/: table, raw zip, raw files."""
+    from harness.export import export_table
+
+    rel_dir = f"{DATA_DIR}/{slug(run_id)}"
+    out = docs_dir / rel_dir
+    out.mkdir(parents=True, exist_ok=True)
+    written = export_table(table[table["run_id"] == run_id].reset_index(drop=True), out)
+    what = {
+        ".csv": "the tidy table as CSV, one row per cell",
+        ".jsonl": "the same table as JSON lines",
+    }
+    files = [(f"{rel_dir}/{p.name}", what.get(p.suffix, "table")) for p in sorted(written)]
+    source = raw_dir / run_id
+    # Browsable one by one (e.g. run.json); temp files of an interrupted write are skipped.
+    shutil.copytree(source, out / "raw", ignore=shutil.ignore_patterns(".*"))
+    archive = out / f"{slug(run_id)}-raw.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(f"{run_id}/{path.relative_to(source).as_posix()}", ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes())
+    files.append(
+        (
+            f"{rel_dir}/{archive.name}",
+            "every raw file of the run (wrk output, Lua reports, sidecars), as in raw/",
+        )
+    )
+    files.append((f"{rel_dir}/raw/run.json", "the run sidecar: host, versions, settings"))
+    return files
+
+
+def generate_docs(
+    raw_dir: Path, docs_dir: Path, runs: str = "latest", draw: bool = True
+) -> dict[str, list[str]]:
+    """Write the generated pages, charts and downloads; return the nav additions."""
+    from harness.dataset import load_runs
+
+    chosen, subject = select_runs(read_runs(raw_dir), runs)
+    table = load_runs(raw_dir)
+    table = table[table["run_id"].isin([r["run_id"] for r in chosen])]
+    if not (table["run_id"] == subject["run_id"]).any():
+        raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
+    for name in GENERATED:
+        target = docs_dir / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    downloads = {r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir) for r in chosen}
+    plan = plan_site(chosen, subject, table, read_cells(raw_dir / subject["run_id"]), downloads)
+    if draw:
+        figures.draw_all(plan.charts, docs_dir / FIGURES, processes=2)
+    for rel, text in pages.render_pages(plan.pages).items():
+        path = docs_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return {
+        SERVERS: sorted(p for p in plan.pages if p.startswith("results/servers/") and p != SERVERS),
+        RUNS: sorted(
+            (p for p in plan.pages if p.startswith("results/runs/") and p != RUNS), reverse=True
+        ),
+    }
+
+
+def expand_nav(nav: Any, extra: Mapping[str, Sequence[str]], titles: Mapping[str, str]) -> Any:
+    """The base nav with each `Title: index.md` listed in `extra` turned into a section."""
+    if isinstance(nav, list):
+        return [expand_nav(item, extra, titles) for item in nav]
+    if isinstance(nav, dict):
+        out = {}
+        for title, value in nav.items():
+            if isinstance(value, str) and value in extra:
+                value = [value, *({titles.get(p, p): p} for p in extra[value])]
+            out[title] = expand_nav(value, extra, titles)
+        return out
+    return nav
+
+
+def write_config(docs_dir: Path, site_dir: Path, extra: Mapping[str, Sequence[str]]) -> Path:
+    """A config next to docs/ that INHERITs mkdocs.yml and adds paths and the full nav."""
+    base = yaml.safe_load(BASE_CONFIG.read_text(encoding="utf-8"))
+    titles = {p: Path(p).stem for paths in extra.values() for p in paths}
+    config = {
+        "INHERIT": str(BASE_CONFIG),
+        "docs_dir": str(docs_dir.resolve()),
+        "site_dir": str(site_dir.resolve()),
+        "nav": expand_nav(base["nav"], extra, titles),
+    }
+    path = docs_dir.resolve().parent / ".mkdocs.generated.yml"
+    path.write_text(
+        "# Written by harness/site.py on every build; edit mkdocs.yml instead.\n"
+        + yaml.safe_dump(config, sort_keys=False),
+        encoding="utf-8",
+    )
+    return path
+
+
+def mkdocs(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", *args],
+        env=env,
+        text=True,
+        capture_output=args[0] == "build",
+        check=False,
+    )
+
+
+def build_site(raw_dir: Path, docs_dir: Path, site_dir: Path, runs: str = "latest") -> Path:
+    """raw/ -> generated docs -> `mkdocs build --strict` into site_dir; returns site_dir."""
+    extra = generate_docs(Path(raw_dir), Path(docs_dir), runs)
+    config = write_config(Path(docs_dir), Path(site_dir), extra)
+    done = mkdocs("build", "--strict", "--clean", "--config-file", str(config))
+    if done.returncode != 0:
+        raise SiteError(f"mkdocs build --strict failed:\n{done.stdout}{done.stderr}")
+    return Path(site_dir)
+
+
+def serve_site(
+    raw_dir: Path,
+    docs_dir: Path,
+    site_dir: Path,
+    runs: str = "latest",
+    addr: str = "127.0.0.1:8000",
+) -> int:
+    """Generate the docs and preview them with `mkdocs serve` (until interrupted)."""
+    extra = generate_docs(Path(raw_dir), Path(docs_dir), runs)
+    config = write_config(Path(docs_dir), Path(site_dir), extra)
+    return mkdocs("serve", "--config-file", str(config), "--dev-addr", addr).returncode
+
+
+def golden_pages(raw_dir: Path, work_dir: Path) -> dict[str, str]:
+    """The generated markdown of the fixture run (no charts drawn): path -> text."""
+    generate_docs(raw_dir, work_dir, runs="all", draw=False)
+    return {
+        p.relative_to(work_dir).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(work_dir.rglob("*.md"))
+    }
+
+
+def update_golden(raw_dir: Path = GOLDEN_RAW, golden_dir: Path = GOLDEN_DIR) -> list[Path]:
+    """Regenerate tests/golden/ from the fixture raw tree; review the diff like code."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rendered = golden_pages(raw_dir, Path(tmp))
+    shutil.rmtree(golden_dir, ignore_errors=True)
+    written = []
+    for rel, text in rendered.items():
+        path = golden_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

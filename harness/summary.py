@@ -1,0 +1,178 @@
+"""Site stage 2: the tidy table of one run -> summary tables (pandas only).
+
+Takes the table of `harness.dataset.load_runs` restricted to one run (one row per
+cell: server, app, workload, connections, repeat) and returns DataFrames the page and
+figure stages only format: per-cell statistics across repeats, framework overhead
+against the raw app, error rates per request, and trust warnings. Nothing here draws,
+renders or touches the disk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+GROUP = ["server", "app", "workload", "connections"]
+METRICS = [
+    "requests_per_sec",
+    "latency_avg_ms",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+]
+LATENCY = [m for m in METRICS if m.startswith("latency_")]
+# Each wrk counter is its own failure mode (see the Methodology page): kept apart,
+# never summed into one "errors" figure.
+ERROR_KINDS = {
+    "connect": "errors_connect",
+    "read": "errors_read",
+    "write": "errors_write",
+    "timeout": "errors_timeout",
+    "non_2xx_3xx": "non_2xx_3xx",
+}
+RAW_APP = "raw"
+# pyperf's threshold: a stdev of 10 % of the mean or more means "may be unstable".
+UNSTABLE_CV = 0.10
+# Little's law: connections x (1 / latency) should match throughput in a closed loop;
+# below half of it, most connections were waiting for something wrk cannot see.
+LITTLE_MIN_RATIO = 0.5
+
+
+def as_float(df: pd.DataFrame) -> pd.DataFrame:
+    """Figures and counters as float64, so missing values are NaN, not pd.NA.
+
+    The table keeps counts as nullable integers; statistics and rates need plain
+    floats (a mean of Int64 with NA, or a rate of it, would otherwise carry pd.NA).
+    """
+    cols = [c for c in (*METRICS, "requests", *ERROR_KINDS.values()) if c in df.columns]
+    return df.astype({c: "float64" for c in cols})
+
+
+def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The measured cells, with latency blanked where wrk got no response at all.
+
+    wrk prints 0.00us latencies when no request completed; that is "not measured",
+    not "zero latency", so it must not pull means down or draw as a point at 0.
+    """
+    ok = as_float(df[df["status"] == "ok"])
+    ok.loc[ok["requests"].fillna(0) <= 0, LATENCY] = np.nan
+    return ok
+
+
+def cell_stats(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (server, app, workload, connections): mean/min/max of each metric over ok repeats.
+
+    Also counts repeats (planned, ok, failed), joins the failure reasons, and the
+    coefficient of variation of throughput. A cell whose repeats all failed keeps its
+    row with NaN metrics, so pages show it as failed instead of dropping it.
+    """
+    ok = ok_rows(df)
+    stats = ok.groupby(GROUP, sort=True)[METRICS].agg(["mean", "min", "max"])
+    stats.columns = pd.Index([f"{col[0]}_{col[1]}" for col in stats.columns])
+    rps = ok.groupby(GROUP, sort=True)["requests_per_sec"]
+    stats["requests_per_sec_cv"] = rps.std(ddof=1) / rps.mean()
+    stats["requests_total"] = ok.groupby(GROUP, sort=True)["requests"].sum()
+    stats["no_response"] = ok.groupby(GROUP, sort=True)["requests"].agg(
+        lambda s: int((s.fillna(0) <= 0).sum())
+    )
+    counts = df.groupby(GROUP, sort=True).agg(
+        repeats=("repeat", "count"),
+        ok=("status", lambda s: int((s == "ok").sum())),
+    )
+    counts["failed"] = counts["repeats"] - counts["ok"]
+    failed = df[df["status"] != "ok"]
+    reasons = failed.groupby(GROUP, sort=True)["reason"].agg(
+        lambda s: "; ".join(sorted({str(r) for r in s if isinstance(r, str) and r}))
+    )
+    out = counts.join(stats, how="left").join(reasons.rename("reasons"), how="left")
+    out["reasons"] = out["reasons"].fillna("")
+    return out.reset_index()
+
+
+def headline(stats: pd.DataFrame, app: str, workload: str, metric: str) -> pd.DataFrame:
+    """Servers x connection levels of one metric's mean for one app and workload."""
+    sel = stats[(stats["app"] == app) & (stats["workload"] == workload)]
+    table = sel.pivot(index="server", columns="connections", values=f"{metric}_mean")
+    return table.sort_index().sort_index(axis=1)
+
+
+def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
+    """Per (server, framework app, workload, connections): cost of the framework.
+
+    `share` is the framework's mean throughput over the raw app's mean; its range
+    pairs the extremes (worst framework repeat over best raw repeat and vice versa),
+    because repeats of different apps are not paired measurements. Added latency is
+    the same comparison on p50 and p99.
+    """
+    stats = cell_stats(df)
+    keys = ["server", "workload", "connections"]
+    cols = [
+        f"{m}_{a}"
+        for m in ("requests_per_sec", "latency_p50_ms", "latency_p99_ms")
+        for a in ("mean", "min", "max")
+    ]
+    raw = stats[stats["app"] == raw_app].set_index(keys)[cols]
+    fw = stats[stats["app"] != raw_app].set_index(keys)
+    joined = fw.join(raw, rsuffix="_raw", how="inner")
+    out = pd.DataFrame(index=joined.index)
+    out["app"] = joined["app"]
+    r = "requests_per_sec"
+    out["share"] = joined[f"{r}_mean"] / joined[f"{r}_mean_raw"]
+    out["share_min"] = joined[f"{r}_min"] / joined[f"{r}_max_raw"]
+    out["share_max"] = joined[f"{r}_max"] / joined[f"{r}_min_raw"]
+    for q in ("p50", "p99"):
+        m = f"latency_{q}_ms"
+        out[f"added_{q}_ms"] = joined[f"{m}_mean"] - joined[f"{m}_mean_raw"]
+        out[f"added_{q}_ms_min"] = joined[f"{m}_min"] - joined[f"{m}_max_raw"]
+        out[f"added_{q}_ms_max"] = joined[f"{m}_max"] - joined[f"{m}_min_raw"]
+    out["failed"] = joined["failed"]
+    out = out.replace([np.inf, -np.inf], np.nan).reset_index()
+    return out.sort_values(["server", "app", "workload", "connections"], ignore_index=True)
+
+
+def error_rates(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (server, app, workload, connections): each error counter per request.
+
+    Counters and requests are summed over the ok repeats before dividing, so a rate
+    is errors per request actually made. No requests means no rate (NaN), not 0.
+    """
+    ok = as_float(df[df["status"] == "ok"])
+    cols = ["requests", *ERROR_KINDS.values()]
+    sums = ok.groupby(GROUP, sort=True)[cols].sum()
+    out = pd.DataFrame(index=sums.index)
+    out["requests"] = sums["requests"]
+    requests = sums["requests"].where(sums["requests"] > 0)
+    for kind, col in ERROR_KINDS.items():
+        out[f"{kind}_count"] = sums[col]
+        out[f"{kind}_rate"] = sums[col] / requests
+    stats = cell_stats(df).set_index(GROUP)[["repeats", "ok", "failed", "reasons"]]
+    return stats.join(out, how="left").reset_index()
+
+
+def warnings(stats: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell, reason to distrust it): columns GROUP + kind + detail.
+
+    Kinds: failed, no_responses, unstable, errors, starved (Little's law).
+    """
+    rows: list[dict[str, object]] = []
+
+    def add(row: pd.Series, kind: str, detail: str) -> None:
+        rows.append({**{k: row[k] for k in GROUP}, "kind": kind, "detail": detail})
+
+    for _, row in stats.iterrows():
+        if row["failed"] > 0:
+            add(row, "failed", f"{row['failed']} of {row['repeats']} repeats failed")
+        if row["no_response"] > 0:
+            add(row, "no_responses", f"{row['no_response']} of {row['ok']} repeats got no response")
+        cv = row["requests_per_sec_cv"]
+        if pd.notna(cv) and cv >= UNSTABLE_CV:
+            add(row, "unstable", f"throughput varies by {cv:.0%} of its mean between repeats")
+        in_flight = row["requests_per_sec_mean"] * row["latency_avg_ms_mean"] / 1000.0
+        if pd.notna(in_flight) and in_flight < LITTLE_MIN_RATIO * row["connections"]:
+            add(row, "starved", f"only {in_flight:.1f} of {row['connections']} connections busy")
+    for _, row in errors.iterrows():
+        kinds = [k for k in ERROR_KINDS if row.get(f"{k}_count", 0) > 0]
+        if kinds:
+            add(row, "errors", ", ".join(kinds))
+    out = pd.DataFrame(rows, columns=[*GROUP, "kind", "detail"])
+    return out.sort_values([*GROUP, "kind"], ignore_index=True)

@@ -1,0 +1,173 @@
+"""`invoke bench` end to end: real servers, real wrk, real processes, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.runner import group_alive
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = """
+[tiny]
+servers = ["gunicorn"]
+apps = ["raw"]
+connections = [2, 4, 6]
+duration = "2s"
+warmup = "0s"
+repeats = 1
+threads = 1
+workers = 1
+server_threads = 2
+
+[broken]
+servers = ["crashes-at-once", "gunicorn"]
+apps = ["raw"]
+connections = [2]
+duration = "1s"
+warmup = "0s"
+repeats = 1
+threads = 1
+
+[custom_servers.crashes-at-once]
+argv = ["{python}", "-c", "import sys; sys.stderr.write('boom: no such socket\\\\n'); sys.exit(3)"]
+worker_model = "exits at once (test double for a broken server)"
+"""
+
+
+def invoke(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def profiles(tmp_path: Path) -> Path:
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES)
+    return path
+
+
+def sidecars(out: Path) -> dict[str, dict]:
+    return {
+        str(p.relative_to(out)): json.loads(p.read_text())
+        for p in sorted(out.glob("*/*/*/*/c*-r*.json"))
+        if not p.name.endswith(".lua.json")
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--servers", "nope"], "error: --servers: unknown server 'nope'"),
+        (
+            ["--connections", "1", "--threads", "2"],
+            "error: --connections: 1 is fewer than --threads 2",
+        ),
+        (["--duration", "-5"], "error: --duration: duration must not be negative, got '-5'"),
+        (["--apps", "django"], "error: --apps: unknown app 'django'"),
+        (["--profile", "nope"], "error: --profile: unknown profile 'nope'"),
+    ],
+)
+def test_bad_options_give_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = invoke("bench", "--out", str(tmp_path / "raw"), *args)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(message)
+    assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())
+
+
+def test_unwritable_out_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = invoke("bench", "--profile", "smoke", "--out", str(blocker / "raw"))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: --out: cannot write to {blocker / 'raw'}: Not a directory"
+    ]
+
+
+@pytest.mark.slow
+def test_failing_server_is_recorded_and_the_run_goes_on(tmp_path: Path, profiles: Path) -> None:
+    out = tmp_path / "raw"
+    result = invoke(
+        "bench", "--profile", "broken", "--profile-file", str(profiles), "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    cells = sidecars(out)
+    run_id = next(iter(out.iterdir())).name
+    broken = cells[f"{run_id}/crashes-at-once/raw/plaintext/c2-r1.json"]
+    assert broken["status"] == "failed"
+    assert "exited with code 3" in broken["reason"]
+    assert "boom: no such socket" in broken["server_stderr_tail"]
+    good = cells[f"{run_id}/gunicorn/raw/plaintext/c2-r1.json"]
+    assert good["status"] == "ok", good
+    text = (out / run_id / "gunicorn/raw/plaintext/c2-r1.txt").read_text()
+    assert " requests in " in text and "Socket errors" not in text
+    run = json.loads((out / run_id / "run.json").read_text())
+    assert run["status"] == "complete"
+    assert "failed crashes-at-once/raw/plaintext/c2-r1" in result.stderr
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_keeps_finished_cells(tmp_path: Path, profiles: Path) -> None:
+    out = tmp_path / "raw"
+    args = ["bench", "--profile", "tiny", "--profile-file", str(profiles), "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        # Kill while the second cell's server is running: one cell done, one in flight.
+        def second_cell_running() -> bool:
+            markers = list(out.glob("*/.active-server.json"))
+            return len(sidecars(out)) == 1 and bool(markers)
+
+        wait_for(second_cell_running, 60, "the second cell to start")
+        marker = json.loads(next(out.glob("*/.active-server.json")).read_text())
+        before = {p: p.read_bytes() for p in out.rglob("c2-r1*") if p.is_file()}
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # The server dies with the harness (PR_SET_PDEATHSIG), workers follow their master.
+    wait_for(lambda: not group_alive(marker["pgid"]), 15, "the killed run's server to exit")
+    run_id = next(iter(out.iterdir())).name
+    assert json.loads((out / run_id / "run.json").read_text())["status"] == "running"
+
+    result = invoke(*args)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming run {run_id}" in result.stderr
+    for path, data in before.items():
+        assert path.read_bytes() == data, f"{path} changed on resume"
+    cells = sidecars(out)
+    assert sorted(cells) == [f"{run_id}/gunicorn/raw/plaintext/c{n}-r1.json" for n in (2, 4, 6)]
+    assert all(c["status"] == "ok" for c in cells.values())
+    assert json.loads((out / run_id / "run.json").read_text())["status"] == "complete"
+    assert not list(out.rglob(".*.part")) and not list(out.glob("*/.active-server.json"))

@@ -1,0 +1,417 @@
+"""Parse stage: real wrk 4.1 captures, crafted wrk2 and pasted texts, broken files.
+
+Fixtures live in tests/fixtures/wrk/: `wrk410-*` are real stdout captured with
+capture.py, `crafted-*` are derived by hand (named for what they exercise) and
+`broken-*.expect-error.txt` must fail with exactly the message listed here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness import RawFormatError, WrkResult, parse_wrk
+from harness.parse import parse_wrk_file
+
+ROOT = Path(__file__).resolve().parents[1]
+WRK = Path(__file__).resolve().parent / "fixtures" / "wrk"
+TEXTS = {p.name: p.read_text() for p in sorted(WRK.glob("*.txt")) if "broken" not in p.name}
+
+NO_ERRORS = dict(errors_connect=0, errors_read=0, errors_write=0, errors_timeout=0, non_2xx_3xx=0)
+
+# Every field of one capture, so a change to any field shows here.
+OK_T1_C10 = {
+    "tool": "wrk",
+    "url": "http://127.0.0.1:58953/",
+    "threads": 1,
+    "connections": 10,
+    "test_duration_s": 2.0,
+    "duration_s": 2.1,
+    "requests": 4203,
+    "bytes_read": 632.23 * 1024,
+    "requests_per_sec": 2001.61,
+    "transfer_per_sec_bytes": 301.09 * 1024,
+    "latency_avg_ms": 4.94,
+    "latency_stdev_ms": 0.84539,
+    "latency_max_ms": 8.94,
+    "latency_within_stdev_pct": 69.9,
+    "thread_requests_per_sec_avg": 2010.0,
+    "thread_requests_per_sec_stdev": 242.77,
+    "thread_requests_per_sec_max": 2320.0,
+    "thread_requests_per_sec_within_stdev_pct": 66.67,
+    "latency_percentiles_ms": {},
+    "latency_uncorrected_percentiles_ms": {},
+    **NO_ERRORS,
+}
+
+EXPECTED: dict[str, dict[str, object]] = {
+    "wrk410-ok-t1-c10.txt": OK_T1_C10,
+    "wrk410-ok-latency-t2-c20.txt": {
+        "threads": 2,
+        "connections": 20,
+        "requests": 2709,
+        "thread_requests_per_sec_avg": 680.08,
+        "thread_requests_per_sec_max": 1000.0,
+        "latency_percentiles_ms": {50.0: 13.71, 75.0: 15.64, 90.0: 21.13, 99.0: 34.32},
+        **NO_ERRORS,
+    },
+    "wrk410-read-errors-no-content-length.txt": {
+        "url": "http://127.0.0.1:58953/nolength",
+        "requests": 2230,
+        "errors_read": 2230,
+        "errors_connect": 0,
+        "non_2xx_3xx": 0,
+    },
+    "wrk410-connect-errors-ulimit.txt": {
+        "connections": 50,
+        "requests": 1932,
+        "errors_connect": 22,
+        "errors_read": 0,
+        "latency_avg_ms": 15.8,
+        "thread_requests_per_sec_avg": 1760.0,
+    },
+    "wrk410-timeouts-slow-handler.txt": {
+        "requests": 16,
+        "errors_timeout": 16,
+        "latency_avg_ms": 0.0,  # printed as 0.00us: every response came after --timeout
+        "requests_per_sec": 5.32,
+        "transfer_per_sec_bytes": 819.81,
+        "thread_requests_per_sec_avg": 19.33,
+    },
+    "wrk410-non2xx-404.txt": {"requests": 1413, "non_2xx_3xx": 1413, "errors_read": 0},
+    "wrk410-latency-seconds.txt": {
+        "latency_avg_ms": 1100.0,
+        "latency_stdev_ms": 1.33,
+        "latency_max_ms": 1100.0,
+        "latency_percentiles_ms": {50.0: 1100.0, 75.0: 1100.0, 90.0: 1100.0, 99.0: 1100.0},
+        "bytes_read": 1.2 * 1024,
+        "transfer_per_sec_bytes": 410.14,
+        "test_duration_s": 3.0,
+    },
+    "wrk410-zero-requests-nan.txt": {
+        "requests": 0,
+        "requests_per_sec": 0.0,
+        "bytes_read": 0.0,
+        "thread_requests_per_sec_avg": 0.0,
+        **NO_ERRORS,
+    },
+    "wrk410-lua-prints-before-after.txt": {"requests": 1180, "requests_per_sec": 1072.7},
+    "wrk410-with-report-lua.txt": {
+        "requests": 1455,
+        "latency_percentiles_ms": {50.0: 6.41, 75.0: 8.16, 90.0: 10.33, 99.0: 14.5},
+    },
+    "wrk410-sigint-after-1s.txt": {
+        "test_duration_s": 10.0,
+        "duration_s": 0.99978,
+        "requests": 1368,
+    },
+    "crafted-wrk-million-rps.txt": {
+        "requests": 2548257,
+        "requests_per_sec": 1213456.78,
+        "bytes_read": 373.12 * 1024**2,
+        "transfer_per_sec_bytes": 177.68 * 1024**2,
+        "thread_requests_per_sec_avg": 1_210_000.0,
+        "thread_requests_per_sec_stdev": 42_770.0,
+        "thread_requests_per_sec_max": 1_320_000.0,
+        "latency_avg_ms": 0.798,
+        "latency_stdev_ms": 0.24539,
+    },
+    "crafted-pasted-crlf-tabs-indent-ctrl-c.txt": {
+        **{k: v for k, v in OK_T1_C10.items() if k in ("tool", "url")},
+        "threads": 2,
+        "connections": 20,
+        "requests": 2709,
+        "requests_per_sec": 1352.79,
+        "latency_avg_ms": 14.77,
+        "thread_requests_per_sec_stdev": 176.87,
+        "latency_percentiles_ms": {50.0: 13.71, 75.0: 15.64, 90.0: 21.13, 99.0: 34.32},
+    },
+    "crafted-wrk2-no-latency-flag.txt": {
+        "tool": "wrk2",
+        "latency_avg_ms": 0.87055,
+        "thread_requests_per_sec_avg": 525.13,
+        "latency_percentiles_ms": {},
+    },
+    "crafted-wrk2-latency-t2-c100.txt": {
+        "tool": "wrk2",
+        "threads": 2,
+        "connections": 100,
+        "test_duration_s": 30.0,
+        "requests": 60012,
+        "thread_requests_per_sec_avg": 1050.0,
+        "latency_uncorrected_percentiles_ms": {},
+    },
+    "crafted-wrk2-u-latency-two-blocks.txt": {
+        "tool": "wrk2",
+        "latency_avg_ms": 2100.0,
+        "latency_max_ms": 3210.0,
+        "latency_percentiles_ms": {
+            0.0: 911.359,
+            50.0: 2080.767,  # the spectrum's 3 decimals win over the summary's "2.08s"
+            75.0: 2610.0,
+            90.0: 2938.879,
+            99.0: 3190.0,
+            99.9: 3210.0,
+            99.99: 3210.0,
+            99.999: 3210.0,
+            100.0: 3209.215,
+        },
+        "latency_uncorrected_percentiles_ms": {
+            0.0: 0.301,
+            50.0: 0.812,
+            75.0: 1.02,
+            90.0: 1.311,
+            99.0: 2.03,
+            99.9: 3.87,
+            99.99: 4.01,
+            99.999: 4.01,
+            100.0: 4.011,
+        },
+    },
+}
+
+EXP_RUNNING = "expected 'Running <duration> test @ <url>'"
+BROKEN = {
+    "broken-missing-requests-line.expect-error.txt": (
+        6,
+        "expected '<N> requests in <time>, <size> read', found 'Requests/sec:   2001.61'",
+    ),
+    "broken-truncated-after-requests-line.expect-error.txt": (
+        7,
+        "expected 'Requests/sec: <number>', found end of text",
+    ),
+    "broken-bad-latency-unit.expect-error.txt": (
+        4,
+        "expected 'Latency <time> <time> <time> <percent>%',"
+        " found 'Latency     4.94xs  845.39us   8.94ms   69.90%'",
+    ),
+    "broken-empty-file.expect-error.txt": (1, f"{EXP_RUNNING}, found end of text"),
+    "broken-not-wrk-output.expect-error.txt": (
+        1,
+        f"{EXP_RUNNING}, found 'unable to connect to 127.0.0.1:58953 Connection refused'",
+    ),
+    "broken-missing-threads-line.expect-error.txt": (
+        2,
+        "expected '<N> threads and <N> connections',"
+        " found 'Thread Stats   Avg      Stdev     Max   +/- Stdev'",
+    ),
+    "broken-missing-thread-stats-header.expect-error.txt": (
+        3,
+        "expected 'Thread Stats   Avg      Stdev     Max   +/- Stdev',"
+        " found 'Latency     4.94ms  845.39us   8.94ms   69.90%'",
+    ),
+    "broken-garbled-percentile.expect-error.txt": (
+        9,
+        "expected '<percent>% <time>' or '<N> requests in <time>, <size> read',"
+        " found '90%   21.13zz'",
+    ),
+    "broken-garbled-socket-errors.expect-error.txt": (
+        7,
+        "expected 'Socket errors: connect <N>, read <N>, write <N>, timeout <N>',"
+        " found 'Socket errors: connect 0, read lots, write 0, timeout 0'",
+    ),
+    "broken-transfer-unit-split.expect-error.txt": (
+        8,
+        "expected 'Transfer/sec: <size>', found 'Transfer/sec:    301.09 KB'",
+    ),
+}
+
+
+def test_every_fixture_has_expectations() -> None:
+    assert set(TEXTS) == set(EXPECTED)
+    assert {p.name for p in WRK.glob("broken-*")} == set(BROKEN)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_values(name: str) -> None:
+    result = parse_wrk(TEXTS[name])
+    # Exact equality: values are parsed from their decimal text, as the expectations are.
+    assert {k: getattr(result, k) for k in EXPECTED[name]} == EXPECTED[name]
+    assert result.tool == ("wrk2" if "wrk2" in name else "wrk")
+
+
+def test_all_fields_of_one_capture() -> None:
+    assert parse_wrk(TEXTS["wrk410-ok-t1-c10.txt"]) == WrkResult(**OK_T1_C10)  # type: ignore[arg-type]
+
+
+def test_printed_rounding_is_not_amplified() -> None:
+    r = parse_wrk(TEXTS["wrk410-ok-t1-c10.txt"])
+    assert r.thread_requests_per_sec_avg == 2010.0  # "2.01k", not 2009.9999999999998
+    assert r.latency_stdev_ms == 0.84539  # "845.39us"
+
+
+def test_nan_is_nan_not_zero() -> None:
+    r = parse_wrk(TEXTS["wrk410-zero-requests-nan.txt"])
+    assert math.isnan(r.latency_within_stdev_pct)  # printed "-nan%"
+    assert math.isnan(r.thread_requests_per_sec_within_stdev_pct)
+    assert r.to_json_dict()["latency_within_stdev_pct"] is None
+
+
+def test_wrk2_spectrum_fills_every_printed_percentile() -> None:
+    p = parse_wrk(TEXTS["crafted-wrk2-latency-t2-c100.txt"]).latency_percentiles_ms
+    assert list(p) == sorted(p)
+    assert p[0.0] == 0.288 and p[10.0] == 0.723 and p[82.5] == 2.003
+    assert p[99.0625] == 3.543 and p[99.9976] == 9.823 and p[100.0] == 9.823
+    assert p[99.9] == 6.11 and p[99.99] == 9.3  # only in the summary lines
+    assert len(p) == 23
+
+
+def test_lua_lines_before_and_after_are_ignored() -> None:
+    text = TEXTS["wrk410-lua-prints-before-after.txt"]
+    assert text.startswith("lua init: thread started\n") and "99.999%,24392" in text
+    assert parse_wrk(text).requests == 1180
+
+
+def test_lines_printed_during_the_run_are_skipped() -> None:
+    lines = TEXTS["wrk410-ok-t1-c10.txt"].split("\n")
+    lines[2:2] = ["response: 200 OK", "  some Lua output"]
+    assert parse_wrk("\n".join(lines)) == parse_wrk(TEXTS["wrk410-ok-t1-c10.txt"])
+
+
+def test_pasted_without_running_line() -> None:
+    text = "\n".join(TEXTS["wrk410-ok-t1-c10.txt"].split("\n")[2:])
+    r = parse_wrk(text)
+    assert (r.url, r.threads, r.connections, r.test_duration_s) == (None, None, None, None)
+    assert r.requests == 4203
+
+
+def test_cut_1000ms_average_is_a_second_not_1000_minutes() -> None:
+    # format_time_us prints 999.995 ms as "1000.00ms" and the 8-wide Avg column cuts the s.
+    text = TEXTS["wrk410-latency-seconds.txt"].replace(
+        "Latency     1.10s     1.33ms   1.10s ", "Latency  1000.00m    1.33ms   1.10s "
+    )
+    assert parse_wrk(text).latency_avg_ms == 1000.0
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_files_fail_with_path_and_line(name: str) -> None:
+    path = WRK / name
+    line, message = BROKEN[name]
+    with pytest.raises(RawFormatError) as info:
+        parse_wrk_file(path)
+    assert str(info.value) == f"{path}:{line}: {message}"
+    assert (info.value.path, info.value.line, info.value.message) == (str(path), line, message)
+
+
+def test_error_without_a_file_names_the_line_only() -> None:
+    with pytest.raises(RawFormatError) as info:
+        parse_wrk((WRK / "broken-missing-requests-line.expect-error.txt").read_text())
+    assert str(info.value).startswith("6: expected '<N> requests in")
+    assert info.value.path is None
+
+
+def test_long_lines_are_shortened_in_messages() -> None:
+    with pytest.raises(RawFormatError) as info:
+        parse_wrk("x" * 200)
+    assert str(info.value) == f"1: {EXP_RUNNING}, found '{'x' * 77}...'"
+
+
+def test_to_json_dict_is_json() -> None:
+    d = parse_wrk(TEXTS["crafted-wrk2-latency-t2-c100.txt"]).to_json_dict()
+    assert (
+        d["latency_percentiles_ms"]["99.9"] == 6.11 and d["latency_percentiles_ms"]["50"] == 1.391
+    )
+    json.dumps(d, allow_nan=False)
+
+
+# --- robustness -------------------------------------------------------------------------
+
+_NOISE = "0123456789.%-: \t\r^CkMGBKmsunaf\n"
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    lines = draw(st.sampled_from(sorted(TEXTS.values()))).split("\n")
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["delete", "duplicate", "swap", "edit", "insert", "cut"]))
+        if op == "delete" and len(lines) > 1:
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, lines[i])
+        elif op == "swap":
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        elif op == "edit":
+            at = draw(st.integers(0, len(lines[i])))
+            junk = draw(st.text(st.sampled_from(_NOISE) | st.characters(), max_size=3))
+            lines[i] = lines[i][:at] + junk + lines[i][at + draw(st.integers(0, 3)) :]
+        elif op == "insert":
+            lines.insert(i, draw(st.text(max_size=40)))
+        else:
+            lines = lines[:i] or [""]
+    return "\n".join(lines)
+
+
+@settings(max_examples=400, deadline=None)
+@given(mutated())
+def test_mutated_texts_only_raise_raw_format_error(text: str) -> None:
+    try:
+        result = parse_wrk(text)
+    except RawFormatError as e:
+        assert e.line is not None and 1 <= e.line <= text.count("\n") + 2
+        assert "\n" not in str(e)
+    else:
+        assert result.tool in ("wrk", "wrk2") and result.requests >= 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_arbitrary_text_only_raises_raw_format_error(text: str) -> None:
+    with pytest.raises(RawFormatError):
+        parse_wrk(text)
+
+
+def test_parsing_is_fast() -> None:
+    # The site parses every raw file on each build; 10,000 must stay well under a second.
+    texts = list(TEXTS.values())
+    start = time.perf_counter()
+    for i in range(1000):
+        parse_wrk(texts[i % len(texts)])
+    assert time.perf_counter() - start < 1.0
+
+
+# --- package surface and command line ---------------------------------------------------
+
+
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_import_parse_wrk_does_not_import_pandas() -> None:
+    code = "import sys; from harness import parse_wrk; print('pandas' in sys.modules)"
+    assert _python("-c", code).stdout.strip() == "False"
+
+
+def test_cli_parse_prints_json_and_errors() -> None:
+    good = "tests/fixtures/wrk/wrk410-non2xx-404.txt"
+    bad = "tests/fixtures/wrk/broken-missing-requests-line.expect-error.txt"
+    wrk2 = "tests/fixtures/wrk/crafted-wrk2-no-latency-flag.txt"
+    proc = _python("-m", "harness", "parse", good, bad, wrk2)
+    assert proc.returncode == 1
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(o["path"], o["tool"], o["requests"]) for o in out] == [
+        (good, "wrk", 1413),
+        (wrk2, "wrk2", 5001),
+    ]
+    assert out[0]["non_2xx_3xx"] == 1413
+    assert proc.stderr == f"{bad}:6: {BROKEN[Path(bad).name][1]}\n"
+
+
+def test_cli_parse_ok_exits_zero_and_missing_file_is_one_line() -> None:
+    assert (
+        _python("-m", "harness", "parse", "tests/fixtures/wrk/wrk410-ok-t1-c10.txt").returncode == 0
+    )
+    proc = _python("-m", "harness", "parse", "no/such/file.txt")
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == "no/such/file.txt: cannot read: No such file or directory\n"

@@ -20,6 +20,7 @@ def _fail(message: str, code: int = 2) -> Exit:
 
 @task(
     optional=["resume"],
+    auto_shortflags=False,
     help={
         "profile": "named matrix from harness/profiles.toml: quick (default), seed, frameworks, …",
         "profile-file": "TOML file holding the profiles (default: harness/profiles.toml)",
@@ -107,6 +108,30 @@ def bench(
     except KeyboardInterrupt:
         raise _fail("interrupted; run the same command again to resume", code=130) from None
     print(run_id)
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "raw": "raw directory to read (default: raw/)",
+        "out": "directory for results.csv and results.jsonl (default: export/)",
+        "skip-bad": "skip files that cannot be parsed (they are listed) instead of stopping",
+    },
+)
+def export(c: Context, raw: str = "", out: str = "export", skip_bad: bool = False) -> None:
+    """Write the whole tidy table as CSV (opens in any spreadsheet) and JSON lines."""
+    from harness.dataset import load_runs
+    from harness.export import export_table
+    from harness.parse import RawFormatError
+
+    try:
+        table = load_runs(Path(raw) if raw else RAW, skip_bad=skip_bad)
+    except RawFormatError as e:
+        raise _fail(str(e)) from None
+    for skipped in table.attrs.get("skipped", []):
+        print(f"skipped {skipped['path']}: {skipped['error']}", file=sys.stderr)
+    for path in export_table(table, Path(out)):
+        print(path)
 
 
 @task

@@ -8,8 +8,9 @@ returns the contract body, so no Bottle HTML error page reaches the client.
 import app_contract as c
 from bottle import Bottle, HTTPError, HTTPResponse, request, response
 
-# autojson off: the JSON body is serialised by app_contract, as in every other app.
-app = Bottle(autojson=False)
+app = Bottle()
+# JSON plugin off: the JSON body is serialised by app_contract, as in every other app.
+app.config["json.enable"] = False
 
 _STORE: dict[str, bytes] = {}
 _METHODS = list(c.METHODS)

@@ -8,7 +8,7 @@ CherryPy needs more care than the other frameworks to meet ``app_contract`` byte
 byte: its responses start with ``Server`` and ``Date`` headers (the server under test
 sends its own), its error pages are HTML padded to 513 bytes for old Internet Explorer,
 it maps ``/index`` and ``/json/`` to the same handlers as ``/`` and ``/json``, and it
-parses form bodies. So handlers take any trailing path, check the exact path, and set
+parses request bodies itself. So handlers take any trailing path, check the exact path, and set
 status and body themselves instead of raising ``HTTPError``.
 
 CherryPy formats an access-log line for every request even when no log handler is
@@ -76,9 +76,7 @@ class Root:
             return _not_allowed(c.ALLOW_READ)
         return _reply(c.OK, c.json_body(), c.JSON_TYPE)
 
-    # Raw body, not form-parsed: the store keeps whatever bytes were posted.
     @cherrypy.expose
-    @cherrypy.config(**{"request.process_request_body": False})
     def kv(self, *vpath: str, **_params: Any) -> bytes:
         request = cherrypy.serving.request
         if len(vpath) != 1 or not _path_is(c.KV_PREFIX + vpath[0]):
@@ -107,7 +105,15 @@ class Root:
         return _not_found()
 
 
-# trailing_slash off: no redirects; encode off: it would rewrite the Content-Type of
+# trailing_slash off: no redirects. encode off: it would rewrite the Content-Type of
 # text responses ("text/plain;charset=utf-8") and re-encode bytes that are final.
-_CONFIG = {"/": {"tools.trailing_slash.on": False, "tools.encode.on": False}}
+# process_request_body off: CherryPy would parse form bodies into parameters (the store
+# keeps the raw bytes) and answer 411 to a PUT or PATCH without Content-Length.
+_CONFIG = {
+    "/": {
+        "tools.trailing_slash.on": False,
+        "tools.encode.on": False,
+        "request.process_request_body": False,
+    }
+}
 app = cherrypy.tree.mount(Root(), "", _CONFIG)

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.promhist import QUANTILES, HistogramSeries, histogram_quantile
+from harness.promhist import HistogramSeries
+from harness.promquantile import QUANTILES, histogram_quantile
 from harness.records import WrkResult
 
 LITTLE_TOLERANCE = 0.10  # wrk is closed-loop: λ·W should equal the connection count
@@ -131,7 +132,9 @@ class ClientServer:
 def densities(series: HistogramSeries, client: ClientSide | None = None) -> list[BucketDensity]:
     """Per-bucket counts, shares and densities; wrk's histogram re-binned into the same bounds."""
     bounds = [le for le, _ in series.buckets]
-    counts = [n - (series.buckets[i - 1][1] if i else 0.0) for i, (_, n) in enumerate(series.buckets)]
+    counts = [
+        n - (series.buckets[i - 1][1] if i else 0.0) for i, (_, n) in enumerate(series.buckets)
+    ]
     total = series.buckets[-1][1] if series.buckets else 0.0
     cc: list[float] | None = None
     if client and client.histogram_us:
@@ -144,21 +147,12 @@ def densities(series: HistogramSeries, client: ClientSide | None = None) -> list
     rows = []
     for i, (upper, n) in enumerate(zip(bounds, counts, strict=True)):
         lower = bounds[i - 1] if i else 0.0
-        width = upper - lower if math.isfinite(upper) else None
+        width = upper - lower if math.isfinite(upper) else 0.0  # +Inf has no width
         share = n / total if total else 0.0
         c = cc[i] if cc else None
-        rows.append(
-            BucketDensity(
-                lower,
-                upper,
-                n,
-                share,
-                n / width if width else None,
-                share / width if width else None,
-                c,
-                (c / ctotal / width) if (c is not None and ctotal and width) else None,
-            )
-        )
+        cpdf = c / ctotal / width if c is not None and ctotal and width else None
+        density, pdf = (n / width, share / width) if width else (None, None)
+        rows.append(BucketDensity(lower, upper, n, share, density, pdf, c, cpdf))
     return rows
 
 

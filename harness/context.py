@@ -86,9 +86,8 @@ def select_runs(runs: Sequence[Run], which: str) -> tuple[list[Run], Run]:
         wanted = [w.strip() for w in which.split(",") if w.strip()]
         unknown = [w for w in wanted if w not in by_id]
         if unknown or not wanted:
-            raise SiteError(
-                f"unknown run {', '.join(unknown) or which!r}; known: {', '.join(by_id) or 'none'}"
-            )
+            named = ", ".join(unknown) or repr(which)
+            raise SiteError(f"unknown run {named}; known: {', '.join(by_id) or 'none'}")
         chosen = [r for r in newest_first if r["run_id"] in wanted]
     if not chosen:
         raise SiteError("no run in raw/ to build a site from")

@@ -9,6 +9,7 @@ spec gives the same SVG bytes.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -59,8 +60,11 @@ def draw_all(specs: Sequence[ChartSpec], out_dir: Path, processes: int = 2) -> l
         return []  # nothing to draw: do not pay for starting matplotlib
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / s.name for s in specs]
-    # spawn: the parent may hold threads (browsers in tests), which fork does not survive.
-    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn")) as pool:
+    # fork is cheapest and works from any caller (spawn re-imports __main__, which fails
+    # for `python -` or `-c`); but forking a process that runs threads can deadlock, so
+    # then spawn.
+    method = "fork" if threading.active_count() == 1 else "spawn"
+    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context(method)) as pool:
         list(pool.map(draw, specs, paths))
     return paths
 

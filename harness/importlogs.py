@@ -84,7 +84,7 @@ def _candidates(src: Path) -> list[tuple[Path, int | None]]:
     return found
 
 
-def _cells(src: Path, regex: re.Pattern[str]) -> dict[Cell, Path]:
+def _cells(src: Path, regex: re.Pattern[str], pattern: str) -> dict[Cell, Path]:
     cells: dict[Cell, Path] = {}
     unmatched, clashes = [], []
     for path, dir_repeat in _candidates(src):
@@ -115,7 +115,7 @@ def _cells(src: Path, regex: re.Pattern[str]) -> dict[Cell, Path]:
     if not cells and not clashes:
         names = ", ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else "")
         raise ImportLogsError(
-            f"pattern matches none of the {len(unmatched)} files in {src}: {names}"
+            f"pattern {pattern!r} matches none of the {len(unmatched)} files in {src}: {names}"
         )
     if unmatched:
         clashes.append("file names that do not match the pattern: " + ", ".join(unmatched))
@@ -156,7 +156,7 @@ def import_logs(
     src, out = Path(src_dir), Path(out_dir)
     if not src.is_dir():
         raise ImportLogsError(f"{src}: not a directory")
-    cells = _cells(src, compile_pattern(pattern))
+    cells = _cells(src, compile_pattern(pattern), pattern)
     texts = {cell: _read(path, cell) for cell, path in cells.items()}
     store = RunStore(out, _run_id(out, profile))
     order = sorted(cells, key=lambda c: (c.repeat, c.server, c.app, c.workload, c.connections))
@@ -192,22 +192,25 @@ def import_logs(
             "git": {"commit": None, "dirty": None},
             "argv": ["import-logs", str(src), pattern],
             "unavailable": {},
-            "imported_from": {"src_dir": str(src.resolve()), "pattern": pattern},
+            "imported_from": {"src_dir": str(src.resolve()), "pattern": pattern, "at": utc_now()},
         }
     )
     for cell in order:
         data, result, reason = texts[cell]
         write_atomic(store.cell_files(cell)["stdout"], data)
-        store.write_cell(cell, _cell_meta(store.run_id, cell, result, reason))
         # Where each text came from, so an import can be checked against its source.
-        sources[cell.key] = {
-            "path": cells[cell].relative_to(src).as_posix(),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        source = {"path": cells[cell].relative_to(src).as_posix(), "sha256": _sha256(data)}
+        store.write_cell(cell, {**_cell_meta(store.run_id, cell, result, reason), "source": source})
     return store.run_id
 
 
-def _cell_meta(run_id: str, cell: Cell, result: WrkResult | None, reason: str | None) -> dict[str, Any]:
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _cell_meta(
+    run_id: str, cell: Cell, result: WrkResult | None, reason: str | None
+) -> dict[str, Any]:
     unknown = (
         "warmup_s timeout_s server_argv server_env wrk_argv server_cpus client_cpus nofile_limit"
         " started_at ended_at server_ready_s wrk_exit_code server_exit_code server_stderr_tail"

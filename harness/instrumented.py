@@ -35,7 +35,7 @@ def load_app(target: str) -> WSGIApp:
         raise RuntimeError(f"{APP_ENV}: module {module_name!r} has no {attr!r}") from None
     if not callable(app):
         raise RuntimeError(f"{APP_ENV}: {target} is not callable")
-    return app  # type: ignore[no-any-return]
+    return app
 
 
 def build() -> ServerTiming:

@@ -74,14 +74,15 @@ class _TimedBody:
         return iter(self._body)
 
     def close(self) -> None:
+        done, self._done = self._done, None
+        if done is None:
+            return  # closed already: forward and observe once only
         try:
             close = getattr(self._body, "close", None)
             if close is not None:
                 close()
         finally:
-            done, self._done = self._done, None
-            if done is not None:  # a server may close twice; observe once
-                done()
+            done()
 
 
 class ServerTiming:

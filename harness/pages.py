@@ -8,7 +8,6 @@ Templates only loop and apply the filters below; no decisions are made here eith
 
 from __future__ import annotations
 
-import html
 import math
 import re
 from collections.abc import Mapping
@@ -19,9 +18,10 @@ from urllib.parse import quote
 import jinja2
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "site_templates"
-# Characters with a meaning in Python-Markdown, its extensions or raw HTML. Writing
-# them as numeric entities shows them literally wherever they appear in a line.
-_MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+!|~^]")
+# Characters with a meaning in HTML, Python-Markdown or its extensions. Each becomes a
+# numeric entity in one pass (escaping in two passes would break the entities of the
+# first), which shows it literally wherever it appears in a line.
+_SPECIAL = re.compile(r"[&<>\"'\\`*_{}\[\]()#+!|~^]")
 
 
 class Md(str):
@@ -32,8 +32,7 @@ def escape(value: object) -> Md:
     """Any value as literal text in markdown and HTML (newlines become line breaks)."""
     if isinstance(value, Md):
         return value
-    text = html.escape("" if value is None else str(value), quote=True)
-    text = _MD_SPECIAL.sub(lambda m: f"&#{ord(m.group())};", text)
+    text = _SPECIAL.sub(lambda m: f"&#{ord(m.group())};", "" if value is None else str(value))
     return Md(text.replace("\r", "").replace("\n", "<br>"))
 
 

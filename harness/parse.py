@@ -26,20 +26,10 @@ _PCT = rf"({_NUM})%"
 # is (decimal exponent, factor): "2.01" + "e3" parses to exactly 2010.0, where
 # 2.01 * 1000 gives 2009.9999999999998; only minutes and hours need a factor.
 _Scale = tuple[str, float]
-_TIME_MS: dict[str, _Scale] = {
-    "us": ("e-3", 1.0),
-    "ms": ("", 1.0),
-    "s": ("e3", 1.0),
-    "m": ("e3", 60.0),
-    "h": ("e3", 3600.0),
-}
-_TIME_S: dict[str, _Scale] = {
-    "us": ("e-6", 1.0),
-    "ms": ("e-3", 1.0),
-    "s": ("", 1.0),
-    "m": ("", 60.0),
-    "h": ("", 3600.0),
-}
+_TIME_MS: dict[str, _Scale] = dict(
+    us=("e-3", 1), ms=("", 1), s=("e3", 1), m=("e3", 60), h=("e3", 3600)
+)
+_TIME_S: dict[str, _Scale] = dict(us=("e-6", 1), ms=("e-3", 1), s=("", 1), m=("", 60), h=("", 3600))
 _COUNT: dict[str, _Scale] = {p: (f"e{3 * i}", 1.0) for i, p in enumerate("kMGTP", 1)}
 _COUNT[""] = ("", 1.0)
 _SIZE_SCALE = {p: 1024.0**i for i, p in enumerate(("", "K", "M", "G", "T", "P"))}
@@ -92,7 +82,7 @@ _SUMMARY_STARTS = tuple(p for p, _, _ in _PREFIXES[1:])
 def _scaled(num: str, scale: _Scale) -> float:
     exp, factor = scale
     value = float(num + exp) if exp and num[-1] in "0123456789." else float(num)
-    if factor == 1.0:
+    if factor == 1:
         return value
     dot = num.find(".")  # round away the noise of x60, to the digits printed
     return round(value * factor, len(num) - dot - 1 if dot >= 0 else 0)

@@ -1,11 +1,11 @@
-"""Server-side latency, parse stage: Prometheus histogram text -> series and quantiles.
+"""Server-side latency, parse stage: Prometheus histogram text -> series, deltas, quantiles.
 
 Takes the text exposition format (a `/metrics` scrape or a stored `.metrics.prom`
-file) and returns `HistogramSeries` records; `histogram_quantile` computes quantiles
-exactly as PromQL's `histogram_quantile` does (prometheus/prometheus promql/quantile.go,
-`bucketQuantile`). Parsing uses prometheus-client's own parser. `scrape` is the only
-function that does I/O (one HTTP GET, for the bench stage); `quantiles_main` is the
-`python -m harness quantiles FILE...` command.
+file) and returns `HistogramSeries` records, read with prometheus-client's own parser;
+`histogram_delta` turns two scrapes into the text of what happened between them, and
+quantiles come from `harness.promquantile` (PromQL's `histogram_quantile`, exactly).
+`scrape` is the only function doing I/O (one HTTP GET, for the bench stage);
+`quantiles_main` is the `python -m harness quantiles FILE...` command.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import math
 import sys
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +23,9 @@ from prometheus_client.metrics_core import HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
+from harness.promquantile import QUANTILES, histogram_quantile
+
 Labels = tuple[tuple[str, str], ...]
-QUANTILES = (0.5, 0.9, 0.99)
-# promql/quantile.go: relative differences this small between neighbouring cumulative
-# counts are float noise (e.g. from rate()), not decreases; Prometheus flattens them.
-PRECISION_TOLERANCE = 1e-12
 
 
 class PromHistError(ValueError):
@@ -60,109 +58,36 @@ def parse_histograms(text: str, source: str = "<text>") -> list[HistogramSeries]
     `X_count`) rather than by declared type, because scrapes pasted into tickets (like
     the study's) often lack the `# TYPE` line and then parse as untyped families.
     """
-    parts: dict[tuple[str, Labels], dict[str, object]] = {}
+    buckets: dict[tuple[str, Labels], dict[float, float]] = {}
+    scalars: dict[tuple[str, Labels], dict[str, float]] = {}
     docs: dict[str, str] = {}
     try:
         for family in text_string_to_metric_families(text):
             for s in family.samples:
                 labels = {k: v for k, v in s.labels.items() if v != ""}  # "" means absent
                 base, _, suffix = s.name.rpartition("_")
-                if suffix == "bucket" and "le" in labels:
-                    le = float(labels.pop("le"))
-                    key = (base, tuple(sorted(labels.items())))
-                    entry = parts.setdefault(key, {"buckets": {}})
-                    buckets = entry["buckets"]
-                    assert isinstance(buckets, dict)
-                    buckets[le] = buckets.get(le, 0.0) + s.value
-                    if family.documentation:
-                        docs.setdefault(base, family.documentation)
+                le = labels.pop("le", None) if suffix == "bucket" else None
+                key = (base, tuple(sorted(labels.items())))
+                if le is not None:
+                    into = buckets.setdefault(key, {})
+                    into[float(le)] = into.get(float(le), 0.0) + float(s.value)
+                    docs.setdefault(base, family.documentation)
                 elif suffix in ("sum", "count"):
-                    key = (base, tuple(sorted(labels.items())))
-                    parts.setdefault(key, {"buckets": {}})[suffix] = s.value
+                    scalars.setdefault(key, {})[suffix] = float(s.value)
     except ValueError as e:
         raise PromHistError(f"{source}: not Prometheus text format: {e}") from None
-    out = []
-    for (name, labels), entry in sorted(parts.items()):
-        buckets = entry["buckets"]
-        assert isinstance(buckets, dict)
-        if not buckets:
-            continue  # a summary's or counter's _sum/_count, not a histogram
-        count, total = entry.get("count"), entry.get("sum")
-        out.append(
-            HistogramSeries(
-                name,
-                labels,
-                tuple(sorted(buckets.items())),
-                float(count) if isinstance(count, float) else None,
-                float(total) if isinstance(total, float) else None,
-                docs.get(name, ""),
-            )
+    # Only keys with buckets: a summary's or a counter's _sum/_count is no histogram.
+    return [
+        HistogramSeries(
+            name,
+            labels,
+            tuple(sorted(bs.items())),
+            scalars.get((name, labels), {}).get("count"),
+            scalars.get((name, labels), {}).get("sum"),
+            docs.get(name, ""),
         )
-    return out
-
-
-def bucket_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> tuple[float, bool, bool]:
-    """PromQL's bucketQuantile: (value, forced_monotonic, fixed_precision).
-
-    Sort by upper bound, merge equal bounds, flatten float noise, force the cumulative
-    counts monotonic, find the first bucket whose cumulative count reaches
-    rank = q * total and interpolate linearly inside it (from 0 for the first bucket).
-    A rank in the +Inf bucket returns the highest finite bound.
-    """
-    if math.isnan(q):
-        return math.nan, False, False
-    if q < 0:
-        return -math.inf, False, False
-    if q > 1:
-        return math.inf, False, False
-    bs = [[le, count] for le, count in sorted(buckets, key=lambda b: b[0])]
-    if not bs or not math.isinf(bs[-1][0]) or bs[-1][0] < 0:
-        return math.nan, False, False
-    merged: list[list[float]] = []
-    for le, count in bs:
-        if merged and merged[-1][0] == le:
-            merged[-1][1] += count
-        else:
-            merged.append([le, count])
-    fixed = forced = False
-    prev = merged[0][1]
-    for b in merged[1:]:
-        delta = abs(b[1] - prev)
-        if delta == 0:
-            continue
-        # Go's float division: delta/0 is +Inf, delta/negative is negative (<= tol).
-        eps = delta / b[1] if b[1] else math.inf
-        if eps <= PRECISION_TOLERANCE:
-            b[1], fixed = prev, True
-        else:
-            prev = b[1]
-    top = merged[0][1]
-    for b in merged[1:]:
-        if b[1] > top:
-            top = b[1]
-        elif b[1] < top:
-            b[1], forced = top, True
-    if len(merged) < 2 or merged[-1][1] == 0:
-        return math.nan, False, False
-    rank = q * merged[-1][1]
-    i = next((i for i, b in enumerate(merged[:-1]) if b[1] >= rank), len(merged) - 1)
-    if i == len(merged) - 1:
-        return merged[-2][0], forced, fixed
-    if i == 0 and merged[0][0] <= 0:
-        return merged[0][0], forced, fixed
-    start, end, count = 0.0, merged[i][0], merged[i][1]
-    if i > 0:
-        start = merged[i - 1][0]
-        count -= merged[i - 1][1]
-        rank -= merged[i - 1][1]
-    # Go divides 0/0 to NaN (q=0 with an empty first bucket); Python would raise.
-    fraction = rank / count if count else math.nan
-    return start + (end - start) * fraction, forced, fixed
-
-
-def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float:
-    """The value PromQL's `histogram_quantile(q, …)` returns for these buckets."""
-    return bucket_quantile(q, buckets)[0]
+        for (name, labels), bs in sorted(buckets.items())
+    ]
 
 
 def merge_series(series: Sequence[HistogramSeries], name: str | None = None) -> HistogramSeries:
@@ -224,7 +149,7 @@ def format_histograms(families: dict[str, list[HistogramSeries]]) -> str:
         def collect(self) -> list[HistogramMetricFamily]:
             return out
 
-    registry.register(_Fixed())  # type: ignore[arg-type]
+    registry.register(_Fixed())
     return generate_latest(registry).decode()
 
 

@@ -30,14 +30,18 @@ class RawFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class WrkResult:
-    """One wrk summary as printed (rounded by wrk); see docs/schema.md for each field."""
+    """One wrk summary as printed (rounded by wrk); docs/schema.md describes each field.
 
-    tool: str
+    None means wrk did not print it (the text began at "Thread Stats"); the error
+    counts are 0 when their line is absent, because wrk prints it only when non-zero.
+    """
+
+    tool: str  # "wrk", or "wrk2" when calibration or HdrHistogram lines appear
     url: str | None
     threads: int | None
-    connections: int | None
-    test_duration_s: float | None
-    duration_s: float
+    connections: int | None  # as requested; wrk opens threads * (connections // threads)
+    test_duration_s: float | None  # "Running 10s test": the -d asked for, rounded to s or m
+    duration_s: float  # "N requests in 10.01s": the run time measured
     requests: int
     bytes_read: float
     requests_per_sec: float
@@ -50,8 +54,8 @@ class WrkResult:
     thread_requests_per_sec_stdev: float
     thread_requests_per_sec_max: float
     thread_requests_per_sec_within_stdev_pct: float
-    latency_percentiles_ms: dict[float, float]
-    latency_uncorrected_percentiles_ms: dict[float, float]
+    latency_percentiles_ms: dict[float, float]  # 50.0 -> ms; empty without --latency
+    latency_uncorrected_percentiles_ms: dict[float, float]  # wrk2 -U only
     errors_connect: int = 0
     errors_read: int = 0
     errors_write: int = 0

@@ -113,7 +113,7 @@ def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
     ]
     raw = stats[stats["app"] == raw_app].set_index(keys)[cols]
     fw = stats[stats["app"] != raw_app].set_index(keys)
-    joined = fw.join(raw, rsuffix="_raw", how="inner")
+    joined = fw.merge(raw, left_index=True, right_index=True, suffixes=("", "_raw"))
     out = pd.DataFrame(index=joined.index)
     out["app"] = joined["app"]
     r = "requests_per_sec"

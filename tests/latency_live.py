@@ -24,12 +24,23 @@ NOFILE = 1024
 
 
 @contextmanager
-def gunicorn(target: str, log: Path, workers: int = 1, env: dict[str, str] | None = None) -> Iterator[str]:
+def gunicorn(
+    target: str, log: Path, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """Serve `module:callable` with gunicorn's sync workers; yield the base URL."""
     env = {"PYTHONPATH": f"{APPS_DIR}:{ROOT}", **(env or {})}
     for attempt in range(3):
         port = runner.free_port()
-        argv = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(workers), target]
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            target,
+        ]
         server = runner.start_server(argv, env, ROOT, log, SIGTERM, None, NOFILE)
         try:
             runner.wait_ready(server, f"http://127.0.0.1:{port}/", timeout_s=20)
@@ -47,9 +58,20 @@ def gunicorn(target: str, log: Path, workers: int = 1, env: dict[str, str] | Non
     raise AssertionError("no free port after 3 attempts")
 
 
-def wrk(url: str, threads: int, connections: int, script: str, env: dict[str, str]) -> runner.WrkRun:
+def wrk(
+    url: str, threads: int, connections: int, script: str, env: dict[str, str]
+) -> runner.WrkRun:
     """wrk for 2 s, bounded by a hard limit, with a Lua script from harness/lua."""
-    argv = [WRK, f"-t{threads}", f"-c{connections}", "-d2s", "--timeout=2s", "-s", str(LUA / script), url]
+    argv = [
+        WRK,
+        f"-t{threads}",
+        f"-c{connections}",
+        "-d2s",
+        "--timeout=2s",
+        "-s",
+        str(LUA / script),
+        url,
+    ]
     run = runner.run_wrk(argv, env, None, NOFILE, limit_s=30)
     assert run.exit_code == 0 and not run.timed_out, (run.exit_code, run.stderr, run.stdout)
     return run

@@ -50,11 +50,12 @@ def run_session(url: str, tmp: Path, threads: int, connections: int, keys: int) 
 def expected_final(entry: dict[str, Any]) -> list[tuple[int, bytes | None]]:
     """What a final GET may return: the model's state, or the in-flight op's result."""
     state = entry["state"]
-    known = {
+    options: dict[str, list[tuple[int, bytes | None]]] = {
         "present": [(200, (entry["value"] or "").encode())],
         "absent": [(404, None)],
         "unknown": [(200, None), (404, None)],
-    }[state]
+    }
+    known = options[state]
     if entry["pending"] == "POST":
         return known + [(200, entry["pending_value"].encode())]
     if entry["pending"] == "DELETE":
@@ -73,10 +74,20 @@ def test_store_matches_what_the_script_reports(app: str, tmp_path: Path) -> None
     s = report["session"]
     assert {k for k in report if k != "session"} == set(REPORT_KEYS)
     assert s["exact"] is True
-    assert (s["mix"], s["seed"], s["keys_per_thread"]) == ({"GET": 60, "POST": 30, "DELETE": 10}, 7, KEYS)
+    assert (s["mix"], s["seed"], s["keys_per_thread"]) == (
+        {"GET": 60, "POST": 30, "DELETE": 10},
+        7,
+        KEYS,
+    )
     requests = report["requests"]
     assert requests > 100
-    assert report["errors"] == {"connect": 0, "read": 0, "write": 0, "status": report["errors"]["status"], "timeout": 0}
+    assert report["errors"] == {
+        "connect": 0,
+        "read": 0,
+        "write": 0,
+        "status": report["errors"]["status"],
+        "timeout": 0,
+    }
     # Every response was matched to its request and agreed with the model of the store.
     assert s["checks"]["mismatches"] == 0, s["checks"]["examples"]
     assert s["checks"]["checked"] + s["checks"]["unknown"] == requests

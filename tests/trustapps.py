@@ -1,9 +1,10 @@
 """Test-only WSGI app for the trust tests (preflight, flags, sampler): not an app under test.
 
 One callable, routed by path, so every scenario runs on one server command line:
-`/` answers like the benchmark apps (13-byte body with Content-Length), `/nolength` ends
-its body at connection close, `/slow/<ms>` sleeps that long (wrk's --timeout takes whole seconds), `/missing` is a 404, `/html` has the
-wrong Content-Type.
+`/` answers like the benchmark apps (13-byte body with Content-Length), `/nolength` gives
+no length (its body ends at connection close unless the server chunks it), `/slow/<ms>`
+sleeps that long (wrk's --timeout takes whole seconds), `/missing` is a 404, `/html` has
+the wrong Content-Type.
 """
 
 from __future__ import annotations

@@ -22,10 +22,12 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 
 
-def cheroot(port: int, threads: int) -> list[str]:
+def cheroot(port: int, threads: int, backlog: int | None = None) -> list[str]:
+    """cheroot's CLI; its listen backlog (--request-queue-size) defaults to 5."""
+    extra = ["--request-queue-size", str(backlog)] if backlog else []
     return [
         str(BIN / "cheroot"), "--bind", f"{HOST}:{port}", "--threads", str(threads),
-        "--max-threads", str(threads), "trustapps:app",
+        "--max-threads", str(threads), *extra, "trustapps:app",
     ]  # fmt: skip
 
 
@@ -53,8 +55,10 @@ def serving(argv_for_port: Any, tmp: Path) -> Iterator[tuple[runner.ServerProces
         runner.stop_server(server, grace_s=5)
 
 
-def wrk(port: int, path: str = "/", c: int = 10, t: int = 1, d: int = 1, **kw: Any) -> runner.WrkRun:
-    """Run wrk for `d` seconds; `timeout` (e.g. "100ms") and `nofile` (soft limit) optional."""
+def wrk(
+    port: int, path: str = "/", c: int = 10, t: int = 1, d: int = 1, **kw: Any
+) -> runner.WrkRun:
+    """Run wrk for `d` s; optional `timeout` ("1s": wrk takes whole seconds), `nofile` (soft)."""
     argv = ["wrk", f"-t{t}", f"-c{c}", f"-d{d}s"]
     if "timeout" in kw:
         argv.append(f"--timeout={kw['timeout']}")

@@ -1,0 +1,178 @@
+"""The built site in a real browser: Debian's headless Chromium driven by Playwright.
+
+Builds the site from the fixture run with `mkdocs build --strict`, serves it from
+127.0.0.1 and also opens it from disk. Every request the pages make is routed
+through a check that fails on anything but this server or a file: URL.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.dataset import load_runs
+from harness.site import GOLDEN_RAW, REPO, build_site
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+SUBJECT = "20261126T145156Z-fixture"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("browser")
+    docs = REPO / "docs"
+    ignore = shutil.ignore_patterns("results")
+    shutil.copytree(docs, root / "docs", ignore=ignore)
+    (root / "docs" / "index.md").unlink(missing_ok=True)
+    return build_site(GOLDEN_RAW, root / "docs", root / "site")
+
+
+@pytest.fixture(scope="module")
+def base_url(site: Path) -> Iterator[str]:
+    handler = functools.partial(Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture()
+def browser(tmp_path: Path, base_url: str) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh Chromium profile whose every request must stay on this machine."""
+    outside: list[str] = []
+
+    def check(route: Any) -> None:
+        url = route.request.url
+        if url.startswith((base_url, "file://", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    with playwright.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=ARGS
+        )
+        context.route("**/*", check)
+        yield context, outside
+        context.close()
+    assert outside == [], f"requests left localhost: {outside}"
+
+
+def expected() -> dict[tuple[str, str, int], tuple[float, float]]:
+    """Mean req/s and mean p99 (ms) of the ok repeats, straight from the table.
+
+    A repeat without any response counts in req/s (it measured 0) but has no latency.
+    """
+    df = load_runs(GOLDEN_RAW)
+    ok = df[(df["run_id"] == SUBJECT) & (df["status"] == "ok")]
+    keys = ["server", "app", "connections"]
+    rps = ok.groupby(keys)["requests_per_sec"].mean()
+    p99 = ok[ok["requests"] > 0].groupby(keys)["latency_p99_ms"].mean()
+    return {k: (float(v), float(p99.get(k, float("nan")))) for k, v in rps.items()}
+
+
+def table(page: Any, index: int) -> list[list[str]]:
+    return page.eval_on_selector_all(
+        "article table",
+        f"ts => Array.from(ts[{index}].rows).map(r => Array.from(r.cells).map(c => c.innerText))",
+    )
+
+
+def assert_charts_loaded(page: Any) -> int:
+    images = page.eval_on_selector_all(
+        "article img", "is => is.map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+    )
+    assert images, "no chart on the page"
+    for src, complete, width in images:
+        assert complete and width > 0, f"chart not loaded: {src}"
+    return len(images)
+
+
+def test_home_headline_matches_data(browser: tuple[Any, list[str]], base_url: str) -> None:
+    page = browser[0].new_page()
+    page.goto(base_url + "index.html")
+    assert "When, where and how" in page.inner_text("article")
+    assert_charts_loaded(page)
+    means = expected()
+    rps = table(page, 0)
+    assert rps[0] == ["Server", "c=5", "c=10"]
+    for server, *cells in rps[1:]:
+        for conns, text in zip((5, 10), cells, strict=True):
+            assert text == f"{means[(server, 'raw', conns)][0]:,.0f}", (server, conns)
+    p99 = {row[0]: row[1:] for row in table(page, 1)[1:]}
+    assert p99["gunicorn"] == [f"{means[('gunicorn', 'raw', c)][1]:.2f}" for c in (5, 10)]
+    assert p99["waitress"][1] == "—"  # no response at all: not measured, not 0 ms
+
+
+def test_server_page(browser: tuple[Any, list[str]], base_url: str) -> None:
+    page = browser[0].new_page()
+    page.goto(base_url + "results/servers/gunicorn.html")
+    assert assert_charts_loaded(page) == 2  # throughput, latency (no errors: no error chart)
+    means = expected()
+    rows = table(page, 0)
+    assert rows[0][:3] == ["App", "Connections", "req/s"]
+    for app, conns, rps, *_, repeats in rows[1:]:
+        assert rps == f"{means[('gunicorn', app, int(conns))][0]:,.0f}"
+    failed = [r for r in rows if r[0] == "flask" and r[1] == "10"][0]
+    assert failed[-1].startswith("1/2 ok; 1 failed: server exited with code 3")
+    # Sortable: a click on a header sorts by it.
+    page.click("article table th:nth-child(3)")
+    assert page.get_attribute("article table th:nth-child(3)", "aria-sort") in (
+        "ascending", "descending",
+    )  # fmt: skip
+
+
+def test_overhead_page(browser: tuple[Any, list[str]], base_url: str) -> None:
+    page = browser[0].new_page()
+    page.goto(base_url + "results/overhead.html")
+    assert_charts_loaded(page)
+    means = expected()
+    rows = {(r[0], r[3]): r for r in table(page, 0)[1:]}
+    share = means[("gunicorn", "flask", 5)][0] / means[("gunicorn", "raw", 5)][0]
+    assert rows[("gunicorn", "5")][4] == f"{share * 100:.1f} %"
+    assert rows[("waitress", "10")][4] == "—"
+
+
+def test_search_and_dark_mode(browser: tuple[Any, list[str]], base_url: str) -> None:
+    page = browser[0].new_page()
+    page.goto(base_url + "index.html")
+    page.click("input.md-search__input")
+    page.fill("input.md-search__input", "waitress")
+    page.wait_for_selector(".md-search-result__item", timeout=15_000)
+    page.keyboard.press("Escape")
+    scheme = page.get_attribute("body", "data-md-color-scheme")
+    page.click("form[data-md-component=palette] label:visible")
+    assert page.get_attribute("body", "data-md-color-scheme") != scheme
+
+
+def test_opened_from_disk(browser: tuple[Any, list[str]], site: Path) -> None:
+    page = browser[0].new_page()
+    for name in ("index.html", "results/servers/waitress.html", "results/overhead.html"):
+        page.goto((site / name).as_uri())
+        assert_charts_loaded(page)
+    page.goto((site / "index.html").as_uri())
+    page.click("input.md-search__input")  # search works from disk too (iframe-worker shim)
+    page.fill("input.md-search__input", "gunicorn")
+    page.wait_for_selector(".md-search-result__item", timeout=15_000)

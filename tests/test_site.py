@@ -1,0 +1,281 @@
+"""The site stages: summaries, escaping, run choice, a strict mkdocs build, publishing.
+
+Everything runs on the committed fixture run (tests/fixtures/site_raw/, real wrk
+output) or on copies of it with one thing changed on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import context, pages, summary
+from harness.context import SiteError, select_runs
+from harness.dataset import load_runs
+from harness.publish import MARKER, publish
+from harness.site import GOLDEN_RAW, REPO, build_site, read_runs
+
+SUBJECT = "20261126T145156Z-fixture"  # complete
+NEWER = "20261126T145233Z-fixture"  # interrupted
+XSS = "<script>alert(1)</script>"
+
+
+def hand_written_docs(dest: Path) -> Path:
+    """A copy of docs/ without anything a build generates."""
+    top = REPO / "docs"
+
+    def generated(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if Path(folder) == top and n in ("index.md", "results")]
+
+    shutil.copytree(top, dest, ignore=generated)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def subject() -> pd.DataFrame:
+    df = load_runs(GOLDEN_RAW)
+    return df[df["run_id"] == SUBJECT]
+
+
+@pytest.fixture(scope="module")
+def xss_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture with markup in a URL line, a sidecar URL and a failure reason, built."""
+    root = tmp_path_factory.mktemp("xss")
+    raw = root / "raw"
+    shutil.copytree(GOLDEN_RAW, raw)
+    cell = raw / SUBJECT / "gunicorn" / "flask" / "plaintext"  # first cell: on Methodology
+    txt = cell / "c5-r1.txt"
+    lines = txt.read_text().splitlines(keepends=True)
+    url = f"http://127.0.0.1:1/{XSS}"
+    lines[0] = f"Running 1s test @ {url}\n"
+    txt.write_text("".join(lines))
+    sidecar = json.loads((cell / "c5-r1.json").read_text())
+    sidecar["url"] = url
+    sidecar["wrk_argv"][-1] = url
+    (cell / "c5-r1.json").write_text(json.dumps(sidecar))
+    failed = raw / SUBJECT / "gunicorn" / "flask" / "plaintext" / "c10-r2.json"
+    doc = json.loads(failed.read_text())
+    doc["reason"] = "boom <img src=x onerror=alert(2)> *not emphasis* | [link](http://x)"
+    failed.write_text(json.dumps(doc))
+    return build_site(raw, hand_written_docs(root / "docs"), root / "site")
+
+
+def test_cell_stats_are_means_of_ok_repeats(subject: pd.DataFrame) -> None:
+    stats = summary.cell_stats(subject).set_index(["server", "app", "workload", "connections"])
+    ok = subject[subject["status"] == "ok"]
+    mine = ok[(ok["server"] == "gunicorn") & (ok["app"] == "raw") & (ok["connections"] == 5)]
+    row = stats.loc[("gunicorn", "raw", "plaintext", 5)]
+    assert row["requests_per_sec_mean"] == pytest.approx(mine["requests_per_sec"].mean())
+    assert row["requests_per_sec_min"] == pytest.approx(mine["requests_per_sec"].min())
+    assert row["latency_p99_ms_max"] == pytest.approx(mine["latency_p99_ms"].max())
+    # The failed repeat is counted as failed and left out of the mean, not taken as 0.
+    failed = stats.loc[("gunicorn", "flask", "plaintext", 10)]
+    assert (failed["repeats"], failed["ok"], failed["failed"]) == (2, 1, 1)
+    assert "crafted" in failed["reasons"]
+    assert failed["requests_per_sec_mean"] == pytest.approx(1237.503012, rel=1e-6)
+
+
+def test_no_response_is_not_zero_latency(subject: pd.DataFrame) -> None:
+    stats = summary.cell_stats(subject).set_index(["server", "app", "workload", "connections"])
+    row = stats.loc[("waitress", "raw", "plaintext", 10)]
+    assert row["requests_per_sec_mean"] == 0  # measured: nothing got through
+    assert pd.isna(row["latency_p99_ms_mean"])  # not measured, so not 0 ms
+    assert row["no_response"] == 2
+    rates = summary.error_rates(subject).set_index(["server", "app", "connections"])
+    assert pd.isna(rates.loc[("waitress", "raw", 10), "read_rate"])  # no requests: no rate
+
+
+def test_error_rates_are_per_request_and_never_summed() -> None:
+    base = {"run_id": "r", "workload": "w", "status": "ok", "reason": None}
+    figures = {m: 1.0 for m in summary.METRICS}
+    rows = [
+        {**base, **figures, "server": "s", "app": "raw", "connections": 10, "repeat": k,
+         "requests": 1000, "errors_connect": 0, "errors_read": 10 * k, "errors_write": 0,
+         "errors_timeout": 1, "non_2xx_3xx": 0}
+        for k in (1, 2)
+    ]  # fmt: skip
+    rates = summary.error_rates(pd.DataFrame(rows)).iloc[0]
+    assert rates["read_rate"] == pytest.approx(30 / 2000)
+    assert rates["timeout_rate"] == pytest.approx(2 / 2000)
+    assert rates["connect_rate"] == 0
+    assert "errors_rate" not in rates.index  # there is no summed column
+
+
+def test_overhead_share_and_range(subject: pd.DataFrame) -> None:
+    ov = summary.overhead(subject).set_index(["server", "app", "workload", "connections"])
+    row = ov.loc[("gunicorn", "flask", "plaintext", 5)]
+    ok = subject[(subject["status"] == "ok") & (subject["server"] == "gunicorn")]
+    fw = ok[(ok["app"] == "flask") & (ok["connections"] == 5)]["requests_per_sec"]
+    raw = ok[(ok["app"] == "raw") & (ok["connections"] == 5)]["requests_per_sec"]
+    assert row["share"] == pytest.approx(fw.mean() / raw.mean())
+    assert row["share_min"] == pytest.approx(fw.min() / raw.max())
+    assert row["share_max"] == pytest.approx(fw.max() / raw.min())
+    # waitress/raw at c=10 never answered: no share rather than a division by zero.
+    assert pd.isna(ov.loc[("waitress", "flask", "plaintext", 10), "share"])
+
+
+def test_select_runs_defaults_to_latest_complete() -> None:
+    runs = read_runs(GOLDEN_RAW)
+    chosen, subject = select_runs(runs, "latest")
+    assert [r["run_id"] for r in chosen] == [SUBJECT] and subject["run_id"] == SUBJECT
+    chosen, subject = select_runs(runs, "all")
+    assert [r["run_id"] for r in chosen] == [NEWER, SUBJECT] and subject["run_id"] == SUBJECT
+    chosen, subject = select_runs(runs, NEWER)
+    assert subject["run_id"] == NEWER  # asked for explicitly, even though interrupted
+    with pytest.raises(SiteError, match="unknown run nope; known: "):
+        select_runs(runs, "nope")
+    with pytest.raises(SiteError, match="no complete run"):
+        select_runs([r for r in runs if r["status"] != "complete"], "latest")
+
+
+def test_escape_makes_markup_literal() -> None:
+    assert pages.escape(XSS) == "&#60;script&#62;alert&#40;1&#41;&#60;/script&#62;"
+    assert pages.escape("a|b*c_d`e[f]") == "a&#124;b&#42;c&#95;d&#96;e&#91;f&#93;"
+    assert pages.escape("'q' & x") == "&#39;q&#39; &#38; x"  # one pass: no broken entities
+    assert pages.escape("two\nlines") == "two<br>lines"
+    assert pages.code("x<y") == "<code>x&#60;y</code>"
+    assert pages.href("../data/run 1/(x).csv") == "../data/run%201/%28x%29.csv"
+    assert pages.rps(None) == "—" and pages.rps(float("nan")) == "—" and pages.rps(0.0) == "0"
+    assert pages.ms(0.5) == "0.500" and pages.ms(12.345) == "12.3" and pages.pct(0.644) == "64.4 %"
+    assert pages.rate(0) == "0" and pages.rate(0.000123) == "0.0123 %"
+
+
+def test_unfiltered_template_output_is_escaped(tmp_path: Path) -> None:
+    (tmp_path / "t.md.j2").write_text("{{ value }} {{ value|code }} {{ 5.0|rps }}\n")
+    text = pages.render_pages({"t.md": ("t.md.j2", {"value": XSS})}, tmp_path)["t.md"]
+    assert "<script>" not in text and "5.0" in text
+
+
+class PageText(HTMLParser):
+    """What a browser shows as text, apart from script bodies and the tags it creates."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.scripts: list[str] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        (self.scripts if self._in_script else self.text).append(data)
+
+
+def page_text(path: Path) -> PageText:
+    parser = PageText()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_markup_from_raw_files_renders_as_text(xss_site: Path) -> None:
+    methodology = page_text(xss_site / "results/methodology.html")
+    errors = page_text(xss_site / "results/errors.html")
+    for page in (methodology, errors):
+        assert not any("alert" in s for s in page.scripts)  # no script element was made
+        assert not any("onerror" in attrs for _, attrs in page.tags)
+    assert f"http://127.0.0.1:1/{XSS}" in "".join(methodology.text)
+    # Stars, pipe and brackets stay literal too: no emphasis, no table cell, no link.
+    reason = "boom <img src=x onerror=alert(2)> *not emphasis* | [link](http://x)"
+    assert reason in "".join(errors.text)
+
+
+def test_built_site_is_offline(xss_site: Path) -> None:
+    """No page or asset refers to a host: no fonts, CDNs or generator link."""
+    offenders = []
+    for path in xss_site.rglob("*"):
+        if path.suffix in (".html", ".css") and path.is_file():
+            text = path.read_text(errors="replace")
+            for needle in ("fonts.googleapis", "fonts.gstatic", "unpkg.com", "cdn.jsdelivr",
+                           "squidfunk.github.io"):  # fmt: skip
+                if needle in text:
+                    offenders.append(f"{path.relative_to(xss_site)}: {needle}")
+    assert offenders == []
+    assert (xss_site / "assets/vendor/iframe-worker/shim.js").is_file()
+    assert 'src="../assets/vendor/iframe-worker/shim.js"' in (
+        xss_site / "results/overhead.html"
+    ).read_text()
+
+
+def test_data_downloads_are_in_the_site(xss_site: Path) -> None:
+    data = xss_site / "results/data" / SUBJECT
+    csv = pd.read_csv(data / "results.csv")
+    assert len(csv) == 16 and set(csv["status"]) == {"ok", "failed"}
+    assert (data / "raw" / "run.json").is_file()
+    import zipfile
+
+    with zipfile.ZipFile(data / f"{SUBJECT}-raw.zip") as zf:
+        names = zf.namelist()
+    assert f"{SUBJECT}/run.json" in names
+    assert f"{SUBJECT}/gunicorn/raw/plaintext/c5-r1.txt" in names
+
+
+def test_charts_are_deterministic_svg(tmp_path: Path, subject: pd.DataFrame) -> None:
+    from harness import charts, figures
+
+    spec = charts.latency_chart(subject[subject["server"] == "gunicorn"], "a.svg", "alt")
+    first = figures.draw(spec, tmp_path / "a.svg").read_bytes()
+    second = figures.draw(spec, tmp_path / "b.svg").read_bytes()
+    assert first == second and first.startswith(b"<?xml")
+    assert b"<dc:date>" not in first  # no timestamp in the file
+    assert charts.colour("server", "gunicorn") == charts.SERVER_COLOURS["gunicorn"]
+    assert charts.colour("app", "unknown-app") == charts.colour("app", "unknown-app")
+
+
+def test_pages_need_no_matplotlib(tmp_path: Path) -> None:
+    """Planning and rendering pages import no matplotlib: only drawing does."""
+    code = (
+        "import sys; from pathlib import Path; from harness.site import golden_pages, GOLDEN_RAW;"
+        f"golden_pages(GOLDEN_RAW, Path({str(tmp_path)!r}));"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_publish_to_bare_repository(xss_site: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "pages.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
+    publish(xss_site, str(remote), "first")
+    publish(xss_site, str(remote), "second")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "--git-dir", str(remote), *args], check=True,
+                              capture_output=True, text=True).stdout  # fmt: skip
+
+    files = set(git("ls-tree", "-r", "--name-only", "gh-pages").split())
+    assert {"index.html", "results/overhead.html", ".nojekyll"} <= files
+    assert f"results/data/{SUBJECT}/results.csv" in files
+    assert git("log", "--format=%s", "gh-pages").split() == ["second", "first"]
+    assert git("show", "gh-pages:index.html") == (xss_site / "index.html").read_text()
+
+
+def test_publish_to_directory(xss_site: Path, tmp_path: Path) -> None:
+    target = tmp_path / "www"
+    publish(xss_site, str(target))
+    publish(xss_site, str(target))  # replaces its own earlier copy
+    assert (target / "index.html").read_bytes() == (xss_site / "index.html").read_bytes()
+    assert (target / MARKER).is_file()
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("not a site")
+    with pytest.raises(SiteError, match="refusing to replace"):
+        publish(xss_site, str(foreign))
+    assert (foreign / "keep.txt").is_file()
+
+
+def test_links_are_relative_and_slugs_safe() -> None:
+    assert context.rel("results/servers/a.md", "index.md") == "../../index.md"
+    assert context.slug("<b>x y</b>") == "b-x-y-b"
+    assert context.server_page("gunicorn-gthread") == "results/servers/gunicorn-gthread.md"

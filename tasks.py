@@ -42,6 +42,11 @@ def _fail(message: str, code: int = 2) -> Exit:
         "new": "start a new run even if a matching unfinished run exists",
         "shuffle": "measure the cells in random order (the seed is recorded)",
         "seed": "seed for --shuffle (default: drawn and recorded)",
+        "server-metrics": "also run every app wrapped in the Prometheus timing middleware "
+        "(app id <app>+metrics) and store the server-side latency histogram per cell",
+        "session-mix": "session workload: GET,POST,DELETE weights (default 80,15,5)",
+        "session-keys": "session workload: keys per wrk thread (default 1000)",
+        "session-seed": "session workload: seed of the request mix (default 1)",
     },
 )
 def bench(
@@ -66,6 +71,10 @@ def bench(
     new: bool = False,
     shuffle: bool = False,
     seed: str = "",
+    server_metrics: bool = False,
+    session_mix: str = "",
+    session_keys: str = "",
+    session_seed: str = "",
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
     from harness.apps import APPS
@@ -90,6 +99,10 @@ def bench(
         "client_cpus": client_cpus or None,
         "shuffle": True if shuffle or seed else None,
         "seed": None,
+        "server_metrics": True if server_metrics else None,
+        "session_mix": session_mix or None,
+        "session_keys": session_keys or None,
+        "session_seed": session_seed or None,
     }
     if seed:
         try:
@@ -141,3 +154,73 @@ def test(c: Context) -> None:
     c.run("ruff format --check harness tests tasks.py", pty=False)
     c.run("mypy harness", pty=False)
     c.run(f"{sys.executable} -m pytest -q -ra", pty=False)
+
+
+# --- Report site (harness/site.py, harness/publish.py) ---------------------------------
+DOCS = ROOT / "docs"
+SITE = ROOT / "site"
+
+
+@task(
+    help={
+        "raw": "raw directory to read (default: raw/)",
+        "runs": "runs to show: latest (newest complete run), all, or comma-separated run ids",
+    }
+)
+def build_site(c: Context, raw: str = "", runs: str = "latest") -> None:
+    """Render docs/ from raw/ (tables, charts, pages) and build site/ with mkdocs --strict."""
+    from harness.context import SiteError
+    from harness.parse import RawFormatError
+    from harness.site import build_site as build
+
+    try:
+        print(build(Path(raw) if raw else RAW, DOCS, SITE, runs=runs))
+    except (SiteError, RawFormatError) as e:
+        raise _fail(str(e)) from None
+
+
+@task(
+    help={
+        "raw": "raw directory to read (default: raw/)",
+        "runs": "runs to show: latest, all, or comma-separated run ids",
+        "addr": "address to serve on (default: 127.0.0.1:8000)",
+    }
+)
+def serve_site(
+    c: Context, raw: str = "", runs: str = "latest", addr: str = "127.0.0.1:8000"
+) -> None:
+    """Render docs/ from raw/ and preview the site with `mkdocs serve` (Ctrl-C stops it)."""
+    from harness.context import SiteError
+    from harness.site import serve_site as serve
+
+    try:
+        serve(Path(raw) if raw else RAW, DOCS, SITE, runs=runs, addr=addr)
+    except SiteError as e:
+        raise _fail(str(e)) from None
+
+
+@task(
+    help={
+        "target": "a git remote (URL or repository path: pushed to its gh-pages branch) "
+        "or a directory (the site is copied there)",
+        "message": "commit message for a gh-pages push",
+    }
+)
+def publish(c: Context, target: str, message: str = "Publish the wsgi-baseline site") -> None:
+    """Put the built site/ where stakeholders read it (run build-site first)."""
+    from harness.context import SiteError
+    from harness.publish import publish as put
+
+    try:
+        print(put(SITE, target, message))
+    except SiteError as e:
+        raise _fail(str(e)) from None
+
+
+@task
+def update_golden(c: Context) -> None:
+    """Regenerate tests/golden/ from tests/fixtures/site_raw/; review the diff like code."""
+    from harness.site import update_golden as update
+
+    for path in update():
+        print(path.relative_to(ROOT))

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import hostinfo, runner
-from harness.apps import APPS, AppSpec
+from harness import hostinfo, runner, workloads
+from harness.apps import AppSpec
 from harness.customservers import CustomServer
 from harness.matrix import WORKLOADS, Cell, Matrix
 from harness.rawstore import RunStore, find_unfinished, new_run_id, utc_now, write_atomic
@@ -27,7 +27,6 @@ from harness.servers import SERVERS, Budget, ServerSpec, check_available
 
 AnyServer = ServerSpec | CustomServer
 
-LUA_REPORT = Path(__file__).with_name("lua") / "report.lua"
 HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
 
@@ -77,7 +76,7 @@ def unavailable_reasons(matrix: Matrix, servers: dict[str, AnyServer]) -> dict[s
         if reason:
             reasons[sid] = reason
     for aid in matrix.apps:
-        dist = APPS[aid].framework_package
+        dist = workloads.app_for(aid).framework_package
         if dist and hostinfo.package_version(dist) is None:
             reasons[aid] = f"framework package {dist!r} is not installed"
     return reasons
@@ -93,8 +92,8 @@ def run_metadata(
     for sid in matrix.servers:
         versions[sid] = hostinfo.package_version(servers[sid].package)
     for aid in matrix.apps:
-        dist = APPS[aid].framework_package
-        if dist:
+        dist = workloads.app_for(aid).framework_package
+        if dist and not workloads.is_instrumented(aid):
             versions[aid] = hostinfo.package_version(dist)
     return {
         "run_id": run_id,
@@ -126,8 +125,11 @@ def wrk_argv(
     threads = min(matrix.threads, cell.connections)
     argv = [wrk, f"-t{threads}", f"-c{cell.connections}", f"-d{int(seconds)}s"]
     argv += [f"--timeout={int(matrix.timeout_s)}s"]
+    # The workload's script runs in the warm-up too (the session mix warms the store);
+    # only the measured run is given a report path, so only it writes figures.
+    argv += ["-s", str(workloads.lua_script(cell.workload))]
     if measured:
-        argv += ["--latency", "-s", str(LUA_REPORT)]
+        argv += ["--latency"]
     return argv + [url]
 
 
@@ -154,7 +156,7 @@ def measure_cell(
     servers: dict[str, AnyServer],
 ) -> CellOutcome:
     """Measure one cell and write its files; the sidecar is written last."""
-    spec, app = servers[cell.server], APPS[cell.app]
+    spec, app = servers[cell.server], workloads.app_for(cell.app)
     files = store.cell_files(cell)
     base: dict[str, Any] = {
         "run_id": store.run_id,
@@ -188,51 +190,16 @@ def _measure(
     files: dict[str, Path],
     base: dict[str, Any],
 ) -> CellOutcome:
-    nofile = base["nofile_limit"]
-    budget = Budget(workers=matrix.workers, threads=matrix.server_threads)
-    backlog = max(1024, 2 * max(matrix.connections))
-    log_path = store.cell_base(cell).with_suffix(".server.log")
+    metrics = workloads.MetricsDir(cell.app)
     server = None
     try:
-        for attempt in range(PORT_ATTEMPTS):
-            port = runner.free_port(HOST)
-            argv = spec.argv(sys.executable, app, HOST, port, budget, backlog)
-            base.update(server_argv=argv, server_env=spec.env(), backlog=backlog)
-            server = runner.start_server(
-                argv, spec.env(), hostinfo.REPO_ROOT, log_path, spec.stop_signal,
-                matrix.server_cpus, nofile,
-            )  # fmt: skip
-            mark_active(store, server)
-            try:
-                base["server_ready_s"] = round(
-                    runner.wait_ready(server, f"http://{HOST}:{port}/"), 3
-                )
-                break
-            except runner.LaunchError as e:
-                tail = server.stderr_tail()
-                base["server_exit_code"] = runner.stop_server(server)
-                base["server_stderr_tail"] = tail
-                server = None
-                if "Address already in use" in tail and attempt + 1 < PORT_ATTEMPTS:
-                    continue
-                return _finish(store, cell, base, "failed", f"server did not start: {e}")
-        assert server is not None
+        started = _start_server(store, matrix, cell, spec, app, metrics, base)
+        if isinstance(started, str):
+            return _finish(store, cell, base, "failed", started)
+        server, port = started
         url = f"http://{HOST}:{port}{WORKLOADS[cell.workload]}"
         base["url"] = url
-        limit = matrix.duration_s + matrix.timeout_s + 30
-        if matrix.warmup_s > 0:
-            warm = runner.run_wrk(
-                wrk_argv(wrk, matrix, cell, url, matrix.warmup_s, measured=False),
-                {}, matrix.client_cpus, nofile, matrix.warmup_s + limit,
-            )  # fmt: skip
-            write_atomic(files["warmup"], warm.stdout)
-        env = {"WSGI_BASELINE_REPORT": str(files["lua_json"])}
-        files["lua_json"].unlink(missing_ok=True)
-        argv = wrk_argv(wrk, matrix, cell, url, matrix.duration_s, measured=True)
-        run = runner.run_wrk(argv, env, matrix.client_cpus, nofile, limit)
-        base.update(wrk_argv=argv, wrk_exit_code=run.exit_code, wrk_stderr=run.stderr[-4000:])
-        if run.stdout:
-            write_atomic(files["stdout"], run.stdout)
+        run = _load(store, matrix, cell, wrk, url, files, base, metrics)
         crashed = server.proc.poll()
         base["server_exit_code"] = runner.stop_server(server)
         base["server_stderr_tail"] = server.stderr_tail()
@@ -243,6 +210,91 @@ def _measure(
         if server is not None:
             runner.stop_server(server)
         mark_active(store, None)
+        metrics.cleanup()
+
+
+def _start_server(
+    store: RunStore,
+    matrix: Matrix,
+    cell: Cell,
+    spec: AnyServer,
+    app: AppSpec,
+    metrics: workloads.MetricsDir,
+    base: dict[str, Any],
+) -> tuple[runner.ServerProcess, int] | str:
+    """Start the server on a free port and wait until it answers; or say why it did not."""
+    budget = Budget(workers=matrix.workers, threads=matrix.server_threads)
+    backlog = max(1024, 2 * max(matrix.connections))
+    log_path = store.cell_base(cell).with_suffix(".server.log")
+    for attempt in range(PORT_ATTEMPTS):
+        port = runner.free_port(HOST)
+        argv = spec.argv(sys.executable, app, HOST, port, budget, backlog)
+        env = metrics.server_env(cell.app, spec.env())
+        base.update(server_argv=argv, server_env=env, backlog=backlog)
+        server = runner.start_server(
+            argv, env, hostinfo.REPO_ROOT, log_path, spec.stop_signal,
+            matrix.server_cpus, base["nofile_limit"],
+        )  # fmt: skip
+        mark_active(store, server)
+        try:
+            base["server_ready_s"] = round(runner.wait_ready(server, f"http://{HOST}:{port}/"), 3)
+            return server, port
+        except runner.LaunchError as e:
+            tail = server.stderr_tail()
+            base["server_exit_code"] = runner.stop_server(server)
+            base["server_stderr_tail"] = tail
+            if "Address already in use" not in tail or attempt + 1 == PORT_ATTEMPTS:
+                return f"server did not start: {e}"
+    return "server did not start"
+
+
+def _load(
+    store: RunStore,
+    matrix: Matrix,
+    cell: Cell,
+    wrk: str,
+    url: str,
+    files: dict[str, Path],
+    base: dict[str, Any],
+    metrics: workloads.MetricsDir,
+) -> runner.WrkRun:
+    """Warm up, then the measured wrk run (scraping server metrics around it if asked)."""
+    nofile = base["nofile_limit"]
+    limit = matrix.duration_s + matrix.timeout_s + 30
+    env = workloads.wrk_env(matrix, cell.workload)
+    base["wrk_env"] = env
+    if matrix.warmup_s > 0:
+        warm = runner.run_wrk(
+            wrk_argv(wrk, matrix, cell, url, matrix.warmup_s, measured=False),
+            env, matrix.client_cpus, nofile, matrix.warmup_s + limit,
+        )  # fmt: skip
+        write_atomic(files["warmup"], warm.stdout)
+    metrics_url = "/".join(url.split("/", 3)[:3]) + "/metrics"
+    before = _scrape(metrics, metrics_url, files["metrics_before"], base)
+    files["lua_json"].unlink(missing_ok=True)
+    argv = wrk_argv(wrk, matrix, cell, url, matrix.duration_s, measured=True)
+    report_env = {**env, "WSGI_BASELINE_REPORT": str(files["lua_json"])}
+    run = runner.run_wrk(argv, report_env, matrix.client_cpus, nofile, limit)
+    base.update(wrk_argv=argv, wrk_exit_code=run.exit_code, wrk_stderr=run.stderr[-4000:])
+    if run.stdout:
+        write_atomic(files["stdout"], run.stdout)
+    after = _scrape(metrics, metrics_url, files["metrics_after"], base)
+    if before is not None and after is not None:
+        workloads.store_delta(before, after, files["metrics"])
+    return run
+
+
+def _scrape(
+    metrics: workloads.MetricsDir, url: str, path: Path, base: dict[str, Any]
+) -> str | None:
+    """A failed scrape is recorded in the sidecar; it does not fail the wrk measurement."""
+    if metrics.path is None:
+        return None
+    try:
+        return workloads.scrape_to(url, path)
+    except Exception as e:  # noqa: BLE001 - any scrape failure is data, not a crash
+        base.setdefault("metrics_errors", []).append(f"{path.name}: {e}")
+        return None
 
 
 def _wrk_failure(run: runner.WrkRun, server_exit: int | None) -> str | None:

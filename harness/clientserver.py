@@ -1,12 +1,10 @@
 """Server-side latency, analysis stage: one cell's server histogram beside wrk's view.
 
-Takes a `HistogramSeries` (the cell's `.metrics.prom` delta, series merged) and,
-when there is one, wrk's side of the same cell (`ClientSide`, from the `.lua.json`
-report or the parsed stdout). Returns a `ClientServer` of plain dataclasses for a
-page template and a figure: per-bucket densities, quantiles with the bucket each
-lies in, the difference of means read as time spent outside the handler, Little's
-law as the check, a bimodality flag and the bucket-resolution caveat. Pure: no I/O,
-no matplotlib. The method is documented in docs/server-latency.md.
+Takes a `HistogramSeries` (the cell's merged `.metrics.prom` delta) and wrk's side of
+the cell (`ClientSide`, from the `.lua.json` report or the parsed stdout), and returns
+plain dataclasses for a page and a figure: per-bucket densities, quantiles with their
+buckets, the difference of means read as time outside the handler, Little's law as the
+check, a bimodality flag and the bucket-resolution caveat. Pure; docs/server-latency.md.
 """
 
 from __future__ import annotations

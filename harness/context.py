@@ -102,6 +102,13 @@ def when(iso: str | None) -> str:
     return iso.replace("T", " ").split(".")[0].removesuffix("Z") + " UTC"
 
 
+def short_version(text: str | None) -> str:
+    """The first line of a tool's version banner, without its copyright notice."""
+    if not text:
+        return "unknown"
+    return text.splitlines()[0].split(" Copyright")[0].strip()
+
+
 def measured(run: Run, page: str) -> dict[str, Any]:
     """When, where and how a run was measured: the block every results page opens with."""
     s, host, versions = run.get("settings", {}), run.get("host", {}), run.get("versions", {})
@@ -118,8 +125,8 @@ def measured(run: Run, page: str) -> dict[str, Any]:
         "memory": f"{memory / 2**30:.1f} GiB" if memory else "unknown memory",
         "kernel": host.get("kernel", "unknown"),
         "os": host.get("os", "unknown OS"),
-        "python": versions.get("python", "unknown"),
-        "wrk": versions.get("wrk", "unknown"),
+        "python": short_version(versions.get("python")),
+        "wrk": short_version(versions.get("wrk")).removeprefix("wrk "),
         "duration_s": s.get("duration_s"),
         "warmup_s": s.get("warmup_s"),
         "repeats": s.get("repeats"),

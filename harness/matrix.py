@@ -17,7 +17,10 @@ from typing import Any
 
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 DEFAULT_PROFILE = "quick"
-WORKLOADS = {"plaintext": "/", "json": "/json"}
+# Workload id -> URL path wrk loads. "session" is a GET/POST/DELETE mix over /kv/<key>
+# driven by harness/lua/session.lua.
+WORKLOADS = {"plaintext": "/", "json": "/json", "session": "/kv/"}
+METRICS_SUFFIX = "+metrics"  # app variant wrapped in the server-side timing middleware
 _DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -59,6 +62,10 @@ class Matrix:
     seed: int | None = None
     server_cpus: tuple[int, ...] | None = None
     client_cpus: tuple[int, ...] | None = None
+    server_metrics: bool = False
+    session_mix: str = "80,15,5"
+    session_keys: int = 1000
+    session_seed: int = 1
     cells: tuple[Cell, ...] = field(default=())
 
     def settings(self) -> dict[str, Any]:
@@ -79,6 +86,10 @@ class Matrix:
             "seed": self.seed,
             "server_cpus": list(self.server_cpus) if self.server_cpus else None,
             "client_cpus": list(self.client_cpus) if self.client_cpus else None,
+            "server_metrics": self.server_metrics,
+            "session_mix": self.session_mix,
+            "session_keys": self.session_keys,
+            "session_seed": self.session_seed,
         }
 
 
@@ -123,7 +134,7 @@ def parse_ints(value: str | list[Any], option: str, minimum: int = 1) -> list[in
 def parse_cpus(value: str | list[Any] | None, option: str) -> tuple[int, ...] | None:
     if value in (None, "", "none"):
         return None
-    cpus = tuple(parse_ints(value, option, minimum=0))  # type: ignore[arg-type]
+    cpus = tuple(parse_ints(value, option, minimum=0))
     usable = os.sched_getaffinity(0)
     bad = [c for c in cpus if c not in usable]
     if bad:
@@ -206,7 +217,9 @@ def build_matrix(
     timeout = parse_duration(raw.get("timeout", "2s"), "--timeout")
     if timeout < 1 or timeout != int(timeout):
         # wrk parses --timeout in whole seconds (units s/m/h only).
-        raise ConfigError(f"--timeout: wrk takes whole seconds (at least 1), got {raw['timeout']!r}")
+        raise ConfigError(
+            f"--timeout: wrk takes whole seconds (at least 1), got {raw['timeout']!r}"
+        )
     repeats = parse_ints([need("repeats")], "--repeats")[0]
     workers = parse_ints([raw.get("workers", 1)], "--workers")[0]
     server_threads = parse_ints([raw.get("server_threads", 1)], "--server-threads")[0]
@@ -217,6 +230,15 @@ def build_matrix(
         client_cpus = parse_cpus(raw["client_cpus"], "--client-cpus")
     if server_cpus and client_cpus and set(server_cpus) & set(client_cpus):
         raise ConfigError("--server-cpus/--client-cpus: server and wrk CPUs must be disjoint")
+    server_metrics = bool(raw.get("server_metrics", False))
+    if server_metrics:
+        # The same cells with and without the timing middleware: its cost is measured.
+        apps += [a + METRICS_SUFFIX for a in apps]
+    session_mix = parse_ints(raw.get("session_mix", "80,15,5"), "--session-mix", minimum=0)
+    if len(session_mix) != 3 or sum(session_mix) == 0:
+        raise ConfigError("--session-mix: give three weights GET,POST,DELETE, e.g. 80,15,5")
+    session_keys = parse_ints([raw.get("session_keys", 1000)], "--session-keys")[0]
+    session_seed = parse_ints([raw.get("session_seed", 1)], "--session-seed", minimum=0)[0]
     shuffle = bool(raw.get("shuffle", False))
     seed = raw.get("seed")
     if shuffle and seed is None:
@@ -238,6 +260,10 @@ def build_matrix(
         seed=int(seed) if seed is not None else None,
         server_cpus=server_cpus,
         client_cpus=client_cpus,
+        server_metrics=server_metrics,
+        session_mix=",".join(map(str, session_mix)),
+        session_keys=session_keys,
+        session_seed=session_seed,
     )
     return replace(matrix, cells=tuple(expand_cells(matrix)))
 

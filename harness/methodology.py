@@ -108,14 +108,11 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
             ),
             ("Cells planned / recorded", f"{len(run.get('cells_planned', []))} / {len(cells)}"),
         ],
-        "servers": sorted(
-            (
-                str(k),
-                str(v.get("worker_model", "")),
-                ", ".join(f"{a}={b}" for a, b in sorted(v.get("settings", {}).items())),
-            )
-            for k, v in run.get("servers", {}).items()
-        ),
+        # Each server's settings, with the reason for each, are on its own page.
+        "servers": [
+            {"id": str(k), "model": str(v.get("worker_model", ""))}
+            for k, v in sorted(run.get("servers", {}).items())
+        ],
         "bench_argv": shlex.join(str(a) for a in run.get("argv", [])),
         "git": _git(run.get("git") or {}),
         "commands": list(commands.values()),

@@ -82,6 +82,9 @@ class RunStore:
             "stdout": base.with_suffix(".txt"),
             "lua_json": base.with_suffix(".lua.json"),
             "warmup": base.with_suffix(".warmup.txt"),
+            "metrics_before": base.with_suffix(".metrics.before.prom"),
+            "metrics_after": base.with_suffix(".metrics.after.prom"),
+            "metrics": base.with_suffix(".metrics.prom"),
         }
 
     def is_finished(self, cell: Cell) -> bool:

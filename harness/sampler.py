@@ -12,28 +12,27 @@ the flags need (harness/flags.py). CPU % is per one CPU, like top: 200 = two bus
 
 from __future__ import annotations
 
+import json
 import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import astuple, dataclass, fields
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psutil
 
-from harness.rawstore import read_json, write_json
+from harness.rawstore import read_json, write_atomic
 from harness.sockstat import port_state
 
-# Format history: 1 — first version (interval_s, port, server_pid, sampler_cpu_s, samples).
+# Format history: 1 — first version (header fields, `columns`, one row per sample).
 FORMAT_VERSION = 1
 # The sampler shares the machine with what it measures: it never spends more than this
 # share of wall time sampling, whatever the interval asked for.
 MAX_DUTY = 0.10
-# Counting established connections walks every TCP socket of the host (see sockstat);
-# it is taken only as often as keeps its own cost under this share of wall time. The
-# accept queue is cheap and taken at every sample.
+# Counting established connections walks every TCP socket of the host (see sockstat): it
+# is done only as often as keeps its cost under this share. The accept queue is cheap.
 ESTABLISHED_DUTY = 0.05
 
 
@@ -47,6 +46,9 @@ class Sample:
     wrk_cpu_pct: float | None  # None while wrk is not running or on its first sample
     accept_queue: int | None  # None when no port is watched or nothing listens on it
     established: int | None  # None also when not counted at this sample (cost)
+
+
+COLUMNS = [f.name for f in fields(Sample)]
 
 
 class _CpuMeter:
@@ -108,15 +110,14 @@ class Sampler:
         self._server_cpu, self._wrk_cpu = _CpuMeter(), _CpuMeter()
         self._wrk: psutil.Process | None = None
         self._next_established = 0.0  # monotonic time of the next established count
+        self._established_cost = 0.0  # seconds the last sample spent counting them
 
     def __enter__(self) -> Sampler:
         self._start = time.monotonic()
         self._thread.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)
 
@@ -125,29 +126,30 @@ class Sampler:
         while not self._stop.is_set():
             began = time.monotonic()
             self.samples.append(self.sample_once(began))
-            cost = time.monotonic() - began
+            # Left out: the established count has its own budget (ESTABLISHED_DUTY).
+            cost = time.monotonic() - began - self._established_cost
             self._stop.wait(max(self.interval_s - cost, cost * (1 / MAX_DUTY - 1)))
         self.sampler_cpu_s = round(time.thread_time() - cpu0, 3)
 
     def sample_once(self, now: float) -> Sample:
         tree = _tree(self.server_pid)
-        rss = 0
-        for p in tree:
-            try:
-                rss += p.memory_info().rss
-            except psutil.Error:
-                continue
+        rss = sum(_rss(p) for p in tree)
         server_pct = self._server_cpu.update(tree, now)
         wrk_pct = self._wrk_sample(now)
         running = self._wrk is not None
         queue = established = None
         if self.port is not None:
-            count = now >= self._next_established
+            # Count once wrk has run for a sample already: its connections are open by then,
+            # so a rare count never lands on the ramp-up (needs no wrk getter otherwise).
+            was_running = bool(self.samples and self.samples[-1].wrk_running)
+            settled = self.wrk_pid is None or (running and was_running)
+            count = settled and now >= self._next_established
             began = time.monotonic()
             state = port_state(self.port, established=count)
+            self._established_cost = time.monotonic() - began if count else 0.0
             if count:
-                cost = time.monotonic() - began
-                self._next_established = now + max(self.interval_s, cost / ESTABLISHED_DUTY)
+                wait = self._established_cost / ESTABLISHED_DUTY
+                self._next_established = now + max(self.interval_s, wait)
             if state.listening:
                 queue, established = state.accept_queue, state.established
         return Sample(
@@ -167,6 +169,13 @@ class Sampler:
         if self._wrk is None:
             return None
         return self._wrk_cpu.update([self._wrk], now)
+
+
+def _rss(p: psutil.Process) -> int:
+    try:
+        return int(p.memory_info().rss)
+    except psutil.Error:
+        return 0  # exited since the tree was listed
 
 
 def _alive(p: psutil.Process) -> bool:
@@ -219,18 +228,15 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
 
 def write_samples(path: Path, sampler: Sampler) -> None:
     """Store the samples as `c<N>-r<k>.samples.json` beside the cell (atomically)."""
-    write_json(
-        path,
-        {
-            "format_version": FORMAT_VERSION,
-            "kind": "samples",
-            "interval_s": sampler.interval_s,
-            "port": sampler.port,
-            "server_pid": sampler.server_pid,
-            "sampler_cpu_s": sampler.sampler_cpu_s,
-            "samples": [asdict(s) for s in sampler.samples],
-        },
-    )
+    # One compact row per sample, not rawstore.write_json's indented objects: 720 samples
+    # of a 3-minute cell take ~50 KB instead of ~180 KB.
+    head = {"format_version": FORMAT_VERSION, "kind": "samples", "interval_s": sampler.interval_s}
+    head.update(port=sampler.port, server_pid=sampler.server_pid, columns=COLUMNS)
+    head["sampler_cpu_s"] = sampler.sampler_cpu_s
+    lines = [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    rows = ",\n".join("    " + json.dumps(list(astuple(s))) for s in sampler.samples)
+    text = "{\n" + "\n".join(lines) + '\n  "samples": [\n' + rows + "\n  ]\n}\n"
+    write_atomic(path, text.encode())
 
 
 def read_samples(path: Path) -> list[Sample]:
@@ -240,4 +246,5 @@ def read_samples(path: Path) -> list[Sample]:
             f"{path}: not a samples file of format {FORMAT_VERSION} "
             f"(kind {obj.get('kind')!r}, format {obj.get('format_version')!r})"
         )
-    return [Sample(**{**s, "server_pids": tuple(s["server_pids"])}) for s in obj["samples"]]
+    samples = [dict(zip(obj["columns"], row, strict=True)) for row in obj["samples"]]
+    return [Sample(**{**s, "server_pids": tuple(s["server_pids"])}) for s in samples]

@@ -171,8 +171,9 @@ GUNICORN_GTHREAD = ServerSpec(
         "--threads": "Budget.threads per worker process.",
         f"--keep-alive {KEEPALIVE_S}": "idle keep-alive timeout in seconds (default 2), longer "
         "than any pause inside a cell.",
-        "--worker-connections": "the runner's backlog: gthread stops accepting beyond this "
-        "many open connections per worker (default 1000).",
+        "--worker-connections": "the runner's backlog: gthread accepts at most this many open "
+        "connections per worker and keeps at most this many minus --threads alive (default "
+        "1000).",
         **_GUNICORN_COMMON,
     },
     stop_signal=signal.SIGTERM,

@@ -103,6 +103,7 @@ def plan_site(
             **base(METHODOLOGY, "Methodology"),
             **methodology_context(subject, cells),
             "raw_format": rel(METHODOLOGY, "raw-format.md"),
+            "server_links": {s: rel(METHODOLOGY, server_page(s)) for s in servers},
             "warnings": warning_items(warns, METHODOLOGY),
         },
     )
@@ -247,7 +248,7 @@ def _server(
             "server": server,
             "version": run.get("versions", {}).get(server, ""),
             "worker_model": info.get("worker_model", ""),
-            "settings": ", ".join(f"{k}={v}" for k, v in sorted(info.get("settings", {}).items())),
+            "settings": sorted((str(k), str(v)) for k, v in info.get("settings", {}).items()),
             "sections": sections,
             "warnings": warning_items(warns, page, server),
         },

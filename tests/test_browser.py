@@ -157,9 +157,9 @@ def test_overhead_page(browser: tuple[Any, list[str]], base_url: str) -> None:
 
 def test_search_and_dark_mode(browser: tuple[Any, list[str]], base_url: str) -> None:
     page = browser[0].new_page()
-    page.goto(base_url + "index.html")
+    page.goto(base_url + "index.html", wait_until="networkidle")  # search index loaded
     page.click("input.md-search__input")
-    page.fill("input.md-search__input", "waitress")
+    page.keyboard.type("waitress", delay=20)
     page.wait_for_selector(".md-search-result__item", timeout=15_000)
     page.keyboard.press("Escape")
     scheme = page.get_attribute("body", "data-md-color-scheme")
@@ -172,7 +172,7 @@ def test_opened_from_disk(browser: tuple[Any, list[str]], site: Path) -> None:
     for name in ("index.html", "results/servers/waitress.html", "results/overhead.html"):
         page.goto((site / name).as_uri())
         assert_charts_loaded(page)
-    page.goto((site / "index.html").as_uri())
+    page.goto((site / "index.html").as_uri(), wait_until="networkidle")
     page.click("input.md-search__input")  # search works from disk too (iframe-worker shim)
-    page.fill("input.md-search__input", "gunicorn")
+    page.keyboard.type("gunicorn", delay=20)
     page.wait_for_selector(".md-search-result__item", timeout=15_000)

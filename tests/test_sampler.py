@@ -1,7 +1,7 @@
 """harness.sampler and harness.sockstat: what the kernel and psutil say during a cell.
 
 Fast tests use real sockets and real processes (a listener nobody accept()s from, busy
-loops standing in for a server tree and for wrk); the slow one samples a real cheroot
+loops standing in for a server tree and for wrk); the slow one samples a real waitress
 under wrk and stores the samples beside a cell.
 """
 
@@ -142,7 +142,7 @@ def test_samples_file_round_trip_and_format_check(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_real_server_under_wrk(tmp_path: Path) -> None:
-    with kit.serving(lambda p: kit.cheroot(p, 20, backlog=1024), tmp_path) as (server, port):
+    with kit.serving(lambda p: kit.waitress(p, 4), tmp_path) as (server, port):
         with Sampler(server.pgid, child_named("wrk"), port, 0.1) as sampler:
             run = kit.wrk(port, c=20, d=2)
     write_samples(tmp_path / "c20-r1.samples.json", sampler)

@@ -31,6 +31,14 @@ def cheroot(port: int, threads: int, backlog: int | None = None) -> list[str]:
     ]  # fmt: skip
 
 
+def waitress(port: int, threads: int) -> list[str]:
+    """waitress keeps every connection open and queues requests: a sound reference."""
+    return [
+        str(BIN / "waitress-serve"), f"--listen={HOST}:{port}", f"--threads={threads}",
+        "--backlog=1024", "trustapps:app",
+    ]  # fmt: skip
+
+
 def uwsgi(port: int, socket_option: str) -> list[str]:
     """uWSGI with one process; `socket_option` is --http-socket or --http11-socket."""
     return [

@@ -1,0 +1,186 @@
+"""Bench side, on a server or client host: the process agent the controller drives.
+
+Run as `python -m harness.remoteagent <command> …` from the copy of the code on the
+host (standard library only, so a client's plain python3 runs it). It talks JSON lines
+on stdout and listens on stdin. For `serve` and `run` it starts one process in its own
+session (harness.runner: process group, PR_SET_PDEATHSIG, CPUs, open-files limit) and is
+its watchdog: when stdin closes — the SSH session ended, the controller died — it kills
+the whole group before exiting. Commands:
+
+    facts [--servers a,b] [--apps x,y]   host facts, versions, what cannot run here
+    port HOST                            a free TCP port on HOST's address
+    serve … -- ARGV                      start, poll URL until 200, wait for `stop`, stop
+    run … -- ARGV                        wait for `go`, run to completion, stdout to a file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import hostinfo, runner
+
+
+def emit(**event: Any) -> None:
+    try:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        pass  # the controller is gone; the caller's cleanup still runs
+
+
+def wait_line(timeout_s: float | None = None) -> str | None:
+    """The next line on stdin, "" on EOF, None when `timeout_s` passed first."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    data = b""
+    while not data.endswith(b"\n"):
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([0], [], [], left)
+        if not ready:
+            return None
+        chunk = os.read(0, 1)  # one byte at a time: never swallow the next command
+        if not chunk:
+            return ""
+        data += chunk
+    return data.decode().strip()
+
+
+def _env(pairs: list[str]) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in pairs)
+
+
+def _cpus(text: str) -> list[int] | None:
+    return [int(c) for c in text.split(",")] if text else None
+
+
+def facts(args: argparse.Namespace) -> int:
+    out: dict[str, Any] = {
+        "facts": hostinfo.host_facts(),
+        "python": hostinfo.python_version(),
+        "python_executable": sys.executable,
+        "uid": os.getuid(),
+        "wrk": hostinfo.wrk_version(),
+        "wrk_path": hostinfo.wrk_path(),
+        "versions": {},
+        "unavailable": {},
+    }
+    if args.servers or args.apps:
+        from harness.apps import APPS
+        from harness.servers import SERVERS, check_available, package_versions
+
+        for sid in filter(None, args.servers.split(",")):
+            out["versions"][sid] = package_versions(SERVERS[sid])[SERVERS[sid].package]
+            reason = check_available(SERVERS[sid])
+            if reason:
+                out["unavailable"][sid] = reason
+        for aid in filter(None, args.apps.split(",")):
+            dist = APPS[aid].framework_package
+            if dist:
+                out["versions"][aid] = hostinfo.package_version(dist)
+                if out["versions"][aid] is None:
+                    out["unavailable"][aid] = f"framework package {dist!r} is not installed"
+    print(json.dumps(out))
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    server = runner.start_server(
+        args.argv, _env(args.env), hostinfo.REPO_ROOT, Path(args.log),
+        args.stop_signal, _cpus(args.cpus), args.nofile,
+    )  # fmt: skip
+    try:
+        emit(event="started", pid=server.proc.pid, pgid=server.pgid)
+        try:
+            seconds = runner.wait_ready(server, args.ready_url, args.ready_timeout)
+        except runner.LaunchError as e:
+            emit(event="failed", reason=str(e), code=runner.stop_server(server))
+            return 1
+        emit(event="ready", seconds=seconds)
+        line = wait_line()
+        crashed = server.proc.poll()
+        # On EOF nobody waits for a graceful stop: the watchdog case, be quick.
+        code = runner.stop_server(server, grace_s=10.0 if line == "stop" else 2.0)
+        emit(event="exited", code=code, crashed=crashed)
+        return 0
+    finally:
+        runner.kill_group(server.pgid)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.wait_go:
+        emit(event="waiting")
+        if wait_line() != "go":
+            return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    err_path = Path(args.out + ".stderr")
+    with open(args.out, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            args.argv,
+            env={**os.environ, **_env(args.env)},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=runner._preexec(_cpus(args.cpus), args.nofile),
+        )
+    try:
+        emit(event="started", pid=proc.pid, pgid=proc.pid)
+        deadline = time.monotonic() + args.limit
+        timed_out = False
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            if wait_line(0.1) == "":
+                return 3  # stdin closed: the controller is gone, so is the measurement
+        runner.kill_group(proc.pid)
+        proc.wait()
+        tail = err_path.read_bytes()[-4000:].decode("utf-8", "replace")
+        emit(event="exited", code=proc.returncode, timed_out=timed_out, stderr=tail)
+        return 0
+    finally:
+        runner.kill_group(proc.pid)
+        err_path.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness.remoteagent")
+    sub = p.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("facts")
+    f.add_argument("--servers", default="")
+    f.add_argument("--apps", default="")
+    sub.add_parser("port").add_argument("host")
+    for name in ("serve", "run"):
+        s = sub.add_parser(name)
+        s.add_argument("--nofile", type=int, required=True)
+        s.add_argument("--cpus", default="")
+        s.add_argument("--env", action="append", default=[])
+        s.add_argument("argv", nargs="+")
+    serve_p, run_p = sub.choices["serve"], sub.choices["run"]
+    serve_p.add_argument("--log", required=True)
+    serve_p.add_argument("--stop-signal", type=int, default=int(signal.SIGTERM))
+    serve_p.add_argument("--ready-url", required=True)
+    serve_p.add_argument("--ready-timeout", type=float, default=30.0)
+    run_p.add_argument("--out", required=True)
+    run_p.add_argument("--limit", type=float, required=True)
+    run_p.add_argument("--wait-go", action="store_true")
+    args = p.parse_args(argv)
+    # SIGTERM/SIGHUP (e.g. `kill -TERM -- -PGID` of the agent) end in the finally blocks.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    if args.command == "port":
+        print(runner.free_port(args.host))
+        return 0
+    return {"facts": facts, "serve": serve, "run": run}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Bench side: what a cell asks of the server beyond "serve the app" — the workload's wrk
+script and environment, and the server-metrics app variant with its scrapes.
+
+Takes ids from the matrix; returns app specs, Lua scripts, environments and the
+Prometheus text to store. Keeps these decisions out of the per-cell sequence.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from harness.apps import APPS, AppSpec
+from harness.hostinfo import REPO_ROOT
+from harness.matrix import METRICS_SUFFIX, Matrix
+from harness.rawstore import write_atomic
+
+LUA_DIR = Path(__file__).with_name("lua")
+SCRIPTS = {"session": LUA_DIR / "session.lua"}
+DEFAULT_SCRIPT = LUA_DIR / "report.lua"
+
+
+def base_app_id(app_id: str) -> str:
+    return app_id.removesuffix(METRICS_SUFFIX)
+
+
+def is_instrumented(app_id: str) -> bool:
+    return app_id.endswith(METRICS_SUFFIX)
+
+
+def app_for(app_id: str) -> AppSpec:
+    """The app to serve; `<id>+metrics` is `<id>` wrapped in harness.instrumented."""
+    base = APPS[base_app_id(app_id)]
+    if not is_instrumented(app_id):
+        return base
+    return replace(
+        base,
+        id=app_id,
+        module="harness.instrumented",
+        callable="app",
+        description=base.description + ", timed by the Prometheus middleware",
+    )
+
+
+def lua_script(workload: str) -> Path:
+    return SCRIPTS.get(workload, DEFAULT_SCRIPT)
+
+
+def wrk_env(matrix: Matrix, workload: str) -> dict[str, str]:
+    """Settings the workload's Lua script reads (recorded in the sidecar as `wrk_env`)."""
+    if workload != "session":
+        return {}
+    return {
+        "WSGI_BASELINE_MIX": matrix.session_mix,
+        "WSGI_BASELINE_KEYS": str(matrix.session_keys),
+        "WSGI_BASELINE_SEED": str(matrix.session_seed),
+    }
+
+
+class MetricsDir:
+    """A fresh prometheus multiprocess directory per server start (removed afterwards)."""
+
+    def __init__(self, app_id: str) -> None:
+        self.path: Path | None = None
+        if is_instrumented(app_id):
+            self.path = Path(tempfile.mkdtemp(prefix="wsgi-baseline-metrics-"))
+
+    def server_env(self, app_id: str, env: dict[str, str]) -> dict[str, str]:
+        if self.path is None:
+            return env
+        from harness.metrics import multiproc_env
+
+        base = APPS[base_app_id(app_id)]
+        pythonpath = f"{env.get('PYTHONPATH', '')}:{REPO_ROOT}".lstrip(":")
+        return {
+            **env,
+            "PYTHONPATH": pythonpath,
+            "WSGI_BASELINE_APP": base.target,
+            **multiproc_env(self.path),
+        }
+
+    def cleanup(self) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def scrape_to(url: str, path: Path) -> str:
+    """Scrape `/metrics` and keep the text verbatim beside the cell's wrk output."""
+    from harness.promhist import scrape
+
+    text = scrape(url)
+    write_atomic(path, text.encode())
+    return text
+
+
+def store_delta(before: str, after: str, path: Path) -> None:
+    from harness.promhist import histogram_delta
+
+    write_atomic(path, histogram_delta(before, after).encode())

@@ -20,6 +20,7 @@ def _fail(message: str, code: int = 2) -> Exit:
 
 @task(
     optional=["resume"],
+    iterable=["client_host"],
     auto_shortflags=False,
     help={
         "profile": "named matrix from harness/profiles.toml: quick (default), seed, frameworks, …",
@@ -44,9 +45,21 @@ def _fail(message: str, code: int = 2) -> Exit:
         "seed": "seed for --shuffle (default: drawn and recorded)",
         "server-metrics": "also run every app wrapped in the Prometheus timing middleware "
         "(app id <app>+metrics) and store the server-side latency histogram per cell",
+        "ignore-preflight": "measure even a server/app whose preflight check failed "
+        "(recorded with the cell)",
         "session-mix": "session workload: GET,POST,DELETE weights (default 80,15,5)",
         "session-keys": "session workload: keys per wrk thread (default 1000)",
         "session-seed": "session workload: seed of the request mix (default 1)",
+        "server-host": "run the servers on user@host[:port] over SSH (default: local)",
+        "client-host": "run wrk on user@host[:port] (default: local); repeat for several "
+        "clients started together, whose figures are merged",
+        "ssh-key": "private key file for SSH (default: the SSH agent and ~/.ssh keys)",
+        "known-hosts": "known_hosts file the host keys are checked against "
+        "(default: ~/.ssh/known_hosts)",
+        "insecure-host-keys": "do not check SSH host keys (recorded in run.json)",
+        "remote-dir": "directory on remote hosts for the code and virtualenv "
+        "(default: wsgi-baseline in the login directory)",
+        "remote-venv": "existing virtualenv on the server host to use instead of making one",
     },
 )
 def bench(
@@ -72,16 +85,25 @@ def bench(
     shuffle: bool = False,
     seed: str = "",
     server_metrics: bool = False,
+    ignore_preflight: bool = False,
     session_mix: str = "",
     session_keys: str = "",
     session_seed: str = "",
+    server_host: str = "",
+    client_host: list[str] | None = None,
+    ssh_key: str = "",
+    known_hosts: str = "",
+    insecure_host_keys: bool = False,
+    remote_dir: str = "",
+    remote_venv: str = "",
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
     from harness.apps import APPS
     from harness.bench import BenchError, registry
     from harness.benchrun import run_bench
     from harness.customservers import load_custom_servers
-    from harness.matrix import PROFILES_FILE, ConfigError, build_matrix
+    from harness.matrix import PROFILES_FILE, ConfigError, build_matrix, load_profile
+    from harness.remote import HostError, plan_hosts, remote_bench
 
     overrides = {
         "servers": servers or None,
@@ -100,6 +122,7 @@ def bench(
         "shuffle": True if shuffle or seed else None,
         "seed": None,
         "server_metrics": True if server_metrics else None,
+        "ignore_preflight": True if ignore_preflight else None,
         "session_mix": session_mix or None,
         "session_keys": session_keys or None,
         "session_seed": session_seed or None,
@@ -112,11 +135,17 @@ def bench(
     path = Path(profile_file) if profile_file else PROFILES_FILE
     try:
         servers = registry(load_custom_servers(path))
+        hosts = plan_hosts(
+            load_profile(profile, path), overrides, server_host, client_host, ssh_key,
+            known_hosts, insecure_host_keys, remote_dir, remote_venv,
+        )  # fmt: skip
         matrix = build_matrix(profile, overrides, list(servers), list(APPS), path)
-        run_id = run_bench(
-            matrix, Path(out) if out else RAW, servers, resume=resume or False, fresh=new
-        )
-    except (ConfigError, BenchError) as e:
+        with remote_bench(hosts, matrix, lambda m: print(m, file=sys.stderr)) as remote:
+            run_id = run_bench(
+                matrix, Path(out) if out else RAW, servers, resume=resume or False, fresh=new,
+                remote=remote,
+            )  # fmt: skip
+    except (ConfigError, BenchError, HostError) as e:
         raise _fail(str(e)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; run the same command again to resume", code=130) from None
@@ -147,13 +176,135 @@ def export(c: Context, raw: str = "", out: str = "export", skip_bad: bool = Fals
         print(path)
 
 
+def _latest_run(raw: Path) -> str:
+    runs = (
+        sorted(p.name for p in raw.iterdir() if (p / "run.json").is_file()) if raw.is_dir() else []
+    )
+    if not runs:
+        raise _fail(f"--run: no runs in {raw}")
+    return runs[-1]
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "run": "run to attach the calibration to (default: the newest in --raw)",
+        "raw": "raw directory (default: raw/)",
+        "connections": "wrk connections (default: the run's highest level, else 100)",
+        "duration": "seconds of load (default 10)",
+        "threads": "wrk threads (default: the run's)",
+    },
+)
+def calibrate(
+    c: Context,
+    run: str = "",
+    raw: str = "",
+    connections: int = 0,
+    duration: int = 10,
+    threads: int = 0,
+) -> None:
+    """Measure the client ceiling: what wrk drives here, with the run's pinning, against nginx."""
+    import json
+
+    from harness.calibrate import CalibrationError
+    from harness.calibrate import calibrate as measure
+    from harness.matrix import default_pinning
+
+    raw_dir = Path(raw) if raw else RAW
+    run_id = run or _latest_run(raw_dir)
+    run_json = raw_dir / run_id / "run.json"
+    if not run_json.is_file():
+        raise _fail(f"--run: no run {run_id!r} in {raw_dir}")
+    settings = json.loads(run_json.read_text()).get("settings") or {}
+    server_cpus, client_cpus = default_pinning()
+    try:
+        record = measure(
+            raw_dir / run_id / "calibration.json",
+            connections=connections or max(settings.get("connections") or [100]),
+            duration_s=duration,
+            threads=threads or settings.get("threads") or 1,
+            client_cpus=settings.get("client_cpus", client_cpus),
+            server_cpus=settings.get("server_cpus", server_cpus),
+        )
+    except CalibrationError as e:
+        raise _fail(str(e)) from None
+    print(f"{run_id}: wrk drives {record.get('requests_per_sec')} req/s against nginx")
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "src": "directory of plain wrk outputs (one subdirectory per repeat allowed)",
+        "pattern": "file name pattern, e.g. '{server}.{connections}.log'",
+        "out": "raw directory to add the run to (default: raw/)",
+    },
+)
+def import_logs(c: Context, src: str, pattern: str, out: str = "") -> None:
+    """Turn a directory of plain wrk outputs (an older study's logs) into a raw run."""
+    from harness.importlogs import ImportLogsError
+    from harness.importlogs import import_logs as do_import
+
+    try:
+        print(do_import(Path(src), pattern, Path(out) if out else RAW))
+    except ImportLogsError as e:
+        raise _fail(str(e)) from None
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "wrk": "the wrk output of the measurement",
+        "prom": "Prometheus text: one file (a delta) or two comma-separated (before,after)",
+        "run": "run directory to add the cell to (created if new), e.g. raw/imported-kask",
+        "server": "server id to file the cell under",
+        "app": "app id to file the cell under",
+        "workload": "workload name (default: imported)",
+        "repeat": "repeat number (default: the next free one)",
+        "lua-json": "our Lua report beside the wrk output, if there is one",
+        "note": "free text kept with the cell",
+    },
+)
+def import_metrics(
+    c: Context,
+    wrk: str,
+    prom: str,
+    run: str,
+    server: str,
+    app: str,
+    workload: str = "imported",
+    repeat: int = 0,
+    lua_json: str = "",
+    note: str = "",
+) -> None:
+    """Add a service's Prometheus histogram dump(s) and the matching wrk output to a run."""
+    from harness.metricsimport import MetricsImportError
+    from harness.metricsimport import import_metrics as do_import
+
+    try:
+        sidecar = do_import(
+            [Path(p) for p in prom.split(",") if p],
+            Path(wrk),
+            Path(run),
+            server=server,
+            app=app,
+            workload=workload,
+            repeat=repeat or None,
+            lua_json=Path(lua_json) if lua_json else None,
+            note=note,
+        )
+    except MetricsImportError as e:
+        raise _fail(str(e)) from None
+    print(sidecar)
+
+
 @task
 def test(c: Context) -> None:
     """Run lint, type checks and the whole test suite."""
-    c.run("ruff check harness tests tasks.py", pty=False)
-    c.run("ruff format --check harness tests tasks.py", pty=False)
-    c.run("mypy harness", pty=False)
-    c.run(f"{sys.executable} -m pytest -q -ra", pty=False)
+    py = sys.executable
+    c.run(f"{py} -m ruff check harness tests tasks.py", pty=False)
+    c.run(f"{py} -m ruff format --check harness tests tasks.py", pty=False)
+    c.run(f"{py} -m mypy harness", pty=False)
+    c.run(f"{py} -m pytest -q -ra --durations=15", pty=False)
 
 
 # --- Report site (harness/site.py, harness/publish.py) ---------------------------------

@@ -17,13 +17,7 @@ from typing import Any
 
 import paramiko
 
-
-class HostError(RuntimeError):
-    """A host cannot be reached or prepared; the message says which and why."""
-
-
-class HostLost(HostError):
-    """The connection to a host dropped while we depended on it."""
+from harness.remote import HostError, HostLost
 
 
 class Agent:

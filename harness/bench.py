@@ -16,14 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import hostinfo, runner, workloads
 from harness.apps import AppSpec
 from harness.customservers import CustomServer
 from harness.matrix import WORKLOADS, Cell, Matrix
+from harness.preflight import blocking, preflight
 from harness.rawstore import RunStore, find_unfinished, new_run_id, utc_now, write_atomic
+from harness.sampler import Sampler, child_named, write_samples
 from harness.servers import SERVERS, Budget, ServerSpec, check_available
+
+if TYPE_CHECKING:  # remotecell imports this module; only the type is needed here
+    from harness.remotecell import RemoteBench
 
 AnyServer = ServerSpec | CustomServer
 
@@ -154,8 +159,13 @@ def measure_cell(
     wrk: str,
     unavailable: dict[str, str],
     servers: dict[str, AnyServer],
+    remote: RemoteBench | None = None,
 ) -> CellOutcome:
-    """Measure one cell and write its files; the sidecar is written last."""
+    """Measure one cell and write its files; the sidecar is written last.
+
+    With `remote` (server or clients on other hosts) the same sequence runs through
+    harness/remotecell.py; the sidecar gets the same fields plus the hosts'.
+    """
     spec, app = servers[cell.server], workloads.app_for(cell.app)
     files = store.cell_files(cell)
     base: dict[str, Any] = {
@@ -177,6 +187,8 @@ def measure_cell(
     for what in (cell.server, cell.app):
         if what in unavailable:
             return _finish(store, cell, base, "failed", f"{what} unavailable: {unavailable[what]}")
+    if remote is not None:
+        return remote.measure(store, matrix, cell, spec, app, files, base)
     return _measure(store, matrix, cell, wrk, spec, app, files, base)
 
 
@@ -199,7 +211,10 @@ def _measure(
         server, port = started
         url = f"http://{HOST}:{port}{WORKLOADS[cell.workload]}"
         base["url"] = url
-        run = _load(store, matrix, cell, wrk, url, files, base, metrics)
+        refused = _preflight(matrix, cell, port, base)
+        if refused:
+            return _finish(store, cell, base, "failed", refused)
+        run = _load(store, matrix, cell, wrk, url, files, base, metrics, server, port)
         crashed = server.proc.poll()
         base["server_exit_code"] = runner.stop_server(server)
         base["server_stderr_tail"] = server.stderr_tail()
@@ -257,6 +272,8 @@ def _load(
     files: dict[str, Path],
     base: dict[str, Any],
     metrics: workloads.MetricsDir,
+    server: runner.ServerProcess,
+    port: int,
 ) -> runner.WrkRun:
     """Warm up, then the measured wrk run (scraping server metrics around it if asked)."""
     nofile = base["nofile_limit"]
@@ -274,7 +291,9 @@ def _load(
     files["lua_json"].unlink(missing_ok=True)
     argv = wrk_argv(wrk, matrix, cell, url, matrix.duration_s, measured=True)
     report_env = {**env, "WSGI_BASELINE_REPORT": str(files["lua_json"])}
-    run = runner.run_wrk(argv, report_env, matrix.client_cpus, nofile, limit)
+    with Sampler(server.pgid, child_named(Path(wrk).name), port) as sampler:
+        run = runner.run_wrk(argv, report_env, matrix.client_cpus, nofile, limit)
+    write_samples(files["samples"], sampler)
     base.update(wrk_argv=argv, wrk_exit_code=run.exit_code, wrk_stderr=run.stderr[-4000:])
     if run.stdout:
         write_atomic(files["stdout"], run.stdout)
@@ -282,6 +301,22 @@ def _load(
     if before is not None and after is not None:
         workloads.store_delta(before, after, files["metrics"])
     return run
+
+
+def _preflight(matrix: Matrix, cell: Cell, port: int, base: dict[str, Any]) -> str | None:
+    """Check the answer before measuring it; the reason to refuse, or None to go on."""
+    path, body, ctype = workloads.expected_response(cell.workload)
+    check = preflight(HOST, port, path, body, ctype)
+    why = blocking(check)
+    base["preflight"] = {
+        "ok": check.ok,
+        "blocking": why,
+        "ignored": bool(why and matrix.ignore_preflight),
+        "checks": [list(c) for c in check.checks],
+    }
+    if why and not matrix.ignore_preflight:
+        return f"preflight: {why}"
+    return None
 
 
 def _scrape(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -23,6 +24,10 @@ from rich.progress import (
 from harness import bench
 from harness.matrix import Matrix
 from harness.rawstore import utc_now
+from harness.remote import check_same_hosts
+
+if TYPE_CHECKING:  # paramiko and fabric load only when a run has remote hosts
+    from harness.remotecell import RemoteBench
 
 
 def run_bench(
@@ -32,12 +37,20 @@ def run_bench(
     resume: str | bool = False,
     fresh: bool = False,
     console: Console | None = None,
+    remote: RemoteBench | None = None,
 ) -> str:
+    """`remote`: the prepared hosts when server or clients are not this machine."""
     console = console or Console(stderr=True)
-    wrk = bench.preflight_environment(out, matrix)
+    if remote is None:
+        wrk = bench.preflight_environment(out, matrix)
+    else:
+        wrk = remote.preflight(out)
     bench.ensure_env_path()
     store, matrix = bench.open_run(out, matrix, resume, fresh)
-    unavailable = bench.unavailable_reasons(matrix, servers)
+    if remote is None:
+        unavailable = bench.unavailable_reasons(matrix, servers)
+    else:
+        unavailable = remote.unavailable
     if store.run_json.exists():
         reaped = bench.reap_leftovers(store)
         if reaped:
@@ -46,12 +59,15 @@ def run_bench(
             )
         bench.cleanup_partial(store)
         meta = store.read_run()
+        check_same_hosts(meta, remote.plan if remote else None)
         meta.update(status="running", resumed_at=utc_now())
         meta.pop("format_version", None), meta.pop("kind", None)
         store.write_run(meta)
         console.print(f"resuming run [bold]{store.run_id}[/] in {out}")
     else:
         meta = bench.run_metadata(matrix, store.run_id, unavailable, servers)
+        if remote is not None:
+            meta.update(remote.run_metadata(matrix))  # hosts, and the server's host/versions
         store.write_run(meta)
         console.print(f"new run [bold]{store.run_id}[/] in {out}")
     for what, why in unavailable.items():
@@ -78,7 +94,7 @@ def run_bench(
             task = progress.add_task("cells", total=len(matrix.cells), completed=done_before)
             for cell in todo:
                 progress.update(task, description=cell.key)
-                outcome = bench.measure_cell(store, matrix, cell, wrk, unavailable, servers)
+                outcome = bench.measure_cell(store, matrix, cell, wrk, unavailable, servers, remote)
                 if outcome.status != "ok":
                     failed += 1
                     progress.console.print(f"[red]failed[/] {cell.key}: {outcome.reason}")

@@ -8,7 +8,8 @@ badges and the legend page. Pure: no I/O, no plotting.
 A flag needs certain columns. A column that is missing or empty (NaN, NA) means "cannot
 tell", and the flag is not raised: an absent measurement is never evidence of a problem.
 The sampler columns (`wrk_cpu_pct_mean`, `established_median`, …) come from
-harness.sampler.summarize; `client_cpus_n`/`server_cpus_n` are the pinned CPU counts.
+harness.sampler.summarize; `client_cpus_n`/`server_cpus_n` are the pinned CPU counts
+(unpinned: wrk can use `threads` CPUs, the server the host's `cores`).
 """
 
 from __future__ import annotations
@@ -80,13 +81,13 @@ def _in_flight(row: Mapping[str, Any]) -> float | None:
 
 
 def littles_law(row: Mapping[str, Any]) -> str | None:
+    rps, lat = _num(row, "requests_per_sec"), _num(row, "latency_avg_ms", "latency_mean_ms")
     n, opened = _in_flight(row), _open_conns(row)
-    if n is None or opened is None or _num(row, "requests_per_sec") == 0:
+    if not rps or lat is None or n is None or opened is None:
         return None
     ratio = n / opened
     if LITTLE_LOW <= ratio <= LITTLE_HIGH:
         return None
-    rps, lat = _num(row, "requests_per_sec"), _num(row, "latency_avg_ms", "latency_mean_ms")
     return (
         f"{rps:.2f} req/s × {lat:.2f} ms = {n:.1f} requests in flight"
         f" for {opened:.0f} open connections (ratio {ratio:.2f})"
@@ -182,19 +183,12 @@ def starved_connections(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-ROW_FLAGS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
-    f.__name__: f
-    for f in (
-        littles_law,
-        effective_connections,
-        fd_limit,
-        eof_read_errors,
-        timeout_truncated,
-        non_2xx,
-        client_saturated,
-        starved_connections,
-    )
-}
+# fmt: off
+ROW_FLAGS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {f.__name__: f for f in (
+    littles_law, effective_connections, fd_limit, eof_read_errors, timeout_truncated, non_2xx,
+    client_saturated, starved_connections,
+)}
+# fmt: on
 
 
 def noisy(df: pd.DataFrame) -> dict[Any, str]:

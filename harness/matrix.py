@@ -63,6 +63,7 @@ class Matrix:
     server_cpus: tuple[int, ...] | None = None
     client_cpus: tuple[int, ...] | None = None
     server_metrics: bool = False
+    ignore_preflight: bool = False
     session_mix: str = "80,15,5"
     session_keys: int = 1000
     session_seed: int = 1
@@ -87,6 +88,7 @@ class Matrix:
             "server_cpus": list(self.server_cpus) if self.server_cpus else None,
             "client_cpus": list(self.client_cpus) if self.client_cpus else None,
             "server_metrics": self.server_metrics,
+            "ignore_preflight": self.ignore_preflight,
             "session_mix": self.session_mix,
             "session_keys": self.session_keys,
             "session_seed": self.session_seed,
@@ -261,6 +263,7 @@ def build_matrix(
         server_cpus=server_cpus,
         client_cpus=client_cpus,
         server_metrics=server_metrics,
+        ignore_preflight=bool(raw.get("ignore_preflight", False)),
         session_mix=",".join(map(str, session_mix)),
         session_keys=session_keys,
         session_seed=session_seed,

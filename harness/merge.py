@@ -11,8 +11,8 @@ the merged one unchanged. Pure: no I/O.
   throughput over the interval in which every counted request happened;
 - latency percentiles: recomputed from the merged `latency_histogram_us` with wrk's own
   rank rule (never an average of percentiles), so they are exact to one bucket (about
-  1 %, the bucket's lower bound is reported); min and max are exact; mean and stdev
-  are pooled from each client's mean, stdev and sample count;
+  1 %: the bucket's lower bound, never below the minimum); min and max are exact; mean
+  and stdev are pooled from each client's mean, stdev and sample count;
 - `requests_per_thread_sec`: min and max exact, mean the mean of the clients' means
   (equal threads per client), stdev `null` (the sample counts are not reported).
 """
@@ -20,10 +20,11 @@ the merged one unchanged. Pure: no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 ERROR_KEYS = ("connect", "read", "write", "status", "timeout")
+PCTS = ("50", "75", "90", "99", "99.9", "99.99")  # report.lua's keys
 
 
 class MergeError(ValueError):
@@ -35,13 +36,19 @@ def histogram_percentile(hist: Sequence[Sequence[int]], p: float) -> int | None:
     total = sum(n for _, n in hist)
     if total == 0:
         return None
-    rank = max(1, round(p / 100.0 * total + 0.5))
+    # wrk: rank = round(p / 100 * count + 0.5) with C's round (halves away from zero).
+    rank = max(1, math.floor(p / 100.0 * total + 0.5 + 0.5))
     seen = 0
     for lower, n in hist:
         seen += n
         if seen >= rank:
             return int(lower)
     return int(hist[-1][0])
+
+
+def _clamp(value: int | None, lowest: Any) -> int | None:
+    # A bucket's lower bound can lie below the smallest latency seen; never report that.
+    return None if value is None else max(value, int(lowest or 0))
 
 
 def merge_histograms(hists: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:
@@ -65,6 +72,15 @@ def _pooled(parts: list[tuple[int, float, float]]) -> tuple[float | None, float 
     return mean, math.sqrt(ss / (total - 1))
 
 
+def _pick(values: list[Any], how: Callable[[list[Any]], Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return how(present) if present else None
+
+
+def _mean(values: list[Any]) -> float:
+    return float(sum(values)) / len(values)
+
+
 def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One report for all clients (see the module docstring for each field's rule)."""
     if not reports:
@@ -73,46 +89,35 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if "latency_histogram_us" not in r:
             raise MergeError(f"client {i}: report has no latency_histogram_us")
     hist = merge_histograms([r["latency_histogram_us"] for r in reports])
-    lat = [r.get("latency_us") or {} for r in reports]
     counts = [sum(n for _, n in r["latency_histogram_us"]) for r in reports]
+    # A client without latency samples reports wrk's empty-stats min/max: leave it out.
+    lat = [r.get("latency_us") or {} for r, n in zip(reports, counts, strict=True) if n]
     mean, stdev = _pooled(
         [
             (n, float(x.get("mean") or 0), float(x.get("stdev") or 0))
-            for n, x in zip(counts, lat, strict=True)
+            for n, x in zip([n for n in counts if n], lat, strict=True)
         ]
     )
-    keys = list((lat[0].get("percentiles") or {}).keys()) or [
-        "50",
-        "75",
-        "90",
-        "99",
-        "99.9",
-        "99.99",
-    ]
+    lowest = _pick([x.get("min") for x in lat], min)
+    keys = list((reports[0].get("latency_us") or {}).get("percentiles") or {}) or list(PCTS)
     threads = [r.get("requests_per_thread_sec") or {} for r in reports]
-
-    def pick(values: list[Any], how: Any) -> Any:
-        present = [v for v in values if v is not None]
-        return how(present) if present else None
-
     errors = {k: sum(int((r.get("errors") or {}).get(k) or 0) for r in reports) for k in ERROR_KEYS}
     return {
-        "duration_us": pick([r.get("duration_us") for r in reports], max),
+        "duration_us": _pick([r.get("duration_us") for r in reports], max),
         "requests": sum(int(r["requests"]) for r in reports),
         "bytes": sum(int(r["bytes"]) for r in reports),
         "errors": errors,
         "latency_us": {
-            # A client without samples reports wrk's empty-stats min/max: leave it out.
-            "min": pick([x.get("min") for x, n in zip(lat, counts, strict=True) if n], min),
-            "max": pick([x.get("max") for x, n in zip(lat, counts, strict=True) if n], max),
+            "min": lowest,
+            "max": _pick([x.get("max") for x in lat], max),
             "mean": mean,
             "stdev": stdev,
-            "percentiles": {k: histogram_percentile(hist, float(k)) for k in keys},
+            "percentiles": {k: _clamp(histogram_percentile(hist, float(k)), lowest) for k in keys},
         },
         "requests_per_thread_sec": {
-            "min": pick([t.get("min") for t in threads], min),
-            "max": pick([t.get("max") for t in threads], max),
-            "mean": pick([t.get("mean") for t in threads], lambda v: sum(v) / len(v)),
+            "min": _pick([t.get("min") for t in threads], min),
+            "max": _pick([t.get("max") for t in threads], max),
+            "mean": _pick([t.get("mean") for t in threads], _mean),
             "stdev": None,
         },
         "latency_histogram_us": hist,

@@ -85,6 +85,7 @@ class RunStore:
             "metrics_before": base.with_suffix(".metrics.before.prom"),
             "metrics_after": base.with_suffix(".metrics.after.prom"),
             "metrics": base.with_suffix(".metrics.prom"),
+            "samples": base.with_suffix(".samples.json"),
         }
 
     def is_finished(self, cell: Cell) -> bool:

@@ -15,11 +15,16 @@ No password, passphrase or key material is ever taken, kept or written.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.matrix import ConfigError
+from harness.matrix import ConfigError, Matrix
+
+if TYPE_CHECKING:  # paramiko and fabric load only when a plan has remote hosts
+    from harness.remotecell import RemoteBench
 
 LOCAL = "local"
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -31,6 +36,14 @@ _SPEC = re.compile(
     r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
     r"(?::(?P<port>[0-9]{1,5}))?$"
 )
+
+
+class HostError(RuntimeError):
+    """A host cannot be reached or prepared; the message says which and why."""
+
+
+class HostLost(HostError):
+    """The connection to a host dropped while we depended on it."""
 
 
 @dataclass(frozen=True)
@@ -159,3 +172,35 @@ def plan_hosts(
             if overrides.get(key_name) is None and key_name not in profile:
                 overrides[key_name] = "none"
     return plan
+
+
+def _where(plan: dict[str, Any] | None) -> str:
+    return f"server {plan['server']}, clients {', '.join(plan['clients'])}" if plan else "here"
+
+
+def check_same_hosts(meta: dict[str, Any], plan: HostPlan | None) -> None:
+    """A resumed run must go on with the hosts it started on (ConfigError otherwise)."""
+    recorded = (meta.get("hosts") or {}).get("plan")
+    current = plan.record() if plan else None
+    if recorded != current:
+        raise ConfigError(
+            f"--resume: run {meta.get('run_id')} was measured on {_where(recorded)}, not "
+            f"{_where(current)}; give the same host options, or start a new run with --new"
+        )
+
+
+@contextmanager
+def remote_bench(
+    plan: HostPlan | None, matrix: Matrix, say: Callable[[str], None]
+) -> Iterator[RemoteBench | None]:
+    """Connected, prepared hosts for the run (None for a local run); closed afterwards."""
+    if plan is None:
+        yield None
+        return
+    from harness.remotecell import RemoteBench
+
+    remote = RemoteBench.open(plan, matrix, say)
+    try:
+        yield remote
+    finally:
+        remote.close()

@@ -9,13 +9,16 @@ the whole group before exiting. Commands:
 
     facts [--servers a,b] [--apps x,y]   host facts, versions, what cannot run here
     port HOST                            a free TCP port on HOST's address
-    serve … -- ARGV                      start, poll URL until 200, wait for `stop`, stop
+    preflight HOST PORT PATH BODY CTYPE  harness.preflight from here (a client's view)
+    serve … -- ARGV                      start, poll URL until 200, then obey `sample PATH`
+                                         / `unsample` (harness.sampler) until `stop`, stop
     run … -- ARGV                        wait for `go`, run to completion, stdout to a file
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import select
@@ -67,6 +70,7 @@ def facts(args: argparse.Namespace) -> int:
         "python": hostinfo.python_version(),
         "python_executable": sys.executable,
         "uid": os.getuid(),
+        "psutil": hostinfo.package_version("psutil"),
         "wrk": hostinfo.wrk_version(),
         "wrk_path": hostinfo.wrk_path(),
         "versions": {},
@@ -93,9 +97,14 @@ def facts(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     server = runner.start_server(
-        args.argv, _env(args.env), hostinfo.REPO_ROOT, Path(args.log),
-        args.stop_signal, _cpus(args.cpus), args.nofile,
-    )  # fmt: skip
+        args.argv,
+        _env(args.env),
+        hostinfo.REPO_ROOT,
+        Path(args.log),
+        args.stop_signal,
+        _cpus(args.cpus),
+        args.nofile,
+    )
     try:
         emit(event="started", pid=server.proc.pid, pgid=server.pgid)
         try:
@@ -104,7 +113,7 @@ def serve(args: argparse.Namespace) -> int:
             emit(event="failed", reason=str(e), code=runner.stop_server(server))
             return 1
         emit(event="ready", seconds=seconds)
-        line = wait_line()
+        line = _serve_commands(server, args.port)
         crashed = server.proc.poll()
         # On EOF nobody waits for a graceful stop: the watchdog case, be quick.
         code = runner.stop_server(server, grace_s=10.0 if line == "stop" else 2.0)
@@ -112,6 +121,54 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     finally:
         runner.kill_group(server.pgid)
+
+
+def _serve_commands(server: runner.ServerProcess, port: int) -> str | None:
+    """Obey `sample PATH` / `unsample` until `stop` or EOF; return that last line."""
+    sampler: Any = None
+    path = ""
+    while True:
+        line = wait_line()
+        if line and line.startswith("sample "):
+            from harness.sampler import Sampler  # psutil: only the server's virtualenv has it
+
+            path = line.split(" ", 1)[1]
+            sampler = Sampler(server.pgid, _wrk_towards(port), port).__enter__()
+        elif line == "unsample" and sampler is not None:
+            from harness.sampler import write_samples
+
+            sampler.__exit__(None, None, None)
+            write_samples(Path(path), sampler)
+            sampler = None
+            emit(event="sampled")
+        else:
+            if sampler is not None:
+                sampler.__exit__(None, None, None)
+            return line
+
+
+def _wrk_towards(port: int) -> Any:
+    """A getter for a wrk on this host loading our port: found when the client is this
+    machine too; on a separate client host there is none and wrk's columns stay None."""
+    import psutil
+
+    def get() -> int | None:
+        for p in psutil.process_iter(["name", "cmdline"]):
+            if p.info["name"] == "wrk" and any(f":{port}/" in a for a in p.info["cmdline"] or []):
+                return int(p.pid)
+        return None
+
+    return get
+
+
+def preflight(args: argparse.Namespace) -> int:
+    """The harness's preflight from this host (a client's view of the server)."""
+    from harness.preflight import preflight as check
+
+    body = base64.b64decode(args.body_b64)
+    result = check(args.host, args.port, args.path, body, args.content_type)
+    print(json.dumps({"ok": result.ok, "checks": result.checks, "reason": result.reason}))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--servers", default="")
     f.add_argument("--apps", default="")
     sub.add_parser("port").add_argument("host")
+    pf = sub.add_parser("preflight")
+    for name in ("host", "port", "path", "body_b64", "content_type"):
+        pf.add_argument(name, type=int if name == "port" else str)
     for name in ("serve", "run"):
         s = sub.add_parser(name)
         s.add_argument("--nofile", type=int, required=True)
@@ -166,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("argv", nargs="+")
     serve_p, run_p = sub.choices["serve"], sub.choices["run"]
     serve_p.add_argument("--log", required=True)
+    serve_p.add_argument("--port", type=int, required=True)
     serve_p.add_argument("--stop-signal", type=int, default=int(signal.SIGTERM))
     serve_p.add_argument("--ready-url", required=True)
     serve_p.add_argument("--ready-timeout", type=float, default=30.0)
@@ -179,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "port":
         print(runner.free_port(args.host))
         return 0
-    return {"facts": facts, "serve": serve, "run": run}[args.command](args)
+    commands = {"facts": facts, "serve": serve, "run": run, "preflight": preflight}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

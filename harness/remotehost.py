@@ -18,8 +18,8 @@ from typing import Any
 import paramiko
 from fabric import Connection
 
-from harness.agentlink import Agent, HostError, HostLost, LocalAgent, SshAgent, agent_command
-from harness.remote import HostSpec, SshOptions
+from harness.agentlink import Agent, LocalAgent, SshAgent, agent_command
+from harness.remote import HostError, HostLost, HostSpec, SshOptions
 
 __all__ = ["Host", "HostError", "HostLost", "LocalHost", "SshHost", "open_host"]
 
@@ -91,9 +91,12 @@ class SshHost:
         self.close()
         kwargs = self.ssh.connect_kwargs()
         conn = Connection(
-            self.spec.host, user=self.spec.user, port=self.spec.port, connect_timeout=15,
+            self.spec.host,
+            user=self.spec.user,
+            port=self.spec.port,
+            connect_timeout=15,
             connect_kwargs={**kwargs, "banner_timeout": 15, "auth_timeout": 15},
-        )  # fmt: skip
+        )
         if self.ssh.insecure_host_keys:
             conn.client.set_missing_host_key_policy(_AcceptPolicy())
         else:
@@ -111,8 +114,10 @@ class SshHost:
                 "connect (check the host; update known_hosts only if the change is expected)"
             ) from None
         except paramiko.AuthenticationException as e:
-            raise HostError(f"{self.spec}: key authentication failed ({e}); load the key "
-                            "into ssh-agent or pass --ssh-key PATH") from None  # fmt: skip
+            raise HostError(
+                f"{self.spec}: key authentication failed ({e}); load the key "
+                "into ssh-agent or pass --ssh-key PATH"
+            ) from None
         except paramiko.SSHException as e:
             if "known_hosts" in str(e):
                 raise HostError(

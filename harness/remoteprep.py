@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.hostinfo import REPO_ROOT
-from harness.remotehost import Host, HostError, LocalHost
+from harness.remote import HostError
+from harness.remotehost import Host, LocalHost
 
 CODE = ("apps", "harness", "pyproject.toml")
 # Proof that a remote directory is ours: we delete and replace its apps/ and harness/,
@@ -31,6 +32,7 @@ CODE = ("apps", "harness", "pyproject.toml")
 MARKER = ".wsgi-baseline-remote"
 # meinheld pins a greenlet that does not build on Python >= 3.11 (see bootstrap.sh).
 NO_DEPS = {"meinheld": "meinheld==1.0.2"}
+SAMPLER_NEEDS = "psutil"  # harness/sampler.py runs beside the server
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,17 @@ class Prepared:
     python: str  # the interpreter the agent runs with (a server's: its virtualenv's)
     info: dict[str, Any]  # the agent's `facts` answer
     scratch: str  # where the agents put a cell's files until we fetch them
+
+
+def on_host(p: Prepared, text: str) -> str:
+    """A path into this checkout's apps/ or harness/ -> the same path in the host's copy.
+
+    Only the uploaded parts are mapped: anything else (say, a --remote-venv that happens
+    to live in this checkout) is a path on that host already.
+    """
+    for part in CODE[:2]:
+        text = text.replace(f"{REPO_ROOT}/{part}", f"{p.root}/{part}")
+    return text
 
 
 def q(text: str) -> str:
@@ -70,8 +83,11 @@ def code_tarball() -> bytes:
 
 def upload_code(host: Host, remote_dir: str) -> str:
     """Copy the code into `remote_dir` (made if missing, refused if not ours); its path."""
-    listing = check(host, f"mkdir -p -- {q(remote_dir)} && cd -- {q(remote_dir)} && pwd && ls -A",
-                    f"creating {remote_dir}").splitlines()  # fmt: skip
+    listing = check(
+        host,
+        f"mkdir -p -- {q(remote_dir)} && cd -- {q(remote_dir)} && pwd && ls -A",
+        f"creating {remote_dir}",
+    ).splitlines()
     root, entries = listing[0].strip(), set(listing[1:])
     if entries and MARKER not in entries:
         raise HostError(
@@ -82,16 +98,21 @@ def upload_code(host: Host, remote_dir: str) -> str:
         tmp.write(code_tarball())
         tmp.flush()
         host.put(tmp.name, f"{root}/code.tar.gz")
-    check(host, f"cd -- {q(root)} && touch {MARKER} && rm -rf apps harness && "
-                "tar -xzf code.tar.gz && rm -f code.tar.gz", "unpacking the code")  # fmt: skip
+    check(
+        host,
+        f"cd -- {q(root)} && touch {MARKER} && rm -rf apps harness && "
+        "tar -xzf code.tar.gz && rm -f code.tar.gz",
+        "unpacking the code",
+    )
     return root
 
 
 def pins() -> dict[str, str]:
-    """Normalised distribution name -> pinned requirement, from pyproject's extras."""
+    """Normalised distribution name -> pinned requirement, from pyproject.toml."""
     with (REPO_ROOT / "pyproject.toml").open("rb") as f:
-        extras = tomllib.load(f)["project"]["optional-dependencies"]
-    reqs = [r for group in ("servers", "apps") for r in extras.get(group, [])]
+        project = tomllib.load(f)["project"]
+    extras = project["optional-dependencies"]
+    reqs = [*project["dependencies"], *(r for g in ("servers", "apps") for r in extras.get(g, []))]
     return {_norm(re.split(r"[=<>!~\[; ]", r, maxsplit=1)[0]): r for r in reqs}
 
 
@@ -124,14 +145,17 @@ def pip_install(host: Host, python: str, dists: list[str], pip_env: str = "") ->
             check(host, f"{pip} --no-deps {q(NO_DEPS[d])}", f"pip install {NO_DEPS[d]}")
 
 
+def agent_shell(root: str, python: str, args: list[str]) -> str:
+    """The shell command running one short-lived agent command on a host."""
+    argv = " ".join(q(a) for a in [python, "-m", "harness.remoteagent", *args])
+    return f"cd -- {q(root)} && PYTHONPATH={q(root)} {argv}"
+
+
 def facts(
     host: Host, root: str, python: str, servers: list[str], apps: list[str]
 ) -> dict[str, Any]:
-    command = (
-        f"cd -- {q(root)} && PYTHONPATH={q(root)} {q(python)} -m harness.remoteagent facts "
-        f"--servers {q(','.join(servers))} --apps {q(','.join(apps))}"
-    )
-    return dict(json.loads(check(host, command, "reading host facts", 120)))
+    args = ["facts", "--servers", ",".join(servers), "--apps", ",".join(apps)]
+    return dict(json.loads(check(host, agent_shell(root, python, args), "reading facts", 120)))
 
 
 def ensure_wrk(host: Host, root: str, python: str) -> dict[str, Any]:
@@ -141,8 +165,9 @@ def ensure_wrk(host: Host, root: str, python: str) -> dict[str, Any]:
         sudo = "" if info.get("uid") == 0 else "sudo -n "
         code, _, _ = host.run(
             f"command -v apt-get >/dev/null && {sudo}apt-get update -qq && "
-            f"DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq wrk", 600
-        )  # fmt: skip
+            f"DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq wrk",
+            600,
+        )
         info = facts(host, root, python, [], []) if code == 0 else info
         if info["wrk_path"] is None:
             raise HostError(
@@ -181,7 +206,32 @@ def prepare(
     python, ours = ensure_venv(host, root, remote_venv, pip_env)
     info = facts(host, root, python, servers, apps)
     missing = sorted({d for what in info["unavailable"] for d in needs.get(what, [])})
+    if info["psutil"] is None:
+        missing.append(SAMPLER_NEEDS)
     if missing and ours:
         pip_install(host, python, missing, pip_env)
         info = facts(host, root, python, servers, apps)
+    if info["psutil"] is None:
+        raise HostError(
+            f"{host.spec}: {python} has no psutil, which the per-cell sampling of the server "
+            f"needs (harness/sampler.py); install it there: pip install {pins()['psutil']}"
+        )
     return Prepared(host, root, python, info, scratch)
+
+
+def check_host(p: Prepared, cpus: tuple[int, ...] | None, nofile: int) -> None:
+    """Refuse a host whose CPUs or open-files limit cannot serve the matrix."""
+    facts = p.info["facts"]
+    usable = set(facts.get("usable_cpus") or [])
+    bad = [c for c in cpus or () if c not in usable]
+    if bad:
+        raise HostError(
+            f"{p.host.spec}: CPU {bad[0]} is not usable there (usable: {sorted(usable)}); "
+            "set --server-cpus/--client-cpus for that host"
+        )
+    hard = facts.get("nofile_hard")
+    if hard is not None and hard != -1 and hard < nofile:
+        raise HostError(
+            f"{p.host.spec}: open-files hard limit {hard} is below the {nofile} "
+            "descriptors the largest connection count needs"
+        )

@@ -1,4 +1,4 @@
-"""Site stage 3c: the chosen runs -> the Runs page and one page per run.
+"""Site stage 3c: the chosen runs -> the Runs page, one page per run, the Data page.
 
 Also defines `SitePlan`, the collection of pages and charts that `harness.siteplan`
 fills for the subject run and that `harness.site` renders and draws.
@@ -6,7 +6,7 @@ fills for the subject run and that `harness.site` renders and draws.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,4 +88,34 @@ def plan_runs(plan: SitePlan, runs: Sequence[Run], subject: Run, table: pd.DataF
     plan.pages[RUNS] = (
         "runs.md.j2",
         {"title": "Runs", "runs": listing, "m": measured(subject, RUNS), "home": rel(RUNS, HOME)},
+    )
+
+
+def plan_data(
+    plan: SitePlan,
+    runs: Sequence[Run],
+    subject: Run,
+    downloads: Mapping[str, Sequence[tuple[str, str]]],
+) -> None:
+    """The Data page: every chosen run's downloads (docs-relative path, description)."""
+    plan.pages[DATA] = (
+        "data.md.j2",
+        {
+            "title": "Data",
+            "m": measured(subject, DATA),
+            "home": rel(DATA, HOME),
+            "schema": rel(DATA, "schema.md"),
+            "raw_format": rel(DATA, "raw-format.md"),
+            "runs": [
+                {
+                    "id": r["run_id"],
+                    "status": r.get("status"),
+                    "files": [
+                        {"name": f.rsplit("/", 1)[-1], "path": rel(DATA, f), "what": what}
+                        for f, what in downloads.get(r["run_id"], [])
+                    ],
+                }
+                for r in runs
+            ],
+        },
     )

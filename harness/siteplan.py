@@ -35,7 +35,7 @@ from harness.context import (
     warning_items,
 )
 from harness.methodology import methodology_context
-from harness.runplan import SitePlan, plan_runs
+from harness.runplan import SitePlan, plan_data, plan_runs
 
 
 def plan_site(
@@ -158,26 +158,8 @@ def plan_site(
             ],
         },
     )
-    plan.pages[DATA] = (
-        "data.md.j2",
-        {
-            **base(DATA, "Data"),
-            "schema": rel(DATA, "schema.md"),
-            "raw_format": rel(DATA, "raw-format.md"),
-            "runs": [
-                {
-                    "id": r["run_id"],
-                    "status": r.get("status"),
-                    "files": [
-                        {"name": f.rsplit("/", 1)[-1], "path": rel(DATA, f), "what": what}
-                        for f, what in downloads.get(r["run_id"], [])
-                    ],
-                }
-                for r in runs
-            ],
-        },
-    )
     plan_runs(plan, runs, subject, table)
+    plan_data(plan, runs, subject, downloads)
     return plan
 
 

@@ -7,12 +7,14 @@ Prometheus text to store. Keeps these decisions out of the per-cell sequence.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
-from harness.apps import APPS, AppSpec
+from harness.apps import APPS, APPS_DIR, AppSpec
 from harness.hostinfo import REPO_ROOT
 from harness.matrix import METRICS_SUFFIX, Matrix
 from harness.rawstore import write_atomic
@@ -42,6 +44,26 @@ def app_for(app_id: str) -> AppSpec:
         callable="app",
         description=base.description + ", timed by the Prometheus middleware",
     )
+
+
+def _contract() -> ModuleType:
+    # apps/ is not a package (servers import its modules by name); load the contract by path.
+    spec = importlib.util.spec_from_file_location("app_contract", APPS_DIR / "app_contract.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def expected_response(workload: str) -> tuple[str, bytes, str]:
+    """(path, body, content type) the preflight checks before a cell of this workload.
+
+    The session workload's store starts empty, so its preflight checks GET / instead.
+    """
+    c = _contract()
+    if workload == "json":
+        return "/json", c.json_body(), c.JSON_TYPE
+    return "/", c.HELLO_BODY, c.TEXT_TYPE
 
 
 def lua_script(workload: str) -> Path:

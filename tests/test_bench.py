@@ -64,7 +64,7 @@ def sidecars(out: Path) -> dict[str, dict]:
     return {
         str(p.relative_to(out)): json.loads(p.read_text())
         for p in sorted(out.glob("*/*/*/*/c*-r*.json"))
-        if not p.name.endswith(".lua.json")
+        if p.name.count(".") == 1  # c2-r1.json, not c2-r1.lua.json / .samples.json
     }
 
 

@@ -2,7 +2,8 @@
 and from crafted rows (the study's own numbers among them) where not.
 
 Real cases (slow): uWSGI --http-socket + an app without Content-Length -> eof_read_errors;
-wrk with a soft open-files limit of 64 and -c100 -> fd_limit; a 1.2 s handler with wrk
+wrk with a soft open-files limit of 64 and -c100 -> fd_limit; -t4 -c10 ->
+effective_connections; a 1.2 s handler with wrk
 --timeout 1s -> timeout_truncated; a 404 path -> non_2xx; uWSGI --http11-socket (one
 connection served, the rest queued) -> littles_law + starved_connections; cheroot with
 two threads and its default listen backlog of 5 at c=100 -> starved_connections.
@@ -142,13 +143,15 @@ def test_noisy_and_the_flags_columns() -> None:
 
 
 @pytest.mark.slow
-def test_real_fd_limit_non_2xx_and_timeouts(tmp_path: Path) -> None:
+def test_real_fd_limit_non_2xx_split_connections_timeouts(tmp_path: Path) -> None:
     with kit.serving(lambda p: kit.cheroot(p, 8), tmp_path) as (_server, port):
         capped = kit.wrk(port, c=100, nofile=64)
         flags = row_flags(kit.row(capped, nofile_limit=64))
         # 64 descriptors - stdio - one epoll = 60 connections; 40 connect errors.
         assert flags["fd_limit"].startswith("40 connect errors: 60 connections opened")
         assert "non_2xx" in row_flags(kit.row(kit.wrk(port, "/missing")))
+        split = kit.row(kit.wrk(port, c=10, t=4))  # wrk: 10 // 4 = 2 per thread
+        assert split["requests"] > 0 and "effective_connections" in row_flags(split)
         slow = kit.wrk(port, "/slow/1200", c=4, d=2, timeout="1s")
         assert "timeout_truncated" in row_flags(kit.row(slow, timeout_configured_s=1.0))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.preflight import EOF_FRAMING, preflight
+from harness.preflight import EOF_FRAMING, blocking, preflight
 from tests import trustkit as kit
 
 BODY = b"Hello, World!"
@@ -79,6 +79,14 @@ def test_chunked_body_is_decoded_and_type_parameters_ignored() -> None:
     assert ("framing", True, "framed by chunked") in r.checks
 
 
+def test_charset_is_compared_only_when_expected() -> None:
+    with canned([CHUNKED, CHUNKED]) as port:
+        assert preflight("127.0.0.1", port, "/", BODY, "Text/Plain;charset=UTF-8").ok
+    with canned([OK, OK]) as port:
+        r = preflight("127.0.0.1", port, "/", BODY, "text/plain; charset=utf-8")
+    assert r.reason == "content_type: text/plain, expected text/plain; charset=utf-8"
+
+
 def test_missing_content_length_is_rejected_with_the_reason() -> None:
     with canned([NO_LENGTH], close_after=True) as port:
         r = preflight("127.0.0.1", port, "/", BODY, "text/plain")
@@ -89,6 +97,7 @@ def test_missing_content_length_is_rejected_with_the_reason() -> None:
     assert "wrk would count every response as a read error" in r.reason
     assert names(r)["body"]  # the body itself was right: only its framing is wrong
     assert not names(r)["keep_alive"]
+    assert blocking(r) == r.reason
 
 
 def test_connection_close_fails_keep_alive() -> None:
@@ -98,6 +107,7 @@ def test_connection_close_fails_keep_alive() -> None:
     assert r.reason == (
         "keep_alive: server sent Connection: close: every request would need a new connection"
     )
+    assert blocking(r) is None  # wrk honours an announced close: measurable, not an error
 
 
 def test_silent_close_after_first_answer_fails_keep_alive() -> None:
@@ -149,3 +159,8 @@ def test_real_servers(tmp_path: Path) -> None:
         # With a length, uWSGI's --http-socket still closes silently after each answer.
         closed = preflight("127.0.0.1", port, "/", BODY, "text/plain")
         assert [n for n, passed, _ in closed.checks if not passed] == ["keep_alive"]
+    # The benchmark's own raw app meets its contract (apps/app_contract.py) under cheroot.
+    raw_app = lambda p: kit.cheroot(p, 2, target="raw_app:app")  # noqa: E731
+    with kit.serving(raw_app, tmp_path) as (_server, port):
+        r = preflight("127.0.0.1", port, "/", BODY, "text/plain; charset=utf-8")
+        assert r.ok, r.reason

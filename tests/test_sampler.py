@@ -109,7 +109,9 @@ def test_replaced_worker_changes_pids() -> None:
     with process(RESPAWN) as server:
         with Sampler(server.pid, None, None, interval_s=0.05) as sampler:
             wait_for(sampler, lambda s: len({x.server_pids for x in s if x.server_pids}) >= 3)
-    assert summarize(sampler.samples)["server_pids_changed"] is True
+    summary = summarize(sampler.samples)
+    assert summary["server_pids_changed"] is True
+    assert "server_crashed" in row_flags({"status": "ok", **summary})
 
 
 def test_summarize_uses_socket_state_only_while_wrk_runs() -> None:

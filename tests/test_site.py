@@ -12,6 +12,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -67,29 +68,37 @@ def xss_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_site(raw, hand_written_docs(root / "docs"), root / "site")
 
 
+def row(frame: pd.DataFrame, server: str, app: str, connections: int) -> dict[str, Any]:
+    """The one row of a summary for a cell of the plaintext workload."""
+    sel = frame[
+        (frame["server"] == server) & (frame["app"] == app) & (frame["connections"] == connections)
+    ]
+    assert len(sel) == 1
+    return {str(k): v for k, v in sel.iloc[0].items()}
+
+
 def test_cell_stats_are_means_of_ok_repeats(subject: pd.DataFrame) -> None:
-    stats = summary.cell_stats(subject).set_index(["server", "app", "workload", "connections"])
+    stats = summary.cell_stats(subject)
     ok = subject[subject["status"] == "ok"]
     mine = ok[(ok["server"] == "gunicorn") & (ok["app"] == "raw") & (ok["connections"] == 5)]
-    row = stats.loc[("gunicorn", "raw", "plaintext", 5)]
-    assert row["requests_per_sec_mean"] == pytest.approx(mine["requests_per_sec"].mean())
-    assert row["requests_per_sec_min"] == pytest.approx(mine["requests_per_sec"].min())
-    assert row["latency_p99_ms_max"] == pytest.approx(mine["latency_p99_ms"].max())
+    cell = row(stats, "gunicorn", "raw", 5)
+    assert cell["requests_per_sec_mean"] == pytest.approx(mine["requests_per_sec"].mean())
+    assert cell["requests_per_sec_min"] == pytest.approx(mine["requests_per_sec"].min())
+    assert cell["latency_p99_ms_max"] == pytest.approx(mine["latency_p99_ms"].max())
     # The failed repeat is counted as failed and left out of the mean, not taken as 0.
-    failed = stats.loc[("gunicorn", "flask", "plaintext", 10)]
+    failed = row(stats, "gunicorn", "flask", 10)
     assert (failed["repeats"], failed["ok"], failed["failed"]) == (2, 1, 1)
     assert "crafted" in failed["reasons"]
     assert failed["requests_per_sec_mean"] == pytest.approx(1237.503012, rel=1e-6)
 
 
 def test_no_response_is_not_zero_latency(subject: pd.DataFrame) -> None:
-    stats = summary.cell_stats(subject).set_index(["server", "app", "workload", "connections"])
-    row = stats.loc[("waitress", "raw", "plaintext", 10)]
-    assert row["requests_per_sec_mean"] == 0  # measured: nothing got through
-    assert pd.isna(row["latency_p99_ms_mean"])  # not measured, so not 0 ms
-    assert row["no_response"] == 2
-    rates = summary.error_rates(subject).set_index(["server", "app", "connections"])
-    assert pd.isna(rates.loc[("waitress", "raw", 10), "read_rate"])  # no requests: no rate
+    cell = row(summary.cell_stats(subject), "waitress", "raw", 10)
+    assert cell["requests_per_sec_mean"] == 0  # measured: nothing got through
+    assert pd.isna(cell["latency_p99_ms_mean"])  # not measured, so not 0 ms
+    assert cell["no_response"] == 2
+    rates = row(summary.error_rates(subject), "waitress", "raw", 10)
+    assert pd.isna(rates["read_rate"])  # no requests: no rate
 
 
 def test_error_rates_are_per_request_and_never_summed() -> None:
@@ -109,16 +118,16 @@ def test_error_rates_are_per_request_and_never_summed() -> None:
 
 
 def test_overhead_share_and_range(subject: pd.DataFrame) -> None:
-    ov = summary.overhead(subject).set_index(["server", "app", "workload", "connections"])
-    row = ov.loc[("gunicorn", "flask", "plaintext", 5)]
+    ov = summary.overhead(subject)
+    share = row(ov, "gunicorn", "flask", 5)
     ok = subject[(subject["status"] == "ok") & (subject["server"] == "gunicorn")]
     fw = ok[(ok["app"] == "flask") & (ok["connections"] == 5)]["requests_per_sec"]
     raw = ok[(ok["app"] == "raw") & (ok["connections"] == 5)]["requests_per_sec"]
-    assert row["share"] == pytest.approx(fw.mean() / raw.mean())
-    assert row["share_min"] == pytest.approx(fw.min() / raw.max())
-    assert row["share_max"] == pytest.approx(fw.max() / raw.min())
+    assert share["share"] == pytest.approx(fw.mean() / raw.mean())
+    assert share["share_min"] == pytest.approx(fw.min() / raw.max())
+    assert share["share_max"] == pytest.approx(fw.max() / raw.min())
     # waitress/raw at c=10 never answered: no share rather than a division by zero.
-    assert pd.isna(ov.loc[("waitress", "flask", "plaintext", 10), "share"])
+    assert pd.isna(row(ov, "waitress", "flask", 10)["share"])
 
 
 def test_select_runs_defaults_to_latest_complete() -> None:
@@ -204,9 +213,10 @@ def test_built_site_is_offline(xss_site: Path) -> None:
                     offenders.append(f"{path.relative_to(xss_site)}: {needle}")
     assert offenders == []
     assert (xss_site / "assets/vendor/iframe-worker/shim.js").is_file()
-    assert 'src="../assets/vendor/iframe-worker/shim.js"' in (
-        xss_site / "results/overhead.html"
-    ).read_text()
+    assert (
+        'src="../assets/vendor/iframe-worker/shim.js"'
+        in (xss_site / "results/overhead.html").read_text()
+    )
 
 
 def test_data_downloads_are_in_the_site(xss_site: Path) -> None:

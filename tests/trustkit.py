@@ -22,12 +22,14 @@ BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 
 
-def cheroot(port: int, threads: int, backlog: int | None = None) -> list[str]:
+def cheroot(
+    port: int, threads: int, backlog: int | None = None, target: str = "trustapps:app"
+) -> list[str]:
     """cheroot's CLI; its listen backlog (--request-queue-size) defaults to 5."""
     extra = ["--request-queue-size", str(backlog)] if backlog else []
     return [
         str(BIN / "cheroot"), "--bind", f"{HOST}:{port}", "--threads", str(threads),
-        "--max-threads", str(threads), *extra, "trustapps:app",
+        "--max-threads", str(threads), *extra, target,
     ]  # fmt: skip
 
 
@@ -53,7 +55,7 @@ def serving(argv_for_port: Any, tmp: Path) -> Iterator[tuple[runner.ServerProces
     """Start the server on a free port, wait until `/` answers 200, stop it afterwards."""
     port = runner.free_port(HOST)
     server = runner.start_server(
-        argv_for_port(port), {"PYTHONPATH": str(ROOT / "tests")}, ROOT,
+        argv_for_port(port), {"PYTHONPATH": f"{ROOT / 'tests'}:{ROOT / 'apps'}"}, ROOT,
         tmp / f"server-{port}.log", signal.SIGTERM, None, 4096,
     )  # fmt: skip
     try:

@@ -1,0 +1,182 @@
+"""Bench side, remote hosts: wrk on one or more client hosts, started together.
+
+`run_clients` gives each client its share of the cell's connections (the cell's `N`
+is the total load, split as evenly as whole numbers allow), starts a `run` agent per
+client that waits, sends every agent `go` at once so all wrk processes start at the
+same moment, waits for each to finish and fetches its stdout (and Lua report) back.
+`record_runs` writes those outputs into the cell's files — one client: exactly the
+local names; several: `c<N>-r<k>.client<i>.txt`/`.client<i>.lua.json`/
+`.client<i>.warmup.txt` verbatim and the merged report as the cell's `.lua.json`
+(harness/merge.py; no `.txt`, since no wrk printed the merged figures).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from harness import bench
+from harness.agentlink import Agent
+from harness.matrix import Cell, Matrix
+from harness.merge import MergeError, merge_reports
+from harness.rawstore import write_atomic, write_json
+from harness.remote import HostError
+from harness.remoteprep import Prepared, on_host
+from harness.runner import WrkRun
+
+
+@dataclass(frozen=True)
+class ClientRun:
+    index: int  # from 1, in --client-host order
+    host: str
+    connections: int
+    argv: list[str]
+    stdout: bytes
+    report: bytes | None  # the Lua reporter's JSON, verbatim (measured runs only)
+    exit_code: int | None
+    timed_out: bool
+    stderr: str
+
+    def as_wrk_run(self) -> WrkRun:
+        return WrkRun(self.argv, self.stdout, self.stderr, self.exit_code, self.timed_out)
+
+
+def shares(connections: int, clients: int) -> list[int]:
+    return [
+        connections // clients + (1 if i < connections % clients else 0) for i in range(clients)
+    ]
+
+
+def run_clients(
+    clients: list[Prepared],
+    matrix: Matrix,
+    cell: Cell,
+    url: str,
+    env: dict[str, str],
+    slug: str,
+    nofile: int,
+    limit_s: float,
+    measured: bool,
+) -> list[ClientRun]:
+    """Run wrk on every client at once (warm-up when not `measured`); outputs fetched."""
+    seconds = matrix.duration_s if measured else matrix.warmup_s
+    kind = "measured" if measured else "warmup"
+    agents: list[Agent] = []
+    plans = []
+    try:
+        for i, (p, n) in enumerate(
+            zip(clients, shares(cell.connections, len(clients)), strict=True), 1
+        ):
+            argv = bench.wrk_argv(
+                p.info["wrk_path"], matrix, replace(cell, connections=n), url, seconds, measured
+            )
+            argv = [on_host(p, a) for a in argv]  # the host's copy of the Lua scripts
+            out = f"{p.scratch}/{slug}/client{i}.{kind}.txt"
+            cpus = ",".join(map(str, matrix.client_cpus or ()))
+            args = ["run", "--out", out, "--nofile", str(nofile), "--limit", str(limit_s)]
+            args += ["--cpus", cpus, "--wait-go", *[f"--env={k}={v}" for k, v in env.items()]]
+            if measured:
+                args.append(f"--env=WSGI_BASELINE_REPORT={out}.lua.json")
+            agents.append(
+                p.host.start(p.root, p.python, [*args, "--", *argv], f"wrk on {p.host.spec}")
+            )
+            plans.append((i, p, n, argv, out))
+        for a in agents:
+            expect(a.event(60), "waiting")
+        for a in agents:  # one `go` after another, no round trip in between
+            a.send("go")
+        for a in agents:
+            expect(a.event(60), "started")
+        runs = []
+        for a, (i, p, n, argv, out) in zip(agents, plans, strict=True):
+            done = expect(a.event(limit_s + 60), "exited")
+            report = p.host.read(out + ".lua.json") if measured else None
+            runs.append(
+                ClientRun(
+                    i,
+                    str(p.host.spec),
+                    n,
+                    argv,
+                    p.host.read(out) or b"",
+                    report,
+                    done["code"],
+                    done["timed_out"],
+                    done["stderr"],
+                )
+            )
+        return runs
+    finally:
+        for a in agents:
+            a.close()  # the agent's watchdog kills a wrk that is still running
+
+
+def expect(event: dict[str, Any], name: str) -> dict[str, Any]:
+    if event.get("event") != name:
+        raise HostError(f"agent said {event} where {name!r} was expected")
+    return event
+
+
+def record_runs(
+    files: dict[str, Path],
+    base: dict[str, Any],
+    warm: list[ClientRun],
+    runs: list[ClientRun],
+    crashed: int | None,
+) -> tuple[str | None, bytes, str | None]:
+    """Write the outputs and sidecar fields; (failure reason, stdout for _finish, req/s)."""
+    reasons = [bench._wrk_failure(r.as_wrk_run(), crashed) for r in runs]
+    reason = next(
+        (f"client {i}: {r}" if len(runs) > 1 else r for i, r in enumerate(reasons, 1) if r), None
+    )
+    if len(runs) == 1:
+        run = runs[0]
+        if warm:
+            write_atomic(files["warmup"], warm[0].stdout)
+        if run.stdout:
+            write_atomic(files["stdout"], run.stdout)
+        if run.report is not None:
+            write_atomic(files["lua_json"], run.report)
+        base.update(wrk_argv=run.argv, wrk_exit_code=run.exit_code, wrk_stderr=run.stderr[-4000:])
+        return reason, run.stdout, None
+    sidecar = files["sidecar"]
+    clients = []
+    for r in runs:
+        names = {"stdout": f".client{r.index}.txt", "lua_json": f".client{r.index}.lua.json"}
+        data = {"stdout": r.stdout, "lua_json": r.report}
+        if warm:
+            names["warmup"] = f".client{r.index}.warmup.txt"
+            data["warmup"] = warm[r.index - 1].stdout
+        written = {}
+        for key, suffix in names.items():
+            if data[key]:
+                write_atomic(sidecar.with_suffix(suffix), data[key] or b"")
+                written[key] = sidecar.with_suffix(suffix).name
+        clients.append(
+            {
+                "host": r.host,
+                "connections": r.connections,
+                "wrk_argv": r.argv,
+                "wrk_exit_code": r.exit_code,
+                "wrk_stderr": r.stderr[-4000:],
+                "files": written,
+            }
+        )
+    first_bad = next((r.exit_code for r in runs if r.exit_code != 0), 0)
+    base.update(
+        wrk_argv=None,
+        wrk_exit_code=first_bad,
+        clients=clients,
+        wrk_stderr="\n".join(r.stderr[-1000:] for r in runs)[-4000:],
+    )
+    rps = None
+    if reason is None:
+        try:
+            merged = merge_reports([json.loads(r.report or b"") for r in runs])
+        except (ValueError, MergeError) as e:
+            return f"cannot merge the clients' reports: {e}", b"", None
+        write_json(files["lua_json"], merged)
+        if merged["duration_us"]:
+            rps = f"{merged['requests'] / (merged['duration_us'] / 1e6):.2f} (merged)"
+    return reason, b"", rps

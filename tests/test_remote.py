@@ -1,0 +1,403 @@
+"""Remote hosts end to end: our own sshd on 127.0.0.1 plays the server and client hosts.
+
+Real SSH (key-only auth, host key checked against a generated known_hosts), real
+gunicorn, real wrk. The sshd is the same machine, so the server host reuses this
+virtualenv (--remote-venv); the general path (code upload, a new virtualenv, pip
+install) has its own test with a wheel built here, so nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.matrix import ConfigError
+from harness.merge import ERROR_KEYS, histogram_percentile, merge_histograms
+from harness.parse import parse_wrk_file
+from harness.remote import HostError, SshOptions, check_same_hosts, parse_host, plan_hosts
+from harness.runner import group_alive
+from tests.sshd import Sshd, start_sshd
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = """
+[tiny]
+servers = ["gunicorn"]
+apps = ["raw"]
+connections = [2]
+duration = "1s"
+warmup = "1s"
+repeats = 1
+threads = 1
+
+[two]
+servers = ["gunicorn"]
+apps = ["raw"]
+connections = [2, 4]
+duration = "3s"
+warmup = "0s"
+repeats = 1
+threads = 1
+"""
+# What a remote cell's sidecar adds to the local fields (docs/raw-format.md).
+REMOTE_CELL_KEYS = {"server_host", "client_hosts", "server_pid", "server_pgid"}
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    daemon = start_sshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def profiles(tmp_path: Path) -> Path:
+    path = tmp_path / "profiles.toml"
+    path.write_text(PROFILES)
+    return path
+
+
+def bench_args(sshd: Sshd, tmp: Path, profile: str, profiles: Path, clients: int = 1) -> list[str]:
+    args = ["bench", "--profile", profile, "--profile-file", str(profiles)]
+    args += ["--out", str(tmp / "raw"), "--server-host", sshd.target]
+    args += ["--client-host", sshd.target] * clients
+    args += ["--ssh-key", str(sshd.client_key), "--known-hosts", str(sshd.known_hosts)]
+    return args + ["--remote-dir", str(tmp / "remote"), "--remote-venv", sys.prefix]
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def cell_base(out: Path, key: str) -> Path:
+    (run,) = out.iterdir()
+    return run / key
+
+
+def read(path: Path) -> dict:
+    return dict(json.loads(path.read_text()))
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)  # poll interval
+
+
+def wrk_under(sshd: Sshd) -> list[psutil.Process]:
+    """wrk processes started through our sshd (the client agents' children)."""
+    try:
+        kids = psutil.Process(sshd.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [k for k in kids if k.name() == "wrk"]
+
+
+def all_wrk() -> list[int]:
+    return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "wrk"]
+
+
+# --- options and policy (fast) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bench@10.0.0.5:2222", ("10.0.0.5", "bench", 2222)),
+        ("vm1", ("vm1", None, None)),
+        ("root@[::1]:22", ("::1", "root", 22)),
+        ("local", ("local", None, None)),
+    ],
+)
+def test_host_specs(text: str, expected: tuple) -> None:
+    spec = parse_host(text, "--server-host")
+    assert (spec.host, spec.user, spec.port) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a@b@c", "--client-host: 'a@b@c' is not user@host[:port] or 'local'"),
+        ("vm:99999", "--client-host: port 99999 is out of range in 'vm:99999'"),
+        ("me@local", "--client-host: 'local' takes no user or port, got 'me@local'"),
+    ],
+)
+def test_bad_host_specs_say_why(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_host(text, "--client-host")
+    assert str(e.value) == message
+
+
+def test_plan_is_none_when_everything_is_local_and_cpus_are_not_split_across_machines() -> None:
+    assert plan_hosts({}, {}) is None
+    overrides: dict = {}
+    plan = plan_hosts({}, overrides, server_host="a@vm1", client_hosts=["b@vm2"])
+    assert plan is not None and not plan.shared_machine
+    assert overrides == {"server_cpus": "none", "client_cpus": "none"}
+    same: dict = {}
+    assert plan_hosts({"server_host": "vm1", "client_hosts": ["vm1"]}, same) is not None
+    assert same == {}  # one machine for both: the usual CPU split stays
+
+
+def test_ssh_record_names_the_policy_never_the_key(tmp_path: Path) -> None:
+    key = tmp_path / "id_test"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n")
+    record = SshOptions(key_file=str(key)).record()
+    assert record["host_key_checking"] == "strict (known_hosts)"
+    assert str(key) not in json.dumps(record) and "secret" not in json.dumps(record)
+    relaxed = SshOptions(insecure_host_keys=True).record()
+    assert relaxed["host_key_checking"] == "off (--insecure-host-keys)"
+
+
+def test_resume_refuses_other_hosts() -> None:
+    plan = plan_hosts({}, {}, server_host="a@vm1", client_hosts=["vm2"])
+    meta = {"run_id": "r1", "hosts": {"plan": plan.record() if plan else None}}
+    check_same_hosts(meta, plan)
+    with pytest.raises(ConfigError, match="--resume: run r1 was measured on server a@vm1"):
+        check_same_hosts(meta, None)
+
+
+# --- real SSH ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_host_keys_are_checked_unless_relaxed(sshd: Sshd, tmp_path: Path) -> None:
+    from harness.remotehost import open_host
+
+    spec = parse_host(sshd.target, "--server-host")
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(HostError, match="host key not in"):
+        open_host(spec, SshOptions(str(sshd.client_key), str(empty)))
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    wrong = " ".join(other.with_suffix(".pub").read_text().split()[:2])
+    empty.write_text(f"[127.0.0.1]:{sshd.port} {wrong}\n")
+    with pytest.raises(HostError, match="host key does not match"):
+        open_host(spec, SshOptions(str(sshd.client_key), str(empty)))
+    host = open_host(spec, SshOptions(str(sshd.client_key), str(empty), insecure_host_keys=True))
+    try:
+        assert host.host_key and host.host_key.startswith("ssh-ed25519 SHA256:")
+    finally:
+        host.close()
+
+
+@pytest.mark.slow
+def test_remote_run_has_the_local_format(sshd: Sshd, tmp_path: Path, profiles: Path) -> None:
+    remote = invoke(*bench_args(sshd, tmp_path, "tiny", profiles))
+    assert remote.returncode == 0, remote.stderr
+    local_out = tmp_path / "local-raw"
+    local = invoke(
+        "bench", "--profile", "tiny", "--profile-file", str(profiles), "--out", str(local_out)
+    )
+    assert local.returncode == 0, local.stderr
+    (rrun,), (lrun,) = (tmp_path / "raw").iterdir(), local_out.iterdir()
+
+    def files(run: Path) -> list[str]:
+        return sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+
+    assert files(rrun) == files(lrun)
+    key = "gunicorn/raw/plaintext/c2-r1"
+    rcell, lcell = read(rrun / f"{key}.json"), read(lrun / f"{key}.json")
+    assert rcell["status"] == "ok", rcell["reason"]
+    assert set(rcell) - set(lcell) == REMOTE_CELL_KEYS and set(lcell) <= set(rcell)
+    assert rcell["files"] == lcell["files"]
+    assert set(read(rrun / f"{key}.lua.json")) == set(read(lrun / f"{key}.lua.json"))
+    assert rcell["server_env"] == {"PYTHONPATH": str(tmp_path / "remote" / "apps")}
+    assert str(tmp_path / "remote" / "harness" / "lua") in " ".join(rcell["wrk_argv"])
+    assert not group_alive(rcell["server_pgid"])
+
+    rmeta, lmeta = read(rrun / "run.json"), read(lrun / "run.json")
+    assert set(rmeta) - set(lmeta) == {"hosts"} and set(lmeta) <= set(rmeta)
+    hosts = rmeta["hosts"]
+    for host in (hosts["server"], *hosts["clients"]):
+        assert {"cpu_model", "cores", "memory_bytes", "kernel", "nofile_hard"} <= set(host)
+        assert host["host_key"].startswith("ssh-ed25519 SHA256:")
+        assert host["spec"] == sshd.target
+    assert hosts["ssh"]["host_key_checking"] == "strict (known_hosts)"
+    assert hosts["server"]["versions"]["gunicorn"] == rmeta["versions"]["gunicorn"]
+
+    from harness import load_runs
+
+    table = load_runs(tmp_path / "raw")
+    assert list(table["status"]) == ["ok"] and list(table["figures_from"]) == ["lua.json"]
+    assert table["requests_per_sec"].iloc[0] > 0
+
+    secret = [line for line in sshd.client_key.read_text().splitlines() if "-----" not in line]
+    for path in rrun.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert "PRIVATE KEY" not in text and not any(s in text for s in secret), path
+
+
+@pytest.mark.slow
+def test_two_clients_are_merged_from_their_raw_outputs(
+    sshd: Sshd, tmp_path: Path, profiles: Path
+) -> None:
+    args = bench_args(sshd, tmp_path, "tiny", profiles, clients=2)
+    result = invoke(*args, "--connections", "4", "--warmup", "0")
+    assert result.returncode == 0, result.stderr
+    base = cell_base(tmp_path / "raw", "gunicorn/raw/plaintext/c4-r1")
+    cell = read(base.with_suffix(".json"))
+    assert cell["status"] == "ok", cell["reason"]
+    assert [c["connections"] for c in cell["clients"]] == [2, 2]  # c4 is the total load
+    assert cell["files"] == {"lua_json": "c4-r1.lua.json"}  # no wrk printed merged figures
+    assert not base.with_suffix(".txt").exists()
+    reports = [read(base.with_suffix(f".client{i}.lua.json")) for i in (1, 2)]
+    printed = [parse_wrk_file(base.with_suffix(f".client{i}.txt")) for i in (1, 2)]
+    assert [c["files"]["stdout"] for c in cell["clients"]] == [
+        "c4-r1.client1.txt",
+        "c4-r1.client2.txt",
+    ]
+    merged = read(base.with_suffix(".lua.json"))
+    assert (
+        merged["requests"]
+        == sum(r["requests"] for r in reports)
+        == sum(p.requests for p in printed)
+    )
+    assert merged["bytes"] == sum(r["bytes"] for r in reports)
+    for k in ERROR_KEYS:
+        assert merged["errors"][k] == sum(r["errors"][k] for r in reports)
+    assert merged["duration_us"] == max(r["duration_us"] for r in reports)
+    hist = merge_histograms([r["latency_histogram_us"] for r in reports])
+    assert merged["latency_histogram_us"] == hist
+    assert merged["latency_us"]["percentiles"]["99"] == max(
+        histogram_percentile(hist, 99) or 0, merged["latency_us"]["min"]
+    )
+
+
+@pytest.mark.slow
+def test_lost_connection_fails_the_cell_ctrl_c_stops_and_resume_goes_on(
+    sshd: Sshd, tmp_path: Path, profiles: Path
+) -> None:
+    args = bench_args(sshd, tmp_path, "two", profiles)
+    out = tmp_path / "raw"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+
+        def running(connections: int) -> int | None:
+            """The server group of cell c<connections> once its wrk runs, else None."""
+            marker = list(out.glob("*/.active-remote.json"))
+            if not marker or not wrk_under(sshd):
+                return None
+            try:
+                pgid = int(json.loads(marker[0].read_text())["pgid"])
+            except (OSError, ValueError):
+                return None
+            url = f"-c{connections}"
+            return pgid if any(url in " ".join(p.cmdline()) for p in wrk_under(sshd)) else None
+
+        wait_for(lambda: running(2), 60, "the first cell's wrk")
+        first = running(2)
+        assert first and sshd.cut_connections() > 0
+        wait_for(lambda: not group_alive(first), 20, "the first server group to be gone")
+        wait_for(lambda: running(4), 60, "the second cell's wrk")
+        second = running(4)
+        os.kill(proc.pid, signal.SIGTERM)  # what Ctrl-C does, without a terminal
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        assert "interrupted" in err.decode()
+        wait_for(lambda: second and not group_alive(second), 20, "the second server group")
+        wait_for(lambda: not wrk_under(sshd), 20, "wrk to be gone")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    run = next(out.iterdir())
+    failed = read(run / "gunicorn/raw/plaintext/c2-r1.json")
+    assert failed["status"] == "failed"
+    assert failed["reason"].startswith("lost the connection during the cell"), failed["reason"]
+    assert failed["server_pgid"] == first
+    assert not (run / "gunicorn/raw/plaintext/c4-r1.json").exists()  # Ctrl-C: measured again
+    assert read(run / "run.json")["status"] == "interrupted"
+
+    resumed = invoke(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert read(run / "gunicorn/raw/plaintext/c4-r1.json")["status"] == "ok"
+    assert read(run / "gunicorn/raw/plaintext/c2-r1.json") == failed  # finished stays as is
+    assert read(run / "run.json")["status"] == "complete"
+
+
+def build_wheel(wheelhouse: Path, name: str, version: str) -> None:
+    """A minimal pure-Python wheel, so pip installs something without any index."""
+    wheelhouse.mkdir()
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+
+    def digest(text: str) -> str:
+        raw = hashlib.sha256(text.encode()).digest()
+        return "sha256=" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    record = "".join(f"{p},{digest(t)},{len(t.encode())}\n" for p, t in files.items())
+    files[f"{dist}/RECORD"] = record + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(wheelhouse / f"{name}-{version}-py3-none-any.whl", "w") as whl:
+        for path, text in files.items():
+            whl.writestr(path, text)
+
+
+@pytest.mark.slow
+def test_server_host_gets_the_code_and_its_own_virtualenv(sshd: Sshd, tmp_path: Path) -> None:
+    from harness.remoteprep import MARKER, prepare, upload_code
+    from harness.remotehost import open_host
+
+    build_wheel(tmp_path / "wheels", "probe_pkg", "1.0")
+    host = open_host(
+        parse_host(sshd.target, "--server-host"),
+        SshOptions(str(sshd.client_key), str(sshd.known_hosts)),
+    )
+    try:
+        remote = tmp_path / "remote"
+        pip_env = f"PIP_NO_INDEX=1 PIP_FIND_LINKS={tmp_path / 'wheels'}"
+        # probe-pkg stands in for gunicorn's distribution: installed from the wheelhouse.
+        needs = {"gunicorn": ["probe-pkg"]}
+        p = prepare(
+            host, "server", str(remote), None, ["gunicorn"], ["raw"], needs, pip_env=pip_env
+        )
+        assert p.python == f"{remote}/venv/bin/python"
+        assert (remote / MARKER).exists() and (remote / "apps" / "raw_app.py").is_file()
+        assert (remote / "harness" / "lua" / "report.lua").is_file()
+        code, out, _ = host.run(f"{p.python} -c 'import probe_pkg; print(probe_pkg.VERSION)'")
+        assert (code, out.strip()) == (0, "1.0")
+        assert p.info["unavailable"]["gunicorn"].startswith("gunicorn is not installed")
+        assert p.info["facts"]["cores"] == os.cpu_count()
+
+        foreign = tmp_path / "someone-else"
+        foreign.mkdir()
+        (foreign / "keep.txt").write_text("mine")
+        with pytest.raises(HostError, match="is not empty and was not made by wsgi-baseline"):
+            upload_code(host, str(foreign))
+        assert (foreign / "keep.txt").read_text() == "mine"
+    finally:
+        host.close()

@@ -34,11 +34,16 @@ stamp=".venv/.installed-$(cat pyproject.toml bootstrap.sh | sha256sum | cut -c1-
 if [ ! -f "$stamp" ]; then
   echo "== creating the virtualenv .venv (pinned versions from pyproject.toml)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[servers,apps,dev]"
+  log=.venv/install.log
+  pip_install() {
+    .venv/bin/python -m pip install -q "$@" >>"$log" 2>&1 || {
+      tail -n 40 "$log" >&2; echo "error: pip install $* failed (full log: $log)" >&2; exit 1; }
+  }
+  pip_install --upgrade pip
+  pip_install -e ".[servers,apps,dev]"
   # meinheld 1.0.2 pins greenlet 0.4.17, which does not build on Python >= 3.11;
   # the current greenlet (installed above) works with it.
-  .venv/bin/python -m pip install -q --no-deps "meinheld==1.0.2"
+  pip_install --no-deps "meinheld==1.0.2"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

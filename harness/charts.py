@@ -145,3 +145,16 @@ def overhead_chart(ov: pd.DataFrame, name: str, alt: str) -> ChartSpec:
         )
     ]
     return ChartSpec(name, alt, _levels(ov), tuple(panels), columns=2)
+
+
+def resources_chart(df: pd.DataFrame, name: str, by: str, alt: str) -> ChartSpec:
+    """Server CPU %, server memory and wrk CPU % against connections, one line per `by`."""
+    panels = tuple(
+        Panel(title, ylabel, _grouped(df, by, metric))
+        for title, ylabel, metric in (
+            ("Server CPU (mean)", "% of one CPU", "server_cpu_pct_mean"),
+            ("Server memory (max RSS)", "MiB, whole process tree", "server_rss_mb_max"),
+            ("wrk CPU (mean)", "% of one CPU", "wrk_cpu_pct_mean"),
+        )
+    )
+    return ChartSpec(name, alt, _levels(df), panels, columns=3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -23,6 +23,9 @@ OVERHEAD = "results/overhead.md"
 ERRORS = "results/errors.md"
 DATA = "results/data.md"
 RUNS = "results/runs/index.md"
+FLAGS_PAGE = "results/flags.md"
+RESOURCES = "results/resources.md"
+LATENCY = "results/latency/index.md"
 FIGURES = "results/figures"
 DATA_DIR = "results/data"
 
@@ -30,9 +33,7 @@ Run = Mapping[str, Any]
 WARNING_LABELS = {
     "failed": "failed repeats",
     "no_responses": "no response",
-    "unstable": "unstable",
     "errors": "errors",
-    "starved": "starved connections",
 }
 
 
@@ -53,17 +54,25 @@ def run_page(run_id: str) -> str:
     return f"results/runs/{slug(run_id)}.md"
 
 
+def latency_page(run_id: str) -> str:
+    return f"results/latency/{slug(run_id)}.md"
+
+
 def rel(page: str, target: str) -> str:
     """The relative link from one docs path to another (what mkdocs resolves)."""
     return posixpath.relpath(target, posixpath.dirname(page) or ".")
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts with NaN as None, so filters print "—" and never "nan"."""
+    """Rows as dicts with NaN and NA as None, so filters print "—" and never "nan"."""
     return [
-        {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        {str(k): (None if _missing(v) else v) for k, v in row.items()}
         for row in df.to_dict("records")
     ]
+
+
+def _missing(v: Any) -> bool:
+    return v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
 def select_runs(runs: Sequence[Run], which: str) -> tuple[list[Run], Run]:
@@ -109,52 +118,66 @@ def short_version(text: str | None) -> str:
     return text.splitlines()[0].split(" Copyright")[0].strip()
 
 
+def _known(value: Any, default: str = "unknown") -> Any:
+    """A recorded value, or `default` when it is missing or null (imported runs)."""
+    return default if value is None or value == "" else value
+
+
 def measured(run: Run, page: str) -> dict[str, Any]:
     """When, where and how a run was measured: the block every results page opens with."""
-    s, host, versions = run.get("settings", {}), run.get("host", {}), run.get("versions", {})
+    s = run.get("settings") or {}
+    host, versions = run.get("host") or {}, run.get("versions") or {}
     memory = host.get("memory_bytes")
     return {
         "run_id": run["run_id"],
         "run_link": rel(page, run_page(run["run_id"])),
-        "status": run.get("status", "unknown"),
+        "status": _known(run.get("status")),
         "started": when(run.get("started_at")),
         "ended": when(run.get("ended_at")),
-        "hostname": host.get("hostname", "unknown"),
-        "cpu": host.get("cpu_model", "unknown CPU"),
-        "cores": host.get("cores", "?"),
+        "hostname": _known(host.get("hostname")),
+        "cpu": _known(host.get("cpu_model"), "unknown CPU"),
+        "cores": _known(host.get("cores"), "?"),
         "memory": f"{memory / 2**30:.1f} GiB" if memory else "unknown memory",
-        "kernel": host.get("kernel", "unknown"),
-        "os": host.get("os", "unknown OS"),
+        "kernel": _known(host.get("kernel")),
+        "os": _known(host.get("os"), "unknown OS"),
         "python": short_version(versions.get("python")),
         "wrk": short_version(versions.get("wrk")).removeprefix("wrk "),
         "duration_s": s.get("duration_s"),
         "warmup_s": s.get("warmup_s"),
-        "repeats": s.get("repeats"),
-        "threads": s.get("threads"),
+        "repeats": _known(s.get("repeats"), "?"),
+        "threads": _known(s.get("threads"), "?"),
         "timeout_s": s.get("timeout_s"),
-        "workers": s.get("workers"),
-        "connections": ", ".join(str(c) for c in s.get("connections", [])),
+        "workers": _known(s.get("workers"), "?"),
+        "connections": ", ".join(str(c) for c in s.get("connections") or []) or "not recorded",
+        "imported": bool(run.get("imported") or run.get("imported_from")),
         "methodology": rel(page, METHODOLOGY),
     }
 
 
 def primary_app(run: Run, apps: Sequence[str]) -> str:
     """The no-framework app when the run has it, else its first app."""
-    listed = list(run.get("settings", {}).get("apps", [])) or sorted(apps)
+    listed = list((run.get("settings") or {}).get("apps") or []) or sorted(apps)
     return "raw" if "raw" in apps else listed[0]
 
 
 def primary_workload(run: Run, workloads: Sequence[str]) -> str:
-    listed = [w for w in run.get("settings", {}).get("workloads", []) if w in workloads]
+    settings = run.get("settings") or {}
+    listed = [w for w in settings.get("workloads") or [] if w in workloads]
     return listed[0] if listed else sorted(workloads)[0]
 
 
 def headline(
-    stats: pd.DataFrame, app: str, workload: str, page: str, linked: Collection[str] | None = None
+    stats: pd.DataFrame,
+    app: str,
+    workload: str,
+    page: str,
+    linked: Collection[str] | None = None,
+    badges: Callable[[tuple[str, str, str, int]], list[dict[str, str]]] | None = None,
 ) -> dict[str, Any]:
     """Servers x connection levels of mean req/s and mean p99 for one app and workload.
 
-    Servers link to their page when they have one (`linked`; None: all do).
+    Servers link to their page when they have one (`linked`; None: all do). `badges`
+    gives the flag badges of a cell (server, app, workload, connections).
     """
     sel = stats[(stats["app"] == app) & (stats["workload"] == workload)]
     levels = sorted(int(c) for c in sel["connections"].unique())
@@ -169,6 +192,9 @@ def headline(
                 else None,
                 "rps": [_get(by, c, "requests_per_sec_mean") for c in levels],
                 "p99": [_get(by, c, "latency_p99_ms_mean") for c in levels],
+                "flags": [
+                    badges((str(server), app, workload, c)) if badges else [] for c in levels
+                ],
             }
         )
     return {
@@ -177,6 +203,7 @@ def headline(
         "levels": levels,
         "rows": rows,
         "errors": rel(page, ERRORS),
+        "flags_page": rel(page, FLAGS_PAGE),
     }
 
 

@@ -1,10 +1,12 @@
 """Table stage: a raw/ tree -> one tidy DataFrame, one row per cell and repeat.
 
 Reads each run's run.json, every cell sidecar `c<N>-r<k>.json`, the wrk stdout it names
-(through parse_wrk_file) and the Lua report beside it. Where a report exists its exact
-counters and microseconds fill the figure columns; the rounded printed figures stay in
-the `*_printed` twins. Failed cells stay as rows with empty figures, never zeros.
+(through parse_wrk_file), the Lua report and the sampler's `.samples.json` beside it.
+Where a report exists its exact counters and microseconds fill the figure columns; the
+rounded printed figures stay in the `*_printed` twins. Failed cells stay as rows with
+empty figures, never zeros. The validity flags of harness/flags.py are filled last.
 Column order, dtypes and row order are fixed; docs/schema.md documents every column.
+`load_calibrations` reads each run's `calibration.json` (the client ceiling) as is.
 """
 
 from __future__ import annotations
@@ -16,16 +18,26 @@ from typing import Any
 
 import pandas as pd
 
+from harness import sampler
+from harness.cellcolumns import samples_columns, session_columns, sidecar_columns
+from harness.flags import add_flags
 from harness.parse import RawFormatError, WrkResult, parse_wrk_file
+from harness.parsecache import ParseCache
 from harness.schema import COLUMNS, DTYPES, SORT_KEYS, figures
 
 FORMAT_VERSION = 1  # of run.json and the cell sidecars (docs/raw-format.md)
+# Of calibration.json, versioned by harness/calibrate.py (not imported: it starts nginx).
+CALIBRATION_FORMAT_VERSION = 1
 _SIDECAR_NAME = re.compile(r"c\d+-r\d+\.json")
 _TYPES: dict[str, tuple[type, ...]] = {"Int64": (int,), "str": (str,), "boolean": (bool,)}
 
 
-def load_runs(raw_dir: str | Path, skip_bad: bool = False) -> pd.DataFrame:
+def load_runs(
+    raw_dir: str | Path, skip_bad: bool = False, cache: ParseCache | None = None
+) -> pd.DataFrame:
     """Every cell of every run under `raw_dir` (or of the one run `raw_dir` is).
+
+    With a `cache` (harness/parsecache.py), wrk outputs parsed before are not parsed again.
 
     A file that cannot be read raises RawFormatError naming it (and the line), unless
     `skip_bad`: then its cell (or its whole run, for run.json) is left out and listed
@@ -51,13 +63,30 @@ def load_runs(raw_dir: str | Path, skip_bad: bool = False) -> pd.DataFrame:
         for sidecar in sorted(run_dir.glob("*/*/*/c*-r*.json")):
             if _SIDECAR_NAME.fullmatch(sidecar.name):
                 try:
-                    rows.append(_cell_row(root, sidecar, run))
+                    rows.append(_cell_row(root, sidecar, run, cache))
                 except RawFormatError as e:
                     bad(e)
     df = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=DTYPES[c]) for c in COLUMNS})
-    df = df.sort_values(SORT_KEYS, kind="stable", ignore_index=True)
+    df = add_flags(df.sort_values(SORT_KEYS, kind="stable", ignore_index=True))
     df.attrs["skipped"] = skipped
+    if cache is not None:
+        cache.save()
     return df
+
+
+def load_calibrations(raw_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Run id -> its `calibration.json` (harness/calibrate.py: wrk against nginx), as
+    recorded, plus `path` relative to raw/. Runs without one are left out; a file that
+    cannot be read raises RawFormatError naming it."""
+    raw_dir = Path(raw_dir)
+    root = raw_dir.parent if (raw_dir / "run.json").is_file() else raw_dir
+    found = {}
+    for run_dir in _run_dirs(raw_dir):
+        path = run_dir / "calibration.json"
+        if path.is_file():
+            doc = _read_json(path, "calibration", CALIBRATION_FORMAT_VERSION)
+            found[run_dir.name] = {**doc, "path": path.relative_to(root).as_posix()}
+    return found
 
 
 def _run_dirs(raw_dir: Path) -> list[Path]:
@@ -68,8 +97,8 @@ def _run_dirs(raw_dir: Path) -> list[Path]:
     return sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _read_json(path: Path, kind: str | None = None) -> dict[str, Any]:
-    """A JSON object; with `kind`, a sidecar of a format_version this code knows."""
+def _read_json(path: Path, kind: str | None = None, known: int = FORMAT_VERSION) -> dict[str, Any]:
+    """A JSON object; with `kind`, a document of that kind in format version `known`."""
     try:
         doc = json.loads(path.read_bytes())
     except OSError as e:
@@ -83,8 +112,8 @@ def _read_json(path: Path, kind: str | None = None) -> dict[str, Any]:
         raise RawFormatError(f"expected a JSON object, found {type(doc).__name__}", 1, str(path))
     if kind is not None:
         version = doc.get("format_version")
-        if type(version) is not int or version != FORMAT_VERSION:
-            msg = f"unknown format_version {version!r} (this code reads {FORMAT_VERSION})"
+        if type(version) is not int or version != known:
+            msg = f"unknown format_version {version!r} (this code reads {known})"
             raise RawFormatError(msg, path=str(path))
         if doc.get("kind") != kind:
             raise RawFormatError(
@@ -123,6 +152,8 @@ def _run_columns(path: Path) -> dict[str, Any]:
         **{k: host.get(k) for k in ("cpu_model", "cores", "kernel", "os")},
         "git_commit": git.get("commit"),
         "git_dirty": git.get("dirty"),
+        # import_logs marks the run (`imported_from`), import_metrics the run or the cell.
+        "imported": "imported_from" in run or run.get("imported") is True,
     }
     if cols["run_id"] is None:
         raise RawFormatError("missing field 'run_id'", path=str(path))
@@ -130,7 +161,9 @@ def _run_columns(path: Path) -> dict[str, Any]:
     return {**_checked(cols, path), "versions": versions}
 
 
-def _cell_row(raw_dir: Path, sidecar: Path, run: dict[str, Any]) -> dict[str, Any]:
+def _cell_row(
+    raw_dir: Path, sidecar: Path, run: dict[str, Any], cache: ParseCache | None = None
+) -> dict[str, Any]:
     cell = _read_json(sidecar, "cell")
     get = cell.get
     row = _checked(
@@ -159,22 +192,37 @@ def _cell_row(raw_dir: Path, sidecar: Path, run: dict[str, Any]) -> dict[str, An
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise RawFormatError("files: expected an object of file names", path=str(sidecar))
     paths = {k: sidecar.parent / name for k, name in files.items()}
-    rel = {f"{k}_file": p.relative_to(raw_dir).as_posix() for k, p in paths.items()}
+    cell_dir = sidecar.parent.relative_to(raw_dir).as_posix()
+    rel = {f"{k}_file": f"{cell_dir}/{name}" for k, name in files.items()}
     versions = run["versions"]
+    imported = get("imported")
+    if imported is not None and not isinstance(imported, bool):
+        raise RawFormatError(f"imported: expected bool, found {imported!r}", path=str(sidecar))
     row.update(
         {k: v for k, v in run.items() if k != "versions"},
-        flags="",  # filled by the flags stage
+        **_checked(sidecar_columns(cell, str(sidecar)), sidecar),
         stdout_file=rel.get("stdout_file"),
         lua_json_file=rel.get("lua_json_file"),
+        metrics_file=rel.get("metrics_file"),
+        samples_file=rel.get("samples_file"),
+        has_server_metrics="metrics" in paths,
         server_version=versions.get(row["server"]),
         framework_version=versions.get(row["app"]),
     )
+    row["imported"] = row["imported"] or bool(imported)
+    if "samples" in paths:  # also for a failed cell: the sampler may have seen a crash
+        path = paths["samples"]
+        doc = _read_json(path, "samples", sampler.FORMAT_VERSION)
+        row.update(_checked(samples_columns(doc, str(path)), path))
     if row["status"] == "ok":
         if "stdout" not in paths:
             raise RawFormatError("status 'ok' but files has no 'stdout'", path=str(sidecar))
-        result = _parse(paths["stdout"], row["threads"], row["connections"])
+        result = _parse(paths["stdout"], row["threads"], row["connections"], cache, run["run_id"])
         report = _read_json(paths["lua_json"]) if "lua_json" in paths else None
         row.update(figures(result, report, paths.get("lua_json", "")))
+        if report is not None:
+            lua_json = paths["lua_json"]
+            row.update(_checked(session_columns(report, str(lua_json)), lua_json))
         row["url"] = row["url"] or result.url
         row["threads"] = row["threads"] or result.threads
     threads, conns = row["threads"], row["connections"]
@@ -183,9 +231,11 @@ def _cell_row(raw_dir: Path, sidecar: Path, run: dict[str, Any]) -> dict[str, An
     return row
 
 
-def _parse(path: Path, threads: int | None, connections: int) -> WrkResult:
+def _parse(
+    path: Path, threads: int | None, connections: int, cache: ParseCache | None, run_id: str
+) -> WrkResult:
     try:
-        result = parse_wrk_file(path)
+        result = cache.parse(path, run_id) if cache is not None else parse_wrk_file(path)
     except OSError as e:
         raise RawFormatError(f"cannot read: {e.strerror}", path=str(path)) from None
     if result.connections not in (None, connections) or result.threads not in (None, threads):

@@ -1,9 +1,11 @@
-"""Site stage 3: chart specs -> SVG files (the only module that uses matplotlib).
+"""Site stage 3: chart specs -> SVG files (with harness/figures_latency.py, the only
+modules that use matplotlib).
 
-`ChartSpec` is plain, picklable data (built by `harness.charts`, colours chosen).
-`draw_all` draws specs in a pool of processes; matplotlib is imported inside the
-workers, and only when there is something to draw. Output is byte-stable: the same
-spec gives the same SVG bytes.
+`ChartSpec` is plain, picklable data (built by `harness.charts`, colours chosen);
+`DensitySpec` carries one cell's client-vs-server analysis for
+`figures_latency.draw_bucket_density`. `draw_all` draws specs in a pool of processes;
+matplotlib is imported inside the workers, and only when there is something to draw.
+Output is byte-stable: the same spec gives the same SVG bytes.
 """
 
 from __future__ import annotations
@@ -54,7 +56,18 @@ class ChartSpec:
     xlabel: str = "Connections (wrk -c)"
 
 
-def draw_all(specs: Sequence[ChartSpec], out_dir: Path, processes: int = 2) -> list[Path]:
+@dataclass(frozen=True)
+class DensitySpec:
+    """One cell's server-side bucket densities with wrk's view (harness/figures_latency.py)."""
+
+    name: str
+    alt: str
+    data: Any  # a harness.clientserver.ClientServer: plain frozen dataclasses, picklable
+
+
+def draw_all(
+    specs: Sequence[ChartSpec | DensitySpec], out_dir: Path, processes: int = 2
+) -> list[Path]:
     """Draw every spec to `out_dir/<name>` in a pool of `processes` workers."""
     if not specs:
         return []  # nothing to draw: do not pay for starting matplotlib
@@ -69,8 +82,21 @@ def draw_all(specs: Sequence[ChartSpec], out_dir: Path, processes: int = 2) -> l
     return paths
 
 
-def draw(spec: ChartSpec, path: Path) -> Path:
+def draw(spec: ChartSpec | DensitySpec, path: Path) -> Path:
     """Draw one chart as SVG; runs in a worker process."""
+    import matplotlib
+
+    # Each chart starts from the same settings, whichever chart this worker drew before:
+    # otherwise the bytes of a chart would depend on the pool's scheduling.
+    with matplotlib.rc_context():
+        if isinstance(spec, DensitySpec):
+            from harness.figures_latency import draw_bucket_density
+
+            return draw_bucket_density(spec.data, path)
+        return _draw_chart(spec, path)
+
+
+def _draw_chart(spec: ChartSpec, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("svg")

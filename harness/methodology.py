@@ -12,7 +12,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.context import Run, when
+from harness.context import Run, rel, server_page, when
+from harness.evidence import CLIENT_BOUND_SHARE
 
 
 def _join(values: Sequence[object] | None) -> str:
@@ -35,7 +36,7 @@ def _git(git: Mapping[str, Any]) -> str:
 
 def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Facts of one run for the Methodology page, all as display strings."""
-    s, host = run.get("settings", {}), run.get("host", {})
+    s, host = run.get("settings") or {}, run.get("host") or {}
     memory = host.get("memory_bytes")
     ordered = sorted(
         cells, key=lambda c: (c["server"], c["app"], c["workload"], c["connections"], c["repeat"])
@@ -65,25 +66,30 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
     ]
     return {
         "host": [
-            ("Host name", host.get("hostname", "unknown")),
-            ("CPU", host.get("cpu_model", "unknown")),
-            ("Cores", str(host.get("cores", "unknown"))),
+            ("Host name", host.get("hostname") or "unknown"),
+            ("CPU", host.get("cpu_model") or "unknown"),
+            ("Cores", str(host.get("cores") or "unknown")),
             ("Memory", f"{memory / 2**30:.1f} GiB" if memory else "unknown"),
-            ("Kernel", host.get("kernel", "unknown")),
-            ("Operating system", host.get("os", "unknown")),
+            ("Kernel", host.get("kernel") or "unknown"),
+            ("Operating system", host.get("os") or "unknown"),
             (
                 "Open files (soft / hard)",
                 f"{host.get('nofile_soft', '?')} / {host.get('nofile_hard', '?')}",
             ),
         ],
-        "versions": sorted((str(k), str(v)) for k, v in run.get("versions", {}).items()),
+        "versions": sorted(
+            (str(k), str(v) if v else "unknown") for k, v in (run.get("versions") or {}).items()
+        ),
         "settings": [
             ("Run", f"{run['run_id']} ({run.get('status', 'unknown')})"),
             ("Started / ended", f"{when(run.get('started_at'))} / {when(run.get('ended_at'))}"),
-            ("Servers", ", ".join(s.get("servers", []))),
-            ("Apps", ", ".join(s.get("apps", []))),
-            ("Workloads", ", ".join(s.get("workloads", []))),
-            ("Connections (wrk -c)", ", ".join(str(c) for c in s.get("connections", []))),
+            ("Servers", ", ".join(s.get("servers") or []) or "not recorded"),
+            ("Apps", ", ".join(s.get("apps") or []) or "not recorded"),
+            ("Workloads", ", ".join(s.get("workloads") or []) or "not recorded"),
+            (
+                "Connections (wrk -c)",
+                ", ".join(str(c) for c in s.get("connections") or []) or "not recorded",
+            ),
             ("Repeats per cell", str(s.get("repeats", "?"))),
             ("Duration per cell", _seconds(s.get("duration_s"))),
             ("Warm-up per cell (not measured)", _seconds(s.get("warmup_s"))),
@@ -111,11 +117,54 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
         # Each server's settings, with the reason for each, are on its own page.
         "servers": [
             {"id": str(k), "model": str(v.get("worker_model", ""))}
-            for k, v in sorted(run.get("servers", {}).items())
+            for k, v in sorted((run.get("servers") or {}).items())
         ],
         "bench_argv": shlex.join(str(a) for a in run.get("argv", [])),
         "git": _git(run.get("git") or {}),
         "commands": list(commands.values()),
         "wrk": list(wrk.values()),
-        "unavailable": sorted(run.get("unavailable", {}).items()),
+        "unavailable": sorted((run.get("unavailable") or {}).items()),
     }
+
+
+def ceiling_context(found: Mapping[str, Any], run: Run) -> dict[str, Any]:
+    """`harness.evidence.client_ceiling` as display facts for Methodology and Home."""
+    fastest = found.get("fastest")
+    cal = found.get("calibration")
+    out: dict[str, Any] = {
+        "measured": cal is not None,
+        "failed": found.get("failed"),
+        "command": f"invoke calibrate --run {run['run_id']}",
+        "threshold": CLIENT_BOUND_SHARE,
+        "share": found.get("share"),
+        "client_bound": bool(found.get("client_bound")),
+        "fastest": None
+        if fastest is None
+        else {**fastest, "link": server_page(str(fastest["server"]))},
+    }
+    if cal is not None:
+        s = run.get("settings") or {}
+        out.update(
+            rps=cal.get("requests_per_sec"),
+            date=when(cal.get("started_at")),
+            nginx=cal.get("nginx_version") or "nginx, version unknown",
+            connections=cal.get("connections"),
+            threads=cal.get("threads"),
+            duration_s=cal.get("duration_s"),
+            client_cpus=_join(cal.get("client_cpus")),
+            server_cpus=_join(cal.get("server_cpus")),
+            run_client_cpus=_join(s.get("client_cpus")),
+            run_server_cpus=_join(s.get("server_cpus")),
+            same_pinning=bool(found.get("same_pinning")),
+            wrk_cpu=cal.get("wrk_cpu_pct_mean"),
+            path=cal.get("path"),
+        )
+    return out
+
+
+def linked(ceiling: Mapping[str, Any], page: str) -> dict[str, Any]:
+    """The ceiling facts with the fastest cell's server page linked from `page`."""
+    fastest = ceiling.get("fastest")
+    if fastest is None:
+        return dict(ceiling)
+    return {**ceiling, "fastest": {**fastest, "link": rel(page, fastest["link"])}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -69,6 +69,11 @@ def rate(x: float | None) -> Md:
     return Md("0") if x == 0 else Md(f"{x * 100:.3g} %")  # type: ignore[operator]
 
 
+def num(x: float | None) -> Md:
+    """A measured quantity with one decimal (CPU %, MiB)."""
+    return Md("—") if _missing(x) else Md(f"{x:,.1f}")
+
+
 def count(x: float | None) -> Md:
     return Md("—") if _missing(x) else Md(f"{int(x):,}")  # type: ignore[arg-type]
 
@@ -99,6 +104,13 @@ def link(text: object, target: str | None) -> Md:
     return Md(f"[{escape(text)}]({href(target)})") if target else escape(text)
 
 
+def badges(items: Sequence[Mapping[str, str]] | None) -> Md:
+    """Flag badges after a number: ` [title](link){ .flag }` each (attr_list adds the class)."""
+    return Md(
+        "".join(f" [{escape(b['title'])}]({href(b['link'])}){{ .flag }}" for b in items or ())
+    )
+
+
 def seconds(x: float | None) -> Md:
     if _missing(x):
         return Md("—")
@@ -122,12 +134,14 @@ def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
         pct=pct,
         rate=rate,
         count=count,
+        num=num,
         code=code,
         href=href,
         seconds=seconds,
         span=span,
         text=escape,
         link=link,
+        badges=badges,
     )
     return env
 

@@ -14,6 +14,7 @@ goes on after reconnecting; Ctrl-C stops the remote processes, like the local pa
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -23,10 +24,11 @@ from harness import bench, workloads
 from harness.agentlink import Agent
 from harness.apps import AppSpec
 from harness.matrix import WORKLOADS, Cell, Matrix
+from harness.preflight import PreflightResult, blocking
 from harness.rawstore import RunStore, write_atomic
 from harness.remote import HostError, HostLost
-from harness.remoteclients import expect, record_runs, run_clients
-from harness.remoteprep import on_host, q
+from harness.remoteclients import Load, ask, expect, record_runs, run_clients
+from harness.remoteprep import agent_shell, check, on_host
 from harness.remotesession import RemoteSession
 from harness.servers import Budget
 
@@ -60,39 +62,28 @@ class RemoteBench(RemoteSession):
         log = f"{self.server.scratch}/{slug}/server.log"
         agent: Agent | None = None
         try:
-            agent, origin = self._start_server(store, matrix, cell, spec, app, base, log)
+            agent, origin, port = self._start_server(store, matrix, cell, spec, app, base, log)
             if agent is None:
                 return bench._finish(store, cell, base, "failed", origin)
             base["url"] = url = origin + WORKLOADS[cell.workload]
             base["wrk_env"] = env = workloads.wrk_env(matrix, cell.workload)
-            limit = matrix.duration_s + matrix.timeout_s + 30
+            refused = self._preflight(matrix, cell, port, base)
+            if refused:
+                return bench._finish(store, cell, base, "failed", refused)
             files["lua_json"].unlink(missing_ok=True)
-            warm = []
-            if matrix.warmup_s > 0:
-                warm = run_clients(
-                    self.clients,
-                    matrix,
-                    cell,
-                    url,
-                    env,
-                    slug,
-                    base["nofile_limit"],
-                    matrix.warmup_s + limit,
-                    measured=False,
-                )
+            load = Load(matrix, cell, url, env, slug, base["nofile_limit"])
+            warm = run_clients(self.clients, load, measured=False) if matrix.warmup_s else []
+            server = agent  # the sampler runs beside the server only while wrk runs
+            samples = f"{self.server.scratch}/{slug}/samples.json"
             runs = run_clients(
                 self.clients,
-                matrix,
-                cell,
-                url,
-                env,
-                slug,
-                base["nofile_limit"],
-                limit,
+                load,
                 measured=True,
+                on_go=lambda: server.send(f"sample {samples}"),
+                on_done=lambda: ask(server, "unsample", "sampled"),
             )
-            agent.send("stop")
-            stopped = expect(agent.event(30), "exited")
+            write_atomic(files["samples"], self.server.host.read(samples) or b"")
+            stopped = ask(agent, "stop", "exited")
             agent.close()
             agent = None
             base["server_exit_code"] = stopped["code"]
@@ -123,18 +114,14 @@ class RemoteBench(RemoteSession):
         app: AppSpec,
         base: dict[str, Any],
         log: str,
-    ) -> tuple[Agent | None, str]:
-        """(agent, origin URL) of a server that answers, or (None, why it did not start)."""
+    ) -> tuple[Agent | None, str, int]:
+        """(agent, origin URL, port) of a server that answers, or (None, why not, 0)."""
         srv = self.server
         budget = Budget(workers=matrix.workers, threads=matrix.server_threads)
         backlog = max(1024, 2 * max(matrix.connections))
         why = "no attempt"
         for attempt in range(bench.PORT_ATTEMPTS):
-            code, out, _ = srv.host.run(
-                f"cd {q(srv.root)} && PYTHONPATH={q(srv.root)} {q(srv.python)} "
-                f"-m harness.remoteagent port {q(self.bind)}",
-                60,
-            )
+            code, out, _ = srv.host.run(agent_shell(srv.root, srv.python, ["port", self.bind]), 60)
             if code != 0 or not out.strip().isdigit():
                 raise HostError(f"{self.plan.server}: no free port ({out.strip() or code})")
             port = int(out.strip())
@@ -148,6 +135,8 @@ class RemoteBench(RemoteSession):
             origin = f"http://{host}:{port}"
             args = [
                 "serve",
+                "--port",
+                str(port),
                 "--log",
                 log,
                 "--stop-signal",
@@ -172,14 +161,14 @@ class RemoteBench(RemoteSession):
             ready = agent.event(READY_TIMEOUT_S + 30)
             if ready["event"] == "ready":
                 base["server_ready_s"] = round(ready["seconds"], 3)
-                return agent, origin
+                return agent, origin, port
             agent.close()
             base["server_exit_code"] = ready.get("code")
             base["server_stderr_tail"] = tail = self._fetch_log(store, cell, log)
             why = f"server did not start: {ready.get('reason')}"
             if "Address already in use" not in tail or attempt + 1 == bench.PORT_ATTEMPTS:
                 break
-        return None, why
+        return None, why, 0
 
     def _fetch_log(self, store: RunStore, cell: Cell, log: str) -> str:
         """Bring the server's stderr home as the local `.server.log`; its last lines."""
@@ -197,3 +186,19 @@ class RemoteBench(RemoteSession):
                 self.server.host.run(f"kill -KILL -- -{int(pgid)} 2>/dev/null; true", 30)
             except HostError:
                 pass  # connection gone: the watchdog saw its stdin close and did it
+
+    def _preflight(self, matrix: Matrix, cell: Cell, port: int, base: dict[str, Any]) -> str | None:
+        """bench._preflight from the first client host: what wrk will be answered."""
+        path, body, ctype = workloads.expected_response(cell.workload)
+        c = self.clients[0]
+        args = ["preflight", self.bind, str(port), path, base64.b64encode(body).decode(), ctype]
+        said = json.loads(check(c.host, agent_shell(c.root, c.python, args), "preflight", 60))
+        result = PreflightResult(said["ok"], [tuple(x) for x in said["checks"]], said["reason"])
+        why = blocking(result)
+        base["preflight"] = {
+            "ok": result.ok,
+            "blocking": why,
+            "ignored": bool(why and matrix.ignore_preflight),
+            "checks": [list(x) for x in result.checks],
+        }
+        return f"preflight: {why}" if why and not matrix.ignore_preflight else None

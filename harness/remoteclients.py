@@ -13,6 +13,7 @@ local names; several: `c<N>-r<k>.client<i>.txt`/`.client<i>.lua.json`/
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -49,67 +50,92 @@ def shares(connections: int, clients: int) -> list[int]:
     ]
 
 
+@dataclass(frozen=True)
+class Load:
+    """What every client of one cell runs, in the warm-up and in the measurement."""
+
+    matrix: Matrix
+    cell: Cell
+    url: str
+    env: dict[str, str]  # the workload's settings for its Lua script
+    slug: str  # the cell's directory in each host's scratch
+    nofile: int
+
+
+def _start(p: Prepared, i: int, n: int, load: Load, measured: bool) -> tuple[Agent, list[str], str]:
+    m = load.matrix
+    seconds = m.duration_s if measured else m.warmup_s
+    cell = replace(load.cell, connections=n)
+    argv = bench.wrk_argv(p.info["wrk_path"], m, cell, load.url, seconds, measured)
+    argv = [on_host(p, a) for a in argv]  # the host's copy of the Lua scripts
+    out = f"{p.scratch}/{load.slug}/client{i}.{'measured' if measured else 'warmup'}.txt"
+    # The same bound as the local runner's: wrk's time, its timeout and 30 s to spare.
+    limit = m.duration_s + m.timeout_s + 30 + (0 if measured else m.warmup_s)
+    args = ["run", "--out", out, "--nofile", str(load.nofile), "--limit", str(limit)]
+    args += ["--cpus", ",".join(map(str, m.client_cpus or ())), "--wait-go"]
+    args += [f"--env={k}={v}" for k, v in load.env.items()]
+    if measured:
+        args.append(f"--env=WSGI_BASELINE_REPORT={out}.lua.json")
+    agent = p.host.start(p.root, p.python, [*args, "--", *argv], f"wrk on {p.host.spec}")
+    return agent, argv, out
+
+
 def run_clients(
     clients: list[Prepared],
-    matrix: Matrix,
-    cell: Cell,
-    url: str,
-    env: dict[str, str],
-    slug: str,
-    nofile: int,
-    limit_s: float,
+    load: Load,
     measured: bool,
+    on_go: Callable[[], object] = lambda: None,
+    on_done: Callable[[], object] = lambda: None,
 ) -> list[ClientRun]:
-    """Run wrk on every client at once (warm-up when not `measured`); outputs fetched."""
-    seconds = matrix.duration_s if measured else matrix.warmup_s
-    kind = "measured" if measured else "warmup"
+    """Run wrk on every client at once (the warm-up unless `measured`); outputs fetched.
+
+    `on_go` runs just before the clients are let go, `on_done` once all have exited.
+    """
     agents: list[Agent] = []
     plans = []
+    limit = load.matrix.duration_s + load.matrix.warmup_s + load.matrix.timeout_s + 90
     try:
-        for i, (p, n) in enumerate(
-            zip(clients, shares(cell.connections, len(clients)), strict=True), 1
-        ):
-            argv = bench.wrk_argv(
-                p.info["wrk_path"], matrix, replace(cell, connections=n), url, seconds, measured
-            )
-            argv = [on_host(p, a) for a in argv]  # the host's copy of the Lua scripts
-            out = f"{p.scratch}/{slug}/client{i}.{kind}.txt"
-            cpus = ",".join(map(str, matrix.client_cpus or ()))
-            args = ["run", "--out", out, "--nofile", str(nofile), "--limit", str(limit_s)]
-            args += ["--cpus", cpus, "--wait-go", *[f"--env={k}={v}" for k, v in env.items()]]
-            if measured:
-                args.append(f"--env=WSGI_BASELINE_REPORT={out}.lua.json")
-            agents.append(
-                p.host.start(p.root, p.python, [*args, "--", *argv], f"wrk on {p.host.spec}")
-            )
+        counts = shares(load.cell.connections, len(clients))
+        for i, (p, n) in enumerate(zip(clients, counts, strict=True), 1):
+            agent, argv, out = _start(p, i, n, load, measured)
+            agents.append(agent)
             plans.append((i, p, n, argv, out))
         for a in agents:
             expect(a.event(60), "waiting")
+        on_go()
         for a in agents:  # one `go` after another, no round trip in between
             a.send("go")
         for a in agents:
             expect(a.event(60), "started")
+        done = [expect(a.event(limit), "exited") for a in agents]
+        on_done()
         runs = []
-        for a, (i, p, n, argv, out) in zip(agents, plans, strict=True):
-            done = expect(a.event(limit_s + 60), "exited")
+        for (i, p, n, argv, out), d in zip(plans, done, strict=True):
             report = p.host.read(out + ".lua.json") if measured else None
+            stdout = p.host.read(out) or b""
             runs.append(
                 ClientRun(
                     i,
                     str(p.host.spec),
                     n,
                     argv,
-                    p.host.read(out) or b"",
+                    stdout,
                     report,
-                    done["code"],
-                    done["timed_out"],
-                    done["stderr"],
+                    d["code"],
+                    d["timed_out"],
+                    d["stderr"],
                 )
             )
         return runs
     finally:
         for a in agents:
             a.close()  # the agent's watchdog kills a wrk that is still running
+
+
+def ask(agent: Agent, line: str, answer: str) -> dict[str, Any]:
+    """Send a command and wait for its answer (a short one: 30 s at most)."""
+    agent.send(line)
+    return expect(agent.event(30), answer)
 
 
 def expect(event: dict[str, Any], name: str) -> dict[str, Any]:

@@ -38,9 +38,12 @@ class LocalHost:
         return "127.0.0.1"
 
     def run(self, command: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
-        done = subprocess.run(
-            ["sh", "-c", command], capture_output=True, text=True, timeout=timeout_s
-        )
+        try:
+            done = subprocess.run(
+                ["sh", "-c", command], capture_output=True, text=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired:
+            raise HostError(f"local: {command[:60]}… took over {timeout_s:.0f} s") from None
         return done.returncode, done.stdout, done.stderr
 
     def read(self, path: str) -> bytes | None:
@@ -145,13 +148,26 @@ class SshHost:
         return str(transport.getpeername()[0])
 
     def run(self, command: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
+        """(exit code, output, "") of a short command; stderr is merged into the output.
+
+        A plain channel rather than fabric's runner: Ctrl-C must not be forwarded and
+        waited for (a pip install could hold the run for minutes), it must stop us.
+        """
+        out = b""
         try:
-            result = self._conn().run(
-                command, hide=True, warn=True, in_stream=False, timeout=timeout_s
-            )
+            channel = self._conn().client.get_transport().open_session()
+            with channel:
+                channel.set_combine_stderr(True)  # one stream: an unread one cannot stall it
+                channel.settimeout(timeout_s)
+                channel.exec_command(command)
+                while chunk := channel.recv(65536):
+                    out += chunk
+                code = channel.recv_exit_status()
+        except TimeoutError:
+            raise HostError(f"{self.spec}: {command[:60]}… took over {timeout_s:.0f} s") from None
         except (OSError, EOFError, paramiko.SSHException) as e:
             raise HostLost(f"{self.spec}: connection lost ({e})") from None
-        return result.exited, result.stdout, result.stderr
+        return code, out.decode("utf-8", "replace"), ""
 
     def sftp(self) -> paramiko.SFTPClient:
         if self._sftp is None:

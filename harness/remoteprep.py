@@ -155,7 +155,11 @@ def facts(
     host: Host, root: str, python: str, servers: list[str], apps: list[str]
 ) -> dict[str, Any]:
     args = ["facts", "--servers", ",".join(servers), "--apps", ",".join(apps)]
-    return dict(json.loads(check(host, agent_shell(root, python, args), "reading facts", 120)))
+    # The agent imports harness/, which needs Python 3.10; say so rather than a traceback.
+    guard = f"{q(python)} -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {{ echo "
+    guard += f"{q(python)}: Python 3.10 or newer is needed on this host; exit 1; }}"
+    command = f"{guard} && {agent_shell(root, python, args)}"
+    return dict(json.loads(check(host, command, "reading facts", 120)))
 
 
 def ensure_wrk(host: Host, root: str, python: str) -> dict[str, Any]:

@@ -27,15 +27,15 @@ from harness.context import (
     run_page,
     slug,
 )
-from harness.figures import ChartSpec
+from harness.figures import ChartSpec, DensitySpec
 
 
 @dataclass
 class SitePlan:
     pages: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    charts: list[ChartSpec] = field(default_factory=list)
+    charts: list[ChartSpec | DensitySpec] = field(default_factory=list)
 
-    def chart(self, page: str, spec: ChartSpec) -> dict[str, str]:
+    def chart(self, page: str, spec: ChartSpec | DensitySpec) -> dict[str, str]:
         self.charts.append(spec)
         return figure(page, spec.name, spec.alt)
 

@@ -32,8 +32,18 @@ EXACT = [
     *"thread_requests_per_sec_avg thread_requests_per_sec_stdev".split(),
     "thread_requests_per_sec_max",
 ]
+# Columns of one cell beyond wrk's summary (harness/cellcolumns.py, harness/sampler.py).
+SESSION = [
+    *"session_get session_post session_delete session_value session_created".split(),
+    *"session_deleted session_not_found session_other session_exact session_mismatches".split(),
+]
+SAMPLES = [
+    *"samples_n server_cpu_pct_mean server_cpu_pct_max server_rss_mb_max".split(),
+    *"wrk_cpu_pct_mean wrk_cpu_pct_max accept_queue_max accept_queue_median".split(),
+    *"established_min established_median server_pids_changed".split(),
+]
 COLUMNS = [
-    *"run_id server app workload connections repeat status reason flags".split(),
+    *"run_id server app workload connections repeat status reason flags flag_details".split(),
     *"tool url figures_from requests duration_s requests_per_sec bytes_read".split(),
     *"transfer_per_sec_bytes latency_min_ms latency_avg_ms latency_stdev_ms".split(),
     *"latency_max_ms latency_within_stdev_pct".split(),
@@ -41,23 +51,34 @@ COLUMNS = [
     *"errors_connect errors_read errors_write errors_timeout non_2xx_3xx".split(),
     *"thread_requests_per_sec_avg thread_requests_per_sec_stdev".split(),
     *"thread_requests_per_sec_max thread_requests_per_sec_within_stdev_pct".split(),
+    *SESSION,
     *[f"{name}_printed" for name in EXACT],
     *"threads connections_effective test_duration_s duration_configured_s".split(),
     *"warmup_configured_s timeout_configured_s nofile_limit started_at ended_at".split(),
-    *"server_ready_s wrk_exit_code server_exit_code profile run_status".split(),
-    *"run_started_at run_ended_at python_version wrk_version server_version".split(),
-    *"framework_version host cpu_model cores kernel os git_commit git_dirty".split(),
-    *"stdout_file lua_json_file".split(),
+    *"server_ready_s wrk_exit_code server_exit_code client_cpus_n server_cpus_n".split(),
+    *"preflight_ok preflight_ignored preflight_reason".split(),
+    *SAMPLES,
+    *"profile run_status run_started_at run_ended_at imported python_version".split(),
+    *"wrk_version server_version framework_version host cpu_model cores kernel os".split(),
+    *"git_commit git_dirty stdout_file lua_json_file has_server_metrics metrics_file".split(),
+    "samples_file",
 ]
 _INT = set(
     "connections repeat requests requests_printed errors_connect errors_read errors_write"
     " errors_timeout non_2xx_3xx threads connections_effective nofile_limit wrk_exit_code"
-    " server_exit_code cores".split()
+    " server_exit_code cores client_cpus_n server_cpus_n samples_n accept_queue_max"
+    " established_min".split()
+    + [c for c in SESSION if c != "session_exact"]
 )
 _TEXT = set(
-    "run_id server app workload status reason flags tool url figures_from started_at ended_at"
-    " profile run_status run_started_at run_ended_at python_version wrk_version server_version"
-    " framework_version host cpu_model kernel os git_commit stdout_file lua_json_file".split()
+    "run_id server app workload status reason flags flag_details tool url figures_from"
+    " started_at ended_at preflight_reason profile run_status run_started_at run_ended_at"
+    " python_version wrk_version server_version framework_version host cpu_model kernel os"
+    " git_commit stdout_file lua_json_file metrics_file samples_file".split()
+)
+_BOOL = set(
+    "git_dirty preflight_ok preflight_ignored server_pids_changed imported has_server_metrics"
+    " session_exact".split()
 )
 
 
@@ -66,7 +87,7 @@ def _dtype(column: str) -> str:
         return "Int64"  # nullable: a failed cell has no count, not a zero
     if column in _TEXT:
         return "str"
-    return "boolean" if column == "git_dirty" else "float64"
+    return "boolean" if column in _BOOL else "float64"
 
 
 DTYPES = {c: _dtype(c) for c in COLUMNS}

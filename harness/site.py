@@ -21,8 +21,20 @@ from typing import Any
 
 import yaml
 
-from harness import figures, pages
-from harness.context import DATA_DIR, FIGURES, RUNS, SERVERS, SiteError, select_runs, slug
+from harness import pages
+from harness.comparepage import COMPARE, plan_compare
+from harness.context import (
+    DATA_DIR,
+    FIGURES,
+    LATENCY,
+    RUNS,
+    SERVERS,
+    SiteError,
+    select_runs,
+    slug,
+)
+from harness.perfpage import PERF_JSON, plan_perf
+from harness.sitecache import BuildCache
 from harness.siteplan import plan_site
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,23 +95,47 @@ def export_run(table: Any, raw_dir: Path, run_id: str, docs_dir: Path) -> list[t
 
 
 def generate_docs(
-    raw_dir: Path, docs_dir: Path, runs: str = "latest", draw: bool = True
+    raw_dir: Path,
+    docs_dir: Path,
+    runs: str = "latest",
+    draw: bool = True,
+    compare: Sequence[tuple[str, str]] = (),
+    cache: BuildCache | None = None,
 ) -> dict[str, list[str]]:
-    """Write the generated pages, charts and downloads; return the nav additions."""
-    from harness.dataset import load_runs
+    """Write the generated pages, charts and downloads; return the nav additions.
 
-    chosen, subject = select_runs(read_runs(raw_dir), runs)
-    table = load_runs(raw_dir)
-    table = table[table["run_id"].isin([r["run_id"] for r in chosen])]
+    `compare`: (run A, run B) pairs to compare besides the newest two of one shape.
+    """
+    from harness.dataset import load_calibrations, load_runs
+    from harness.latencyplan import read_timed_cells
+
+    cache = cache or BuildCache(None)
+
+    every_run = read_runs(raw_dir)
+    chosen, subject = select_runs(every_run, runs)
+    everything = load_runs(raw_dir, cache=cache.parse)  # all runs: comparisons need them
+    table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
+    cache.lap("table")
     if not (table["run_id"] == subject["run_id"]).any():
         raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
     for name in GENERATED:
         target = docs_dir / name
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     downloads = {r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir) for r in chosen}
-    plan = plan_site(chosen, subject, table, read_cells(raw_dir / subject["run_id"]), downloads)
+    plan = plan_site(
+        chosen,
+        subject,
+        table,
+        read_cells(raw_dir / subject["run_id"]),
+        downloads,
+        load_calibrations(raw_dir),
+        read_timed_cells(raw_dir, table),
+    )
+    compared = plan_compare(plan.pages, every_run, everything, compare, chosen, subject)
+    plan_perf(plan.pages, docs_dir)
+    cache.lap("plan")
     if draw:
-        figures.draw_all(plan.charts, docs_dir / FIGURES, processes=2)
+        cache.draw(plan.charts, docs_dir / FIGURES)
     for rel, text in pages.render_pages(plan.pages).items():
         path = docs_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +145,11 @@ def generate_docs(
         RUNS: sorted(
             (p for p in plan.pages if p.startswith("results/runs/") and p != RUNS), reverse=True
         ),
+        LATENCY: sorted(
+            (p for p in plan.pages if p.startswith("results/latency/") and p != LATENCY),
+            reverse=True,
+        ),
+        COMPARE: compared,
     }
 
 
@@ -156,11 +197,32 @@ def mkdocs(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def build_site(raw_dir: Path, docs_dir: Path, site_dir: Path, runs: str = "latest") -> Path:
-    """raw/ -> generated docs -> `mkdocs build --strict` into site_dir; returns site_dir."""
-    extra = generate_docs(Path(raw_dir), Path(docs_dir), runs)
-    config = write_config(Path(docs_dir), Path(site_dir), extra)
+def build_site(
+    raw_dir: Path,
+    docs_dir: Path,
+    site_dir: Path,
+    runs: str = "latest",
+    compare: Sequence[tuple[str, str]] = (),
+    cache_dir: Path | None = None,
+) -> Path:
+    """raw/ -> generated docs -> `mkdocs build --strict` into site_dir; returns site_dir.
+
+    Caches live in `cache_dir` (default: `.cache/` beside docs/); when raw/, the code
+    and the options are as at the last build, docs/ is kept and only mkdocs runs.
+    """
+    raw_dir, docs_dir = Path(raw_dir), Path(docs_dir)
+    cache = BuildCache(Path(cache_dir or docs_dir.resolve().parent / ".cache"))
+    extra = cache.generate(
+        raw_dir,
+        docs_dir,
+        {"runs": runs, "compare": list(compare)},
+        [docs_dir / PERF_JSON],
+        lambda: generate_docs(raw_dir, docs_dir, runs, compare=compare, cache=cache),
+    )
+    config = write_config(docs_dir, Path(site_dir), extra)
     done = mkdocs("build", "--strict", "--clean", "--config-file", str(config))
+    cache.lap("mkdocs")
+    cache.write_log()
     if done.returncode != 0:
         raise SiteError(f"mkdocs build --strict failed:\n{done.stdout}{done.stderr}")
     return Path(site_dir)

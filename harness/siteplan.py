@@ -1,8 +1,10 @@
 """Site stage 3c: the chosen runs -> every page (template + context) and every chart.
 
 `plan_site` is pure: it takes run sidecars, the subject run's cell sidecars, the tidy
-table and the list of downloadable files, and returns what `harness.site` renders and
-draws. The subject run gets the full set of pages; every chosen run gets a run page.
+table, the list of downloadable files, the runs' client calibrations and the cells the
+server timed, and returns what `harness.site` renders and draws. The subject run gets
+the full set of pages; every chosen run gets a run page (and a client-vs-server page
+when the server timed its cells).
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from typing import Any
 import pandas as pd
 
 from harness import charts as fig
-from harness import summary
+from harness import evidence, summary
 from harness.context import (
     DATA,
     ERRORS,
+    FLAGS_PAGE,
     HOME,
+    LATENCY,
     METHODOLOGY,
     OVERHEAD,
+    RESOURCES,
     RUNS,
     SERVERS,
     Run,
@@ -30,12 +35,15 @@ from harness.context import (
     records,
     rel,
     server_page,
-    slug,
     status_text,
     warning_items,
 )
-from harness.methodology import methodology_context
+from harness.evidenceplan import plan_flags, plan_resources
+from harness.flagview import cell_badges, cell_flags, flag_items, key_of
+from harness.latencyplan import TimedCell, plan_latency
+from harness.methodology import ceiling_context, linked, methodology_context
 from harness.runplan import SitePlan, plan_data, plan_runs
+from harness.serverplan import RunTables, plan_server
 
 
 def plan_site(
@@ -44,21 +52,39 @@ def plan_site(
     table: pd.DataFrame,
     cells: Sequence[Mapping[str, Any]],
     downloads: Mapping[str, Sequence[tuple[str, str]]],
+    calibrations: Mapping[str, Mapping[str, Any]] | None = None,
+    timed: Sequence[TimedCell] = (),
 ) -> SitePlan:
     """Pages and charts for the chosen `runs`, with `subject` on the main pages."""
     plan = SitePlan()
     df = table[table["run_id"] == subject["run_id"]]
     stats = summary.cell_stats(df)
     errors = summary.error_rates(df)
-    warns = summary.warnings(stats, errors)
+    workers = (subject.get("settings") or {}).get("workers")
+    t = RunTables(
+        df,
+        stats,
+        errors,
+        summary.warnings(stats, errors),
+        evidence.resources(df, workers if isinstance(workers, int) else None),
+        evidence.session_replies(df),
+        cell_flags(df),
+    )
     app = primary_app(subject, sorted(df["app"].unique()))
     workload = primary_workload(subject, sorted(df["workload"].unique()))
     servers = sorted(df["server"].unique())
+    ceiling = ceiling_context(
+        evidence.client_ceiling((calibrations or {}).get(subject["run_id"]), stats, subject),
+        subject,
+    )
 
     def base(page: str, title: str) -> dict[str, Any]:
         return {"title": title, "m": measured(subject, page), "home": rel(page, HOME)}
 
-    head = headline(stats, app, workload, HOME)
+    def badges(page: str) -> Any:
+        return lambda key: cell_badges(t.flags, page, key)
+
+    head = headline(stats, app, workload, HOME, badges=badges(HOME))
     home_fig = plan.chart(
         HOME,
         fig.throughput_chart(
@@ -68,33 +94,40 @@ def plan_site(
             f"Requests per second of the {app} app ({workload}) against connections, per server",
         ),
     )
-    versions = subject.get("versions", {})
+    versions = subject.get("versions") or {}
+    links = {
+        "methodology": METHODOLOGY,
+        "servers": SERVERS,
+        "overhead": OVERHEAD,
+        "errors": ERRORS,
+        "resources": RESOURCES,
+        "latency": LATENCY,
+        "flags": FLAGS_PAGE,
+        "data": DATA,
+        "runs": RUNS,
+    }
+    warned = {key_of(w) for w in records(t.warns)} | set(t.flags)
     plan.pages[HOME] = (
         "index.md.j2",
         {
             **base(HOME, "WSGI servers compared"),
             "servers": [
-                {"id": s, "version": versions.get(s, ""), "link": rel(HOME, server_page(s))}
+                {
+                    "id": s,
+                    "version": versions.get(s) or "version unknown",
+                    "link": rel(HOME, server_page(s)),
+                }
                 for s in servers
             ],
             "apps": sorted(df["app"].unique()),
             "workloads": sorted(df["workload"].unique()),
-            "unavailable": sorted(subject.get("unavailable", {}).items()),
+            "unavailable": sorted((subject.get("unavailable") or {}).items()),
             "headline": head,
             "figure": home_fig,
-            "warnings": len(warns.drop_duplicates(summary.GROUP)),
+            "warnings": len(warned),
             "cells": len(stats),
-            "links": {
-                k: rel(HOME, v)
-                for k, v in {
-                    "methodology": METHODOLOGY,
-                    "servers": SERVERS,
-                    "overhead": OVERHEAD,
-                    "errors": ERRORS,
-                    "data": DATA,
-                    "runs": RUNS,
-                }.items()
-            },
+            "ceiling": linked(ceiling, HOME),
+            "links": {k: rel(HOME, v) for k, v in links.items()},
         },
     )
     plan.pages[METHODOLOGY] = (
@@ -104,46 +137,39 @@ def plan_site(
             **methodology_context(subject, cells),
             "raw_format": rel(METHODOLOGY, "raw-format.md"),
             "server_links": {s: rel(METHODOLOGY, server_page(s)) for s in servers},
-            "warnings": warning_items(warns, METHODOLOGY),
+            "warnings": warning_items(t.warns, METHODOLOGY),
+            "flagged": flag_items(t.flags, METHODOLOGY),
+            "flags_page": rel(METHODOLOGY, FLAGS_PAGE),
+            "ceiling": linked(ceiling, METHODOLOGY),
+            "preflight": evidence.preflight(df),
         },
     )
     plan.pages[SERVERS] = (
         "servers.md.j2",
         {
             **base(SERVERS, "Servers"),
-            "headline": headline(stats, app, workload, SERVERS),
+            "headline": headline(stats, app, workload, SERVERS, badges=badges(SERVERS)),
             "servers": [{"id": s, "link": rel(SERVERS, server_page(s))} for s in servers],
         },
     )
     for server in servers:
-        _server(plan, base, server, df, stats, errors, warns, subject)
-    ov = summary.overhead(df)
-    plan.pages[OVERHEAD] = (
-        "overhead.md.j2",
-        {
-            **base(OVERHEAD, "Framework overhead"),
-            "raw_app": summary.RAW_APP,
-            "errors": rel(OVERHEAD, ERRORS),
-            "figure": plan.chart(
-                OVERHEAD,
-                fig.overhead_chart(
-                    ov,
-                    "overhead.svg",
-                    "Throughput kept and added p50 latency per framework and server",
-                ),
-            )
-            if len(ov)
-            else None,
-            "rows": records(ov),
-        },
-    )
+        plan_server(plan, base, server, t, subject)
+    _overhead(plan, base, t)
     plan.pages[ERRORS] = (
         "errors.md.j2",
         {
             **base(ERRORS, "Errors"),
             # Reasons are listed once, in the failed-repeats table below.
-            "rows": [{**r, "status": status_text(r, reasons=False)} for r in records(errors)],
-            "with_errors": int((warns["kind"] == "errors").sum()),
+            "rows": [
+                {
+                    **r,
+                    "status": status_text(r, reasons=False),
+                    "flags": cell_badges(t.flags, ERRORS, key_of(r)),
+                }
+                for r in records(errors)
+            ],
+            "flags_page": rel(ERRORS, FLAGS_PAGE),
+            "with_errors": int((t.warns["kind"] == "errors").sum()),
             "cells": len(errors),
             "failed": [
                 {
@@ -158,80 +184,52 @@ def plan_site(
             ],
         },
     )
+    plan_flags(plan, base, t)
+    plan_resources(plan, base, t, subject, app, workload)
+    plan_latency(plan, runs, subject, table, timed)
     plan_runs(plan, runs, subject, table)
     plan_data(plan, runs, subject, downloads)
     return plan
 
 
-def _server(
-    plan: SitePlan,
-    base: Any,
-    server: str,
-    df: pd.DataFrame,
-    stats: pd.DataFrame,
-    errors: pd.DataFrame,
-    warns: pd.DataFrame,
-    run: Run,
-) -> None:
-    page = server_page(server)
-    sdf, sstats = df[df["server"] == server], stats[stats["server"] == server]
-    serr = errors[errors["server"] == server]
-    sections = []
-    for workload in sorted(sdf["workload"].unique()):
-        wdf = sdf[sdf["workload"] == workload]
-        name = f"{slug(server)}-{slug(workload)}"
-        charts = [
-            plan.chart(
-                page,
-                fig.throughput_chart(
-                    wdf,
-                    f"{name}-throughput.svg",
-                    "app",
-                    f"Requests per second under {server} ({workload}), per app",
-                ),
-            ),
-            plan.chart(
-                page,
-                fig.latency_chart(
-                    wdf,
-                    f"{name}-latency.svg",
-                    f"p50, p99 and max latency under {server} ({workload}), per app",
-                ),
-            ),
-        ]
-        werr = serr[serr["workload"] == workload]
-        has_errors = bool((werr.filter(like="_count").fillna(0) > 0).any().any())
-        if has_errors:
-            charts.append(
-                plan.chart(
-                    page,
-                    fig.errors_chart(
-                        wdf,
-                        f"{name}-errors.svg",
-                        f"Error counters per request under {server} ({workload})",
-                    ),
-                )
-            )
-        rows = sstats[sstats["workload"] == workload].sort_values(["app", "connections"])
-        sections.append(
+def _overhead(plan: SitePlan, base: Any, t: RunTables) -> None:
+    """Framework apps against the raw app; `<x>+metrics` against `<x>` (timing's own cost)."""
+    ov = summary.overhead(t.df)
+
+    def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        return [
             {
-                "workload": workload,
-                "charts": charts,
-                "has_errors": has_errors,
-                "rows": [{**r, "status": status_text(r)} for r in records(rows)],
-                "errors": [{**r, "status": status_text(r)} for r in records(werr)],
+                **r,
+                "flags": cell_badges(t.flags, OVERHEAD, key_of(r)),
+                "baseline_flags": cell_badges(
+                    t.flags, OVERHEAD, key_of({**r, "app": r["baseline"]})
+                ),
             }
-        )
-    info = run.get("servers", {}).get(server, {})
-    plan.pages[page] = (
-        "server.md.j2",
+            for r in records(frame)
+        ]
+
+    timing = ov["app"].str.endswith(summary.METRICS_SUFFIX)
+    frameworks = ov[~timing & (ov["baseline"] == summary.RAW_APP)]
+    plan.pages[OVERHEAD] = (
+        "overhead.md.j2",
         {
-            **base(page, server),
-            "server": server,
-            "version": run.get("versions", {}).get(server, ""),
-            "worker_model": info.get("worker_model", ""),
-            "settings": sorted((str(k), str(v)) for k, v in info.get("settings", {}).items()),
-            "sections": sections,
-            "warnings": warning_items(warns, page, server),
+            **base(OVERHEAD, "Overhead"),
+            "raw_app": summary.RAW_APP,
+            "errors": rel(OVERHEAD, ERRORS),
+            "latency": rel(OVERHEAD, LATENCY),
+            "flags_page": rel(OVERHEAD, FLAGS_PAGE),
+            "suffix": summary.METRICS_SUFFIX,
+            "figure": plan.chart(
+                OVERHEAD,
+                fig.overhead_chart(
+                    frameworks,
+                    "overhead.svg",
+                    "Throughput kept and added p50 latency per framework and server",
+                ),
+            )
+            if len(frameworks)
+            else None,
+            "rows": rows(frameworks),
+            "timing": rows(ov[timing]),
         },
     )

@@ -2,9 +2,11 @@
 
 Takes the table of `harness.dataset.load_runs` restricted to one run (one row per
 cell: server, app, workload, connections, repeat) and returns DataFrames the page and
-figure stages only format: per-cell statistics across repeats, framework overhead
-against the raw app, error rates per request, and trust warnings. Nothing here draws,
-renders or touches the disk.
+figure stages only format: per-cell statistics across repeats, overhead (of a framework
+against the raw app, of the latency middleware against the same app without it), error
+rates per request, and warnings about failures. The validity flags (noisy repeats,
+Little's law, …) come with the table (harness/flags.py). Nothing here draws, renders or
+touches the disk.
 """
 
 from __future__ import annotations
@@ -31,11 +33,9 @@ ERROR_KINDS = {
     "non_2xx_3xx": "non_2xx_3xx",
 }
 RAW_APP = "raw"
-# pyperf's threshold: a stdev of 10 % of the mean or more means "may be unstable".
-UNSTABLE_CV = 0.10
-# Little's law: connections x (1 / latency) should match throughput in a closed loop;
-# below half of it, most connections were waiting for something wrk cannot see.
-LITTLE_MIN_RATIO = 0.5
+# `invoke bench --server-metrics` runs each app also as `<app>+metrics`: the same app
+# inside the latency middleware (harness/instrumented.py).
+METRICS_SUFFIX = "+metrics"
 
 
 def as_float(df: pd.DataFrame) -> pd.DataFrame:
@@ -44,7 +44,8 @@ def as_float(df: pd.DataFrame) -> pd.DataFrame:
     The table keeps counts as nullable integers; statistics and rates need plain
     floats (a mean of Int64 with NA, or a rate of it, would otherwise carry pd.NA).
     """
-    cols = [c for c in (*METRICS, "requests", *ERROR_KINDS.values()) if c in df.columns]
+    cols = [*METRICS, "requests", *ERROR_KINDS.values(), "session_not_found"]
+    cols = [c for c in cols if c in df.columns]
     return df.astype({c: "float64" for c in cols})
 
 
@@ -96,13 +97,21 @@ def headline(stats: pd.DataFrame, app: str, workload: str, metric: str) -> pd.Da
     return table.sort_index().sort_index(axis=1)
 
 
-def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
-    """Per (server, framework app, workload, connections): cost of the framework.
+def baseline_of(app: str, raw_app: str = RAW_APP) -> str | None:
+    """What an app is compared with: `<x>+metrics` with `<x>`, a framework with the raw app."""
+    if app.endswith(METRICS_SUFFIX):
+        return app.removesuffix(METRICS_SUFFIX)
+    return None if app == raw_app else raw_app
 
-    `share` is the framework's mean throughput over the raw app's mean; its range
-    pairs the extremes (worst framework repeat over best raw repeat and vice versa),
-    because repeats of different apps are not paired measurements. Added latency is
-    the same comparison on p50 and p99.
+
+def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
+    """Per (server, app, workload, connections): the cost of what the app adds.
+
+    Each app is compared with its `baseline` (see `baseline_of`): a framework with the
+    raw app, `<x>+metrics` with `<x>` (the cost of timing every request). `share` is the
+    app's mean throughput over the baseline's mean; its range pairs the extremes (worst
+    app repeat over best baseline repeat and vice versa), because repeats of different
+    apps are not paired measurements. Added latency is the same comparison on p50 and p99.
     """
     stats = cell_stats(df)
     keys = ["server", "workload", "connections"]
@@ -111,9 +120,10 @@ def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
         for m in ("requests_per_sec", "latency_p50_ms", "latency_p99_ms")
         for a in ("mean", "min", "max")
     ]
-    raw = stats[stats["app"] == raw_app].set_index(keys)[cols]
-    fw = stats[stats["app"] != raw_app].set_index(keys)
-    joined = fw.merge(raw, left_index=True, right_index=True, suffixes=("", "_raw"))
+    base = stats.rename(columns={"app": "baseline"}).set_index([*keys, "baseline"])[cols]
+    stats["baseline"] = [baseline_of(str(a), raw_app) for a in stats["app"]]
+    apps = stats.dropna(subset=["baseline"]).set_index([*keys, "baseline"])
+    joined = apps.merge(base, left_index=True, right_index=True, suffixes=("", "_raw"))
     out = pd.DataFrame(index=joined.index)
     out["app"] = joined["app"]
     r = "requests_per_sec"
@@ -127,6 +137,8 @@ def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
         out[f"added_{q}_ms_max"] = joined[f"{m}_max"] - joined[f"{m}_min_raw"]
     out["failed"] = joined["failed"]
     out = out.replace([np.inf, -np.inf], np.nan).reset_index()
+    columns = ["server", "app", "baseline", "workload", "connections"]
+    out = out[[*columns, *(c for c in out.columns if c not in columns)]]
     return out.sort_values(["server", "app", "workload", "connections"], ignore_index=True)
 
 
@@ -145,6 +157,12 @@ def error_rates(df: pd.DataFrame) -> pd.DataFrame:
     for kind, col in ERROR_KINDS.items():
         out[f"{kind}_count"] = sums[col]
         out[f"{kind}_rate"] = sums[col] / requests
+    # The session workload GETs and DELETEs absent keys on purpose: its 404s are answers.
+    out["session_not_found_count"] = np.nan
+    if "session_not_found" in ok:
+        misses = ok.groupby(GROUP, sort=True)["session_not_found"].sum(min_count=1)
+        out["session_not_found_count"] = misses
+    out["session_not_found_rate"] = out["session_not_found_count"] / requests
     stats = cell_stats(df).set_index(GROUP)[["repeats", "ok", "failed", "reasons"]]
     return stats.join(out, how="left").reset_index()
 
@@ -152,7 +170,8 @@ def error_rates(df: pd.DataFrame) -> pd.DataFrame:
 def warnings(stats: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell, reason to distrust it): columns GROUP + kind + detail.
 
-    Kinds: failed, no_responses, unstable, errors, starved (Little's law).
+    Kinds: failed, no_responses, errors. Noisy repeats, Little's law and the other
+    validity checks are the table's flags (harness/flags.py), shown as badges.
     """
     rows: list[dict[str, object]] = []
 
@@ -164,14 +183,13 @@ def warnings(stats: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:
             add(row, "failed", f"{row['failed']} of {row['repeats']} repeats failed")
         if row["no_response"] > 0:
             add(row, "no_responses", f"{row['no_response']} of {row['ok']} repeats got no response")
-        cv = row["requests_per_sec_cv"]
-        if pd.notna(cv) and cv >= UNSTABLE_CV:
-            add(row, "unstable", f"throughput varies by {cv:.0%} of its mean between repeats")
-        in_flight = row["requests_per_sec_mean"] * row["latency_avg_ms_mean"] / 1000.0
-        if pd.notna(in_flight) and in_flight < LITTLE_MIN_RATIO * row["connections"]:
-            add(row, "starved", f"only {in_flight:.1f} of {row['connections']} connections busy")
     for _, row in errors.iterrows():
-        kinds = [k for k in ERROR_KINDS if row.get(f"{k}_count", 0) > 0]
+        # The session workload's 404s answer requests for absent keys: not errors.
+        counts = {k: row.get(f"{k}_count", 0) for k in ERROR_KINDS}
+        misses = row.get("session_not_found_count")
+        if pd.notna(misses):
+            counts["non_2xx_3xx"] -= misses
+        kinds = [k for k, n in counts.items() if n > 0]
         if kinds:
             add(row, "errors", ", ".join(kinds))
     out = pd.DataFrame(rows, columns=[*GROUP, "kind", "detail"])

@@ -2,7 +2,9 @@
 
 tests/fixtures/raw_tree/ holds one run whose wrk outputs are the real captures from
 tests/fixtures/wrk/ (one with its real Lua report) and one failed cell. Corruption
-tests copy it to a temporary directory and break one file.
+tests copy it to a temporary directory and break one file. tests/fixtures/bench_raw/ is
+a real bench run with samples, server metrics, the session workload and a calibration;
+imported runs are made in the test from real captures.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ import pandas as pd
 import pytest
 
 from harness import RawFormatError, load_runs
-from harness.dataset import FORMAT_VERSION
+from harness.dataset import FORMAT_VERSION, load_calibrations
 from harness.export import export_table
 from harness.schema import COLUMNS, DTYPES, EXACT, SORT_KEYS
 
-TREE = Path(__file__).resolve().parent / "fixtures" / "raw_tree"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TREE = FIXTURES / "raw_tree"
 RUN = "20261126T140000Z-fixture"
+# A real `invoke bench --profile smoke --servers uwsgi --server-metrics --workloads
+# plaintext,session --connections 1,4 --session-keys 50` run, then `invoke calibrate`.
+BENCH = FIXTURES / "bench_raw"
+BENCH_RUN = "20261126T152540Z-smoke"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "schema.md"
 
 
@@ -57,7 +64,11 @@ def test_shape_columns_dtypes_and_order() -> None:
         ("raw", 50, 1),
     ]
     assert df.attrs["skipped"] == []
-    assert (df["flags"] == "").all()
+    # Real captures: a 404 path, a body ended by close, two repeats 23 % apart.
+    assert df["flags"].tolist() == ["non_2xx", "eof_read_errors", "", "noisy", "noisy", ""]
+    assert df["flag_details"][1] == (
+        "eof_read_errors: 2230 read errors for 2230 requests: bodies end at connection close"
+    )
 
 
 def test_lua_report_wins_and_printed_figures_are_kept() -> None:
@@ -274,3 +285,174 @@ def test_cli_export(tmp_path: Path) -> None:
 def test_schema_page_documents_every_column_in_order() -> None:
     documented = re.findall(r"^\| `([a-z0-9_]+)` \| (\w+) \|", DOCS.read_text(), re.MULTILINE)
     assert documented == [(c, DTYPES[c]) for c in COLUMNS]
+
+
+def bench_row(df: pd.DataFrame, app: str, workload: str, connections: int) -> pd.Series:
+    match = df[(df.app == app) & (df.workload == workload) & (df.connections == connections)]
+    assert len(match) == 1
+    return match.iloc[0]
+
+
+def test_bench_run_samples_pinning_preflight_and_metrics_columns() -> None:
+    df = load_runs(BENCH)
+    assert len(df) == 8 and (df["status"] == "ok").all()
+    assert {c: str(df[c].dtype) for c in COLUMNS} == DTYPES
+    r = bench_row(df, "raw+metrics", "plaintext", 4)
+    # The sampler ran a few times a second during the 1 s load.
+    assert 3 <= r.samples_n <= 8 and 0 < r.server_cpu_pct_mean <= r.server_cpu_pct_max
+    assert 0 < r.wrk_cpu_pct_mean <= r.wrk_cpu_pct_max and r.server_rss_mb_max > 10
+    assert (r.established_min, r.established_median, r.accept_queue_median) == (4, 4.0, 0.0)
+    assert not r.server_pids_changed
+    assert (r.client_cpus_n, r.server_cpus_n) == (1, 1)
+    assert (r.preflight_ok, r.preflight_ignored) == (True, False) and pd.isna(r.preflight_reason)
+    base = f"{BENCH_RUN}/uwsgi/raw+metrics/plaintext/c4-r1"
+    assert (r.has_server_metrics, r.metrics_file) == (True, f"{base}.metrics.prom")
+    assert r.samples_file == f"{base}.samples.json" and not r.imported
+    plain = bench_row(df, "raw", "plaintext", 4)
+    assert not plain.has_server_metrics
+    assert pd.isna(plain.metrics_file) and pd.isna(plain.session_get)
+
+
+def test_session_counts_and_expected_404s_raise_no_flag() -> None:
+    df = load_runs(BENCH)
+    exact = bench_row(df, "raw", "session", 1)
+    issued = [exact.session_get, exact.session_post, exact.session_delete]
+    assert issued == [2239, 417, 132] and sum(issued) == exact.requests
+    replies = ["value", "created", "deleted", "not_found", "other"]
+    assert [exact[f"session_{k}"] for k in replies] == [1568, 417, 93, 710, 0]
+    assert (exact.session_exact, exact.session_mismatches) == (True, 0)
+    # wrk counts the 404 misses as non-2xx; they are the answers the mix expects.
+    assert exact.non_2xx_3xx == exact.session_not_found == 710
+    shared = bench_row(df, "raw", "session", 4)  # 4 connections on 1 thread: not matched
+    assert (shared.session_exact, shared.session_not_found) == (False, 2037)
+    assert pd.isna(shared.session_mismatches)
+    assert (df["flags"] == "").all()
+
+
+def test_session_error_statuses_beyond_404_are_flagged(tmp_path: Path) -> None:
+    shutil.copytree(BENCH, tmp_path / "raw")
+    report = tmp_path / "raw" / BENCH_RUN / "uwsgi" / "raw" / "session" / "c4-r1.lua.json"
+    doc = json.loads(report.read_text())
+    doc["session"]["replies"]["not_found"] -= 37  # as if 37 of wrk's non-2xx were 500s
+    doc["session"]["replies"]["other"] = 37
+    report.write_text(json.dumps(doc))
+    r = bench_row(load_runs(tmp_path / "raw"), "raw", "session", 4)
+    assert (r["flags"], r.session_other) == ("non_2xx", 37)
+    assert r.flag_details == (
+        "non_2xx: 37 of 8589 responses (0%) had a status of 400 or more other than 404"
+    )
+
+
+def test_calibrations_are_read_per_run() -> None:
+    found = load_calibrations(BENCH)
+    assert list(found) == [BENCH_RUN]
+    cal = found[BENCH_RUN]
+    assert (cal["kind"], cal["status"], cal["path"]) == (
+        "calibration", "ok", f"{BENCH_RUN}/calibration.json"
+    )  # fmt: skip
+    assert cal["requests_per_sec"] == 52428.45 and cal["nginx_version"] == "nginx/1.22.1"
+    assert load_calibrations(BENCH / BENCH_RUN) == found
+    assert load_calibrations(TREE) == {}
+
+
+def test_unknown_calibration_format_names_the_file(tmp_path: Path) -> None:
+    shutil.copytree(BENCH, tmp_path / "raw")
+    path = tmp_path / "raw" / BENCH_RUN / "calibration.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": 9}))
+    with pytest.raises(RawFormatError) as info:
+        load_calibrations(tmp_path / "raw")
+    assert str(info.value) == f"{path}: unknown format_version 9 (this code reads 1)"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format_version": 2}, "unknown format_version 2 (this code reads 1)"),
+        ({"columns": ["t_s"]}, "expected columns "),
+        ({"samples": [[0.0, [1], None]]}, "expected one row of sample values per sample"),
+    ],
+)
+def test_unreadable_samples_name_the_file(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    shutil.copytree(BENCH, tmp_path / "raw")
+    path = tmp_path / "raw" / BENCH_RUN / "uwsgi" / "raw" / "plaintext" / "c1-r1.samples.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(RawFormatError) as info:
+        load_runs(tmp_path / "raw")
+    assert str(info.value).startswith(f"{path}: {message}")
+    df = load_runs(tmp_path / "raw", skip_bad=True)
+    assert len(df) == 7 and [s["path"] for s in df.attrs["skipped"]] == [str(path)]
+
+
+def test_imported_logs_load_with_flags(tmp_path: Path) -> None:
+    from harness.importlogs import import_logs
+
+    src = tmp_path / "logs"
+    src.mkdir()
+    for name, capture in [
+        ("uwsgi.10.log", "wrk410-read-errors-no-content-length.txt"),
+        ("waitress.20.log", "wrk410-ok-latency-t2-c20.txt"),
+    ]:
+        shutil.copy(FIXTURES / "wrk" / capture, src / name)
+    run_id = import_logs(src, "{server}.{connections}.log", tmp_path / "raw")
+    df = load_runs(tmp_path / "raw")
+    assert df[["server", "flags"]].values.tolist() == [
+        ["uwsgi", "eof_read_errors"], ["waitress", ""]
+    ]  # fmt: skip
+    r = df.iloc[0]
+    assert r.flag_details == (
+        "eof_read_errors: 2230 read errors for 2230 requests: bodies end at connection close"
+    )
+    assert (r.run_id, r.app, r.profile, r.imported) == (run_id, "unknown", "imported", True)
+    # What the logs cannot tell stays empty.
+    unknown = ["samples_n", "client_cpus_n", "preflight_ok", "nofile_limit", "python_version"]
+    assert all(pd.isna(r[c]) for c in unknown) and not r.has_server_metrics
+
+
+def test_imported_metrics_cell_loads_beside_a_bench_run(tmp_path: Path) -> None:
+    from harness.metricsimport import import_metrics
+
+    shutil.copytree(BENCH, tmp_path / "raw")
+    wrk_file = FIXTURES / "wrk" / "wrk410-ok-latency-t2-c20.txt"
+    prom = FIXTURES / "prometheus" / "study-kask.prom"
+    import_metrics([prom], wrk_file, tmp_path / "raw" / BENCH_RUN, server="kask", app="store")
+    fresh = tmp_path / "raw" / "20181108T200500Z-kask"  # a run of imported cells only
+    import_metrics([prom], wrk_file, fresh, server="kask", app="store")
+    df = load_runs(tmp_path / "raw")
+    kask = df[df.server == "kask"]
+    assert kask[["run_id", "workload", "imported", "has_server_metrics"]].values.tolist() == [
+        ["20181108T200500Z-kask", "imported", True, True],
+        [BENCH_RUN, "imported", True, True],
+    ]
+    assert kask.iloc[1].metrics_file == f"{BENCH_RUN}/kask/store/imported/c20-r1.metrics.prom"
+    assert not df[df.server == "uwsgi"]["imported"].any()
+    assert pd.isna(kask.iloc[0].host) and pd.isna(kask.iloc[0].samples_n)
+
+
+@pytest.mark.slow
+def test_a_real_bench_run_loads_with_samples_and_flags(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "raw"
+    argv = [sys.executable, "-m", "invoke", "bench", "--profile", "smoke", "--out", str(out)]
+    argv += ["--server-metrics", "--workloads", "plaintext,session"]
+    done = subprocess.run(argv, cwd=DOCS.parents[1], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    df = load_runs(out)
+    assert len(df) == 4 and (df["status"] == "ok").all()  # gunicorn × raw(+metrics) × 2
+    assert (df["samples_n"] > 0).all() and df["server_cpu_pct_mean"].notna().all()
+    assert df["wrk_cpu_pct_mean"].notna().all() and df["established_median"].notna().all()
+    # gunicorn's sync worker closes every connection: a preflight failure that does not block.
+    assert (df["preflight_ok"] == False).all() and not df["preflight_ignored"].any()  # noqa: E712
+    assert df["preflight_reason"].str.startswith("keep_alive: server sent Connection: close").all()
+    assert df["has_server_metrics"].tolist() == [False, False, True, True]
+    session = df[df.workload == "session"]
+    assert (session["session_get"] > 0).all()
+    assert not df["flags"].str.contains("non_2xx").any()
+    # Flags are computed from the new columns: each detail names its flag.
+    for flags, details in zip(df["flags"], df["flag_details"], strict=True):
+        assert [d.split(":")[0] for d in details.split(" | ") if d] == flags.split(";") * bool(
+            flags
+        )

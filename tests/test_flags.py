@@ -95,6 +95,17 @@ def test_eof_timeouts_non_2xx() -> None:
     )
 
 
+def test_session_404_misses_are_not_non_2xx() -> None:
+    # The session mix asks for keys that may be absent: its 404s are right answers.
+    session = good(workload="session", non_2xx_3xx=25_000, session_not_found=25_000)
+    assert "non_2xx" not in row_flags(session)
+    assert row_flags({**session, "session_not_found": 24_000})["non_2xx"] == (
+        "1000 of 100000 responses (1%) had a status of 400 or more other than 404"
+    )
+    # Without the Lua report's counts, misses and errors cannot be told apart.
+    assert "non_2xx" not in row_flags({**session, "session_not_found": None})
+
+
 def test_client_saturated_needs_both_cpu_columns() -> None:
     row = good(threads=1, client_cpus_n=1, server_cpus_n=1, wrk_cpu_pct_mean=97.0,
                server_cpu_pct_mean=55.0)  # fmt: skip

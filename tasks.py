@@ -375,3 +375,62 @@ def update_golden(c: Context) -> None:
 
     for path in update():
         print(path.relative_to(ROOT))
+
+
+# --- Run comparison and the tool's own performance (issue 8) ---------------------------
+# harness/compare.py + harness/comparepage.py; harness/perf.py + harness/synth.py.
+
+
+@task(
+    help={
+        "run-a": "the run before (A), e.g. 20261126T150626Z-quick",
+        "run-b": "the run after (B): ratios are B over A",
+        "raw": "raw directory to read (default: raw/)",
+        "out": "write the comparison as one markdown file here instead of building the site",
+        "runs": "runs the site shows besides the comparison: latest, all, or run ids",
+    }
+)
+def compare(
+    c: Context, run_a: str, run_b: str, raw: str = "", out: str = "", runs: str = "latest"
+) -> None:
+    """Compare two runs cell by cell (req/s and p99 ratios, noise, metadata) into a page."""
+    from harness.comparepage import compare_page, render_standalone
+    from harness.context import SiteError
+    from harness.parse import RawFormatError
+    from harness.site import build_site as build
+
+    raw_dir = Path(raw) if raw else RAW
+    try:
+        if out:
+            Path(out).write_text(render_standalone(raw_dir, run_a, run_b), encoding="utf-8")
+            print(out)
+            return
+        site = build(raw_dir, DOCS, SITE, runs=runs, compare=[(run_a, run_b)])
+    except (SiteError, RawFormatError) as e:
+        raise _fail(str(e)) from None
+    print(site / compare_page(run_a, run_b).replace(".md", ".html"))
+
+
+@task(
+    help={
+        "size": "comma-separated numbers of cells, e.g. 288 or 1000,10000 (default: 288)",
+        "out": "where to write the figures (default: docs/about/perf.json)",
+        "bench": "also time one real 10 s cell with invoke bench (needs wrk and gunicorn)",
+    }
+)
+def perf(c: Context, size: str = "288", out: str = "", bench: bool = True) -> None:
+    """Measure the harness: parse, table, cold and no-change build-site, mkdocs floor, RSS."""
+    from harness.perf import run_perf
+
+    try:
+        sizes = [int(s) for s in size.split(",") if s.strip()]
+    except ValueError:
+        raise _fail(f"--size: expected whole numbers, got {size!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise _fail("--size: at least one size of 1 cell or more")
+    path = Path(out) if out else DOCS / "about" / "perf.json"
+    doc = run_perf(sizes, path, bench=bench)
+    for t in doc["targets"]:
+        floor = f", floor {t['floor']}" if t["floor"] != "—" else ""
+        print(f"{t['what']}: {t['measured']} (target {t['target']}{floor}): {t['met']}")
+    print(path)

@@ -187,9 +187,17 @@ def measure_cell(
     for what in (cell.server, cell.app):
         if what in unavailable:
             return _finish(store, cell, base, "failed", f"{what} unavailable: {unavailable[what]}")
-    if remote is not None:
-        return remote.measure(store, matrix, cell, spec, app, files, base)
-    return _measure(store, matrix, cell, wrk, spec, app, files, base)
+    try:
+        if remote is not None:
+            return remote.measure(store, matrix, cell, spec, app, files, base)
+        return _measure(store, matrix, cell, wrk, spec, app, files, base)
+    except KeyboardInterrupt:
+        # The servers are already stopped (finally blocks); record the cell as failed so
+        # an interrupted run that is never resumed still shows it. --resume measures it
+        # again (RunStore.is_finished does not count interrupted cells).
+        reason = "interrupted (Ctrl-C or SIGTERM) during the cell; --resume measures it again"
+        _finish(store, cell, {**base, "interrupted": True}, "failed", reason)
+        raise
 
 
 def _measure(
@@ -260,6 +268,9 @@ def _start_server(
             base["server_stderr_tail"] = tail
             if "Address already in use" not in tail or attempt + 1 == PORT_ATTEMPTS:
                 return f"server did not start: {e}"
+        except BaseException:
+            runner.stop_server(server)  # interrupted while waiting: not yet the caller's
+            raise
     return "server did not start"
 
 

@@ -10,7 +10,9 @@ for `invoke compare --out`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -165,3 +167,19 @@ def site_pairs(runs: Sequence[Run], listed: Sequence[tuple[str, str]]) -> list[t
     """The comparisons a site shows: the latest two complete runs of one shape, then `listed`."""
     auto = compare.latest_pair(list(runs))
     return list(dict.fromkeys([*([auto] if auto else []), *listed]))
+
+
+def render_standalone(raw_dir: Path, run_a: str, run_b: str) -> str:
+    """The comparison of two runs in raw_dir as one markdown file, without site links."""
+    from harness import pages
+    from harness.dataset import load_runs
+
+    runs, frames = {}, []
+    for run_id in (run_a, run_b):
+        sidecar = raw_dir / run_id / "run.json"
+        if not sidecar.is_file():
+            raise SiteError(f"compare: no run {run_id!r} in {raw_dir}")
+        runs[run_id] = json.loads(sidecar.read_text(encoding="utf-8"))
+        frames.append(load_runs(sidecar.parent))
+    ctx = compare_context(runs[run_a], runs[run_b], pd.concat(frames, ignore_index=True), None)
+    return pages.render_pages({"compare.md": ("compare.md.j2", ctx)})["compare.md"]

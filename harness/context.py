@@ -12,9 +12,10 @@ import math
 import posixpath
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where it is used: the site's no-change rebuild
+    import pandas as pd  # imports this module but never needs pandas (harness/sitecache.py)
 
 HOME = "index.md"
 METHODOLOGY = "results/methodology.md"
@@ -72,6 +73,8 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _missing(v: Any) -> bool:
+    import pandas as pd  # already loaded: only a pandas table holds NA
+
     return v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
@@ -211,7 +214,7 @@ def _get(frame: pd.DataFrame, index: Any, col: str) -> float | None:
     if index not in frame.index:
         return None
     v: Any = frame.at[index, col]
-    return None if pd.isna(v) else float(v)
+    return None if v is None or _missing(v) else float(v)
 
 
 def status_text(row: Mapping[str, Any], reasons: bool = True) -> str:

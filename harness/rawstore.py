@@ -89,8 +89,15 @@ class RunStore:
         }
 
     def is_finished(self, cell: Cell) -> bool:
-        """A cell is finished when its sidecar exists (written last, atomically)."""
-        return self.cell_files(cell)["sidecar"].exists()
+        """A cell is finished when its sidecar exists (written last, atomically) and does
+        not record an interruption (those are measured again on resume)."""
+        path = self.cell_files(cell)["sidecar"]
+        if not path.exists():
+            return False
+        try:
+            return not read_json(path).get("interrupted", False)
+        except (OSError, ValueError):
+            return False
 
     def write_run(self, meta: dict[str, Any]) -> None:
         write_json(self.run_json, {"format_version": FORMAT_VERSION, "kind": "run", **meta})

@@ -22,7 +22,6 @@ from typing import Any
 import yaml
 
 from harness import pages
-from harness.comparepage import COMPARE, plan_compare
 from harness.context import (
     DATA_DIR,
     FIGURES,
@@ -35,7 +34,6 @@ from harness.context import (
 )
 from harness.perfpage import PERF_JSON, plan_perf
 from harness.sitecache import BuildCache
-from harness.siteplan import plan_site
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "mkdocs.yml"
@@ -106,8 +104,11 @@ def generate_docs(
 
     `compare`: (run A, run B) pairs to compare besides the newest two of one shape.
     """
+    # Imported here: pandas and the planners are needed only when docs/ is regenerated.
+    from harness.comparepage import COMPARE, plan_compare
     from harness.dataset import load_calibrations, load_runs
     from harness.latencyplan import read_timed_cells
+    from harness.siteplan import plan_site
 
     cache = cache or BuildCache(None)
 

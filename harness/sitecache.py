@@ -38,7 +38,7 @@ def _files(top: Path) -> Iterator[tuple[str, os.stat_result]]:
         folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
         for e in entries:
             if e.name.startswith("."):

@@ -171,3 +171,43 @@ def test_sigkill_mid_run_then_resume_keeps_finished_cells(tmp_path: Path, profil
     assert all(c["status"] == "ok" for c in cells.values())
     assert json.loads((out / run_id / "run.json").read_text())["status"] == "complete"
     assert not list(out.rglob(".*.part")) and not list(out.glob("*/.active-server.json"))
+
+
+@pytest.mark.slow
+def test_sigterm_mid_cell_records_it_failed_then_resume_measures_it(
+    tmp_path: Path, profiles: Path
+) -> None:
+    out = tmp_path / "raw"
+    args = ["bench", "--profile", "tiny", "--profile-file", str(profiles), "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: bool(list(out.glob("*/.active-server.json"))), 60, "a server")
+        marker = json.loads(next(out.glob("*/.active-server.json")).read_text())
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130
+    assert "interrupted; run the same command again to resume" in err
+    assert not group_alive(marker["pgid"])
+    run_id = next(iter(out.iterdir())).name
+    assert json.loads((out / run_id / "run.json").read_text())["status"] == "interrupted"
+    cell = out / run_id / "gunicorn/raw/plaintext/c2-r1.json"
+    recorded = json.loads(cell.read_text())
+    assert recorded["status"] == "failed" and recorded["interrupted"] is True
+    assert "--resume measures it again" in recorded["reason"]
+
+    result = invoke(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    again = json.loads(cell.read_text())
+    assert again["status"] == "ok" and "interrupted" not in again
+    assert json.loads((out / run_id / "run.json").read_text())["status"] == "complete"

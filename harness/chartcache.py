@@ -5,8 +5,9 @@ are hashed: `.cache/charts/<sha256>.svg` holds every chart drawn, and a build co
 the ones it needs into docs/ and draws only the missing ones (through
 `harness.figures.draw_all`, which imports matplotlib inside its workers). A rebuild
 with nothing changed therefore draws nothing and never imports matplotlib; after a new
-run only that run's charts are drawn. The spec's file name is not part of the key:
-the same data drawn on two pages is drawn once.
+run only that run's charts are drawn. Neither the file name nor the alt text is drawn,
+so neither is part of the key: the same chart on two pages (the home page's and its
+run page's) is drawn once.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def drawing_version() -> str:
 
 
 def chart_key(spec: figures.ChartSpec | figures.DensitySpec, version: str) -> str:
-    """sha256 of the spec's data (not its file name) and of the drawing code."""
+    """sha256 of what is drawn (not the file name or alt text) and of the drawing code."""
     # repr of frozen dataclasses of tuples, floats and strings is stable across runs.
-    data = repr(dataclasses.replace(spec, name=""))
+    data = repr(dataclasses.replace(spec, name="", alt=""))
     return hashlib.sha256(f"{version}\n{data}".encode()).hexdigest()
 
 

@@ -23,7 +23,7 @@ from harness.cellcolumns import samples_columns, session_columns, sidecar_column
 from harness.flags import add_flags
 from harness.parse import RawFormatError, WrkResult, parse_wrk_file
 from harness.parsecache import ParseCache
-from harness.schema import COLUMNS, DTYPES, SORT_KEYS, figures
+from harness.schema import COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
 
 FORMAT_VERSION = 1  # of run.json and the cell sidecars (docs/raw-format.md)
 # Of calibration.json, versioned by harness/calibrate.py (not imported: it starts nginx).
@@ -214,7 +214,13 @@ def _cell_row(
         path = paths["samples"]
         doc = _read_json(path, "samples", sampler.FORMAT_VERSION)
         row.update(_checked(samples_columns(doc, str(path)), path))
-    if row["status"] == "ok":
+    if row["status"] == "ok" and "stdout" not in paths and "lua_json" in paths:
+        # Several clients: each one's output is kept as .client<i>.*; the cell's own
+        # figures are the merged Lua report (docs/raw-format.md, "Several hosts").
+        merged = _read_json(paths["lua_json"])
+        row.update(report_figures(merged, paths["lua_json"]))
+        row.update(_checked(session_columns(merged, str(paths["lua_json"])), paths["lua_json"]))
+    elif row["status"] == "ok":
         if "stdout" not in paths:
             raise RawFormatError("status 'ok' but files has no 'stdout'", path=str(sidecar))
         result = _parse(paths["stdout"], row["threads"], row["connections"], cache, run["run_id"])

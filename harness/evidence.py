@@ -45,7 +45,7 @@ def resources(df: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
     has = df[(df["status"] == "ok") & (df["samples_n"].fillna(0) > 0)]
     has = has.astype({c: "float64" for c in cols})
     by = has.groupby(GROUP, sort=True)
-    out = by.agg(**{c: (c, how) for c, how in RESOURCES.items()})  # type: ignore[call-overload]
+    out = by.agg(**{c: (c, how) for c, how in RESOURCES.items()})
     out["samples"] = by["samples_n"].sum()
     out["requests_per_sec_mean"] = by["requests_per_sec"].mean()
     cpus = out["server_cpu_pct_mean"] / 100

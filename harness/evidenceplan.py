@@ -19,7 +19,7 @@ from harness.runplan import SitePlan
 from harness.serverplan import RunTables
 
 # The study ran on virtual machines with 4 GB of memory.
-STUDY_MEMORY_MB = 4096
+STUDY_MEMORY_GB = 4
 
 
 def plan_flags(plan: SitePlan, base: Callable[[str, str], dict[str, Any]], t: RunTables) -> None:
@@ -66,7 +66,8 @@ def plan_resources(
             "workload": workload,
             "figure": figure,
             "workers": workers if isinstance(workers, int) else None,
-            "memory_mb": STUDY_MEMORY_MB,
+            "memory_gb": STUDY_MEMORY_GB,
+            "saturated": f"{rel(page, FLAGS_PAGE)}#client_saturated",
             "rows": [
                 {
                     **r,

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from harness.flaginfo import FLAGS, FlagInfo
+from harness.preflight import ANNOUNCED_CLOSE
 
 __all__ = ["FLAGS", "FlagInfo", "add_flags", "details_of", "row_flags"]
 
@@ -181,7 +182,11 @@ def starved_connections(row: Mapping[str, Any]) -> str | None:
     opened = _open_conns(row)
     if opened is None:
         return None
-    if est is not None and est < STARVED_SHARE * opened:
+    # A server that closes every connection after its response (gunicorn's sync worker,
+    # seen by the preflight) has wrk reconnecting all the time: fewer established
+    # connections is its model, not starvation. The accept-queue test below still applies.
+    closes = ANNOUNCED_CLOSE in str(row.get("preflight_reason") or "")
+    if est is not None and est < STARVED_SHARE * opened and not closes:
         return f"median {est:.0f} of {opened:.0f} connections established at the server"
     n = _in_flight(row)
     if queue is not None and n is not None and queue >= max(1.0, QUEUE_SHARE * opened):

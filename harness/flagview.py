@@ -46,7 +46,7 @@ class CellFlag:
 CellFlags = Mapping[Key, Sequence[CellFlag]]
 
 
-def key_of(row: Mapping[str, Any]) -> Key:
+def key_of(row: Mapping[Any, Any]) -> Key:
     return (str(row["server"]), str(row["app"]), str(row["workload"]), int(row["connections"]))
 
 

@@ -32,7 +32,7 @@ from harness.context import (
     slug,
 )
 from harness.figures import DensitySpec
-from harness.flagview import cell_badges, cell_flags
+from harness.flagview import CellFlags, cell_badges, cell_flags
 from harness.parse import RawFormatError, parse_wrk_file
 from harness.promhist import PromHistError, merge_series, parse_histograms
 from harness.runplan import SitePlan
@@ -51,7 +51,8 @@ def read_timed_cells(raw_dir: Path, table: pd.DataFrame) -> list[TimedCell]:
     """The server histogram and wrk's view of every ok cell with server metrics."""
     timed = table[(table["status"] == "ok") & table["has_server_metrics"].fillna(False)]
     cells = []
-    for row in timed.to_dict("records"):
+    for record in timed.to_dict("records"):
+        row = {str(k): v for k, v in record.items()}
         path = raw_dir / str(row["metrics_file"])
         try:
             text = path.read_text(encoding="utf-8")
@@ -92,7 +93,7 @@ def _ms(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else x * 1000
 
 
-def _section(cell: TimedCell, data: ClientServer, page: str, badges: Any) -> dict[str, Any]:
+def _section(cell: TimedCell, data: ClientServer, page: str, flags: CellFlags) -> dict[str, Any]:
     r = cell.row
     key = (str(r["server"]), str(r["app"]), str(r["workload"]), int(r["connections"]))
     client = data.client
@@ -117,9 +118,10 @@ def _section(cell: TimedCell, data: ClientServer, page: str, badges: Any) -> dic
         "key": key,
         "repeat": int(r["repeat"]),
         "imported": bool(r.get("imported")),
-        "badges": badges(key),
+        "badges": cell_badges(flags, page, key),
         "metrics_file": r["metrics_file"],
         "wrk_requests": client.requests if client else None,
+        "client_histogram": bool(client and client.histogram_us),
         "server_count": data.server_count,
         "wrk_mean_ms": _ms(client.mean_s) if client else None,
         "server_mean_ms": _ms(data.server_mean_s),
@@ -165,7 +167,7 @@ def plan_latency(
         sections = []
         for cell in mine:
             data = _analyse(cell, run)
-            section = _section(cell, data, page, lambda k: cell_badges(flags, page, k))
+            section = _section(cell, data, page, flags)
             name = f"latency-{slug(run['run_id'])}-{section['anchor']}.svg"
             alt = f"Server-side bucket densities with wrk's latencies, {section['title']}"
             section["figure"] = plan.chart(page, DensitySpec(name, alt, data))

@@ -114,6 +114,21 @@ def figures(
     return out
 
 
+def report_figures(report: dict[str, Any], report_path: str | Path) -> dict[str, Any]:
+    """The figure columns of an ok cell that has only a Lua report: the merged figures of
+    several wrk clients (no wrk printed them, so there is no stdout to parse)."""
+    out: dict[str, Any] = {k: None for k in COLUMNS if k.endswith("_printed")}
+    out.update(_exact(report, str(report_path)))
+    found = report.get("errors")
+    errors: dict[str, Any] = found if isinstance(found, dict) else {}
+    for kind in ("connect", "read", "write", "timeout"):
+        out[f"errors_{kind}"] = errors.get(kind)
+    # wrk's summary.errors.status is what it prints as "Non-2xx or 3xx responses".
+    out["non_2xx_3xx"] = errors.get("status")
+    out.update(tool="wrk", figures_from="lua.json (merged clients)")
+    return out
+
+
 def _exact(doc: dict[str, Any], path: str) -> dict[str, Any]:
     """The Lua report (docs/raw-format.md) in table units: ms, s, per second."""
 

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from harness.context import (
     slug,
 )
 from harness.perfpage import PERF_JSON, plan_perf
+from harness.rawcopy import cached_zip, link_tree
 from harness.sitecache import BuildCache
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,8 +40,6 @@ BASE_CONFIG = REPO / "mkdocs.yml"
 GENERATED = ("index.md", "results")  # relative to docs/; rebuilt on every build
 GOLDEN_RAW = REPO / "tests" / "fixtures" / "site_raw"
 GOLDEN_DIR = REPO / "tests" / "golden"
-# Fixed zip entry time: the same raw files give the same archive bytes.
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def read_runs(raw_dir: Path) -> list[dict[str, Any]]:
@@ -59,8 +57,13 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
     return cells
 
 
-def export_run(table: Any, raw_dir: Path, run_id: str, docs_dir: Path) -> list[tuple[str, str]]:
-    """The downloads of one run under results/data/<run>/: table, raw zip, raw files."""
+def export_run(
+    table: Any, raw_dir: Path, run_id: str, docs_dir: Path, zips: Path | None = None
+) -> list[tuple[str, str]]:
+    """The downloads of one run under results/data/<run>/: table, raw zip, raw files.
+
+    `zips`: a cache directory of raw zips (harness/rawcopy.py), reused while unchanged.
+    """
     from harness.export import export_table
 
     rel_dir = f"{DATA_DIR}/{slug(run_id)}"
@@ -73,15 +76,8 @@ def export_run(table: Any, raw_dir: Path, run_id: str, docs_dir: Path) -> list[t
     }
     files = [(f"{rel_dir}/{p.name}", what.get(p.suffix, "table")) for p in sorted(written)]
     source = raw_dir / run_id
-    # Browsable one by one (e.g. run.json); temp files of an interrupted write are skipped.
-    shutil.copytree(source, out / "raw", ignore=shutil.ignore_patterns(".*"))
-    archive = out / f"{slug(run_id)}-raw.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(f"{run_id}/{path.relative_to(source).as_posix()}", ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, path.read_bytes())
+    link_tree(source, out / "raw")  # browsable one by one (e.g. run.json)
+    archive = cached_zip(source, run_id, out / f"{slug(run_id)}-raw.zip", zips)
     files.append(
         (
             f"{rel_dir}/{archive.name}",
@@ -122,7 +118,10 @@ def generate_docs(
     for name in GENERATED:
         target = docs_dir / name
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    downloads = {r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir) for r in chosen}
+    zips = cache.directory / "zips" if cache.directory else None
+    downloads = {
+        r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir, zips) for r in chosen
+    }
     plan = plan_site(
         chosen,
         subject,
@@ -141,6 +140,7 @@ def generate_docs(
         path = docs_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    cache.lap("pages")
     return {
         SERVERS: sorted(p for p in plan.pages if p.startswith("results/servers/") and p != SERVERS),
         RUNS: sorted(

@@ -129,6 +129,14 @@ def test_starved_connections_from_samples() -> None:
     )
     # A sync server's queue is normal when every queued request is answered in turn.
     assert "starved_connections" not in row_flags(good(accept_queue_median=99.0))
+    # A server that announces Connection: close has wrk reconnecting: fewer established
+    # connections is its model (gunicorn sync), not starvation.
+    closing = good(
+        established_median=3.0,
+        preflight_reason="keep_alive: server sent Connection: close: every request would "
+        "need a new connection",
+    )
+    assert "starved_connections" not in row_flags(closing)
 
 
 def test_missing_or_empty_columns_mean_cannot_tell() -> None:

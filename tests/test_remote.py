@@ -289,6 +289,13 @@ def test_two_clients_are_merged_from_their_raw_outputs(
     assert merged["latency_us"]["percentiles"]["99"] == max(
         histogram_percentile(hist, 99) or 0, merged["latency_us"]["min"]
     )
+    # The loader takes the merged report as the cell's figures (there is no stdout).
+    from harness import load_runs
+
+    row = load_runs(tmp_path / "raw").iloc[0]
+    assert row["requests"] == merged["requests"]
+    assert row["figures_from"] == "lua.json (merged clients)"
+    assert row["errors_read"] == merged["errors"]["read"]
 
 
 @pytest.mark.slow

@@ -416,9 +416,12 @@ def compare(
         "size": "comma-separated numbers of cells, e.g. 288 or 1000,10000 (default: 288)",
         "out": "where to write the figures (default: docs/about/perf.json)",
         "bench": "also time one real 10 s cell with invoke bench (needs wrk and gunicorn)",
+        "repeats": "runs of the no-change build and of bare mkdocs per size (median kept)",
     }
 )
-def perf(c: Context, size: str = "288", out: str = "", bench: bool = True) -> None:
+def perf(
+    c: Context, size: str = "288", out: str = "", bench: bool = True, repeats: int = 3
+) -> None:
     """Measure the harness: parse, table, cold and no-change build-site, mkdocs floor, RSS."""
     from harness.perf import run_perf
 
@@ -429,7 +432,7 @@ def perf(c: Context, size: str = "288", out: str = "", bench: bool = True) -> No
     if not sizes or min(sizes) < 1:
         raise _fail("--size: at least one size of 1 cell or more")
     path = Path(out) if out else DOCS / "about" / "perf.json"
-    doc = run_perf(sizes, path, bench=bench)
+    doc = run_perf(sizes, path, bench=bench, repeats=max(1, repeats))
     for t in doc["targets"]:
         floor = f", floor {t['floor']}" if t["floor"] != "—" else ""
         print(f"{t['what']}: {t['measured']} (target {t['target']}{floor}): {t['met']}")

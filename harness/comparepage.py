@@ -45,12 +45,13 @@ def _noise_text(cells: pd.DataFrame) -> list[str]:
     """What "within noise" means here, and why there is no p-value, in words."""
     if not len(cells):
         return []
-    n = cells[["requests_per_sec_n_a", "requests_per_sec_n_b"]].min(axis=1)
+    # The most ok repeats any cell has on both sides: if even that many cannot reach
+    # significance, no cell on the page can.
+    n = int(cells[["requests_per_sec_n_a", "requests_per_sec_n_b"]].min(axis=1).max())
     boot = int((cells["requests_per_sec_method"] == "bootstrap").sum())
-    few = int(n.min()), int(n.max())
     text = [
-        "A ratio is B's mean over A's mean (ok repeats only). For throughput above 1 is "
-        "better, for p99 latency below 1 is better.",
+        "A ratio is B's mean over A's mean (ok repeats only). For throughput, above 1 is "
+        "better; for p99 latency, below 1 is better.",
         "Within noise: the ranges of the repeats (min to max) of A and B overlap"
         + (
             f", or, for the {boot} cells with at least {compare.BOOTSTRAP_MIN_REPEATS} ok "
@@ -60,14 +61,15 @@ def _noise_text(cells: pd.DataFrame) -> list[str]:
             else "."
         ),
     ]
-    floor = compare.min_rank_p(few[0], few[0])
+    floor = compare.min_rank_p(n, n)
     if floor > 0.05:
         text.append(
-            f"No difference on this page is called significant: with {few[0]} ok repeats per "
-            f"side, even a perfect separation of the repeats gives a rank test (Mann-Whitney) "
-            f"a two-sided p-value of {floor:.2f} at best, above the usual 0.05. Regressions "
-            "and improvements below are differences larger than the spread of the repeats: "
-            "worth a second look, not proven. More repeats per cell make a test possible."
+            f"No difference on this page is called significant: with {n} ok repeat(s) per "
+            f"side at most, even a perfect separation of the repeats gives a rank test "
+            f"(Mann-Whitney) a two-sided p-value of {floor:.2f} at best, above the usual "
+            "0.05. Regressions and improvements below are differences larger than the "
+            "spread of the repeats: worth a second look, not proven. More repeats per cell "
+            "make a test possible."
         )
     return text
 

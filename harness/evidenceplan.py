@@ -65,16 +65,24 @@ def plan_resources(
             "app": app,
             "workload": workload,
             "figure": figure,
-            "workers": workers if isinstance(workers, int) else None,
+            "workers": workers,
+            # With one worker, RSS ÷ workers is RSS again: the column is left out.
+            "per_worker": isinstance(workers, int) and workers > 1,
             "memory_gb": STUDY_MEMORY_GB,
             "saturated": f"{rel(page, FLAGS_PAGE)}#client_saturated",
-            "rows": [
+            "workloads": [
                 {
-                    **r,
-                    "link": rel(page, server_page(str(r["server"]))),
-                    "flags": cell_badges(t.flags, page, key_of(r)),
+                    "workload": w,
+                    "rows": [
+                        {
+                            **r,
+                            "link": rel(page, server_page(str(r["server"]))),
+                            "flags": cell_badges(t.flags, page, key_of(r)),
+                        }
+                        for r in records(used[used["workload"] == w])
+                    ],
                 }
-                for r in records(used)
+                for w in sorted(used["workload"].unique())
             ],
         },
     )

@@ -164,7 +164,7 @@ def _write_run(
     planned = []
     for n, (s, a, lv, r) in enumerate(keys):
         server, app, conns = SERVERS[s], APPS[a], LEVELS[lv]
-        tpl = templates[(s * 5 + a * 3 + lv) % len(templates)]
+        tpl = templates[(s * 13 + a * 5 + lv * 3) % len(templates)]  # spread over all
         factor = target_rps(s, a, lv, r, run) / max(tpl.rps, 1.0)
         name = f"c{conns}-r{r}"
         cell_dir = out / run_id / server / app / "plaintext"

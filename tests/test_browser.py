@@ -99,12 +99,17 @@ def expected() -> dict[tuple[str, str, int], tuple[float, float]]:
 
 def table(page: Any, index: int, first_header: str | None = None) -> list[list[str]]:
     """The cells of the index-th table of the article (among those whose first header
-    cell is `first_header`, when given)."""
+    cell is `first_header`, when given), without their flag badges."""
     return page.eval_on_selector_all(
         "article table",
         """(ts, [index, head]) => {
             const chosen = ts.filter(t => head === null || t.rows[0].cells[0].innerText === head);
-            return Array.from(chosen[index].rows, r => Array.from(r.cells, c => c.innerText));
+            const text = c => {
+                const copy = c.cloneNode(true);
+                copy.querySelectorAll("a.flag").forEach(b => b.remove());
+                return copy.textContent.trim();
+            };
+            return Array.from(chosen[index].rows, r => Array.from(r.cells, text));
         }""",
         [index, first_header],
     )
@@ -146,7 +151,8 @@ def test_server_page(browser: tuple[Any, list[str]], base_url: str) -> None:
     for app, conns, rps, *_ in rows[1:]:
         assert rps == f"{means[('gunicorn', app, int(conns))][0]:,.0f}"
     failed = [r for r in rows if r[0] == "flask" and r[1] == "10"][0]
-    assert failed[-1].startswith("1/2 ok; 1 failed: server exited with code 3")
+    repeats = failed[rows[0].index("Repeats")]
+    assert repeats.startswith("1/2 ok; 1 failed: server exited with code 3")
     # Sortable: a click on a header sorts by it.
     header = page.locator("article table th", has_text="req/s range").first
     header.click()
@@ -187,3 +193,31 @@ def test_opened_from_disk(browser: tuple[Any, list[str]], site: Path) -> None:
     page.click("input.md-search__input")  # search works from disk too (iframe-worker shim)
     page.keyboard.type("gunicorn", delay=20)
     page.wait_for_selector(".md-search-result__item", timeout=15_000)
+
+
+def test_flag_badges_link_to_the_legend(browser: tuple[Any, list[str]], base_url: str) -> None:
+    """A flagged cell shows its badge beside the number; the badge opens its legend entry."""
+    df = load_runs(GOLDEN_RAW)
+    flagged = df[(df["run_id"] == SUBJECT) & (df["server"] == "waitress") & (df["app"] == "raw")]
+    assert "noisy" in flagged[flagged["connections"] == 5].iloc[0]["flags"]
+    page = browser[0].new_page()
+    page.goto(base_url + "results/servers/waitress.html")
+    row = page.locator("article table tr", has_text="raw").filter(has_text="908").first
+    badge = row.locator("a.flag", has_text="Repeats disagree")
+    assert badge.is_visible()
+    box, colour = badge.evaluate(
+        "b => [b.getBoundingClientRect().height, getComputedStyle(b).backgroundColor]"
+    )
+    assert 0 < box < 40 and colour != "rgba(0, 0, 0, 0)"  # styled as a small label
+    badge.click()
+    page.wait_for_url("**/results/flags.html#noisy")
+    assert page.locator("h2#noisy").is_visible()
+    assert page.locator("h2#littles_law").count() == 1
+    assert_no_broken_images(page)
+
+
+def assert_no_broken_images(page: Any) -> None:
+    broken = page.eval_on_selector_all(
+        "article img", "is => is.filter(i => !i.complete || !i.naturalWidth).map(i => i.src)"
+    )
+    assert broken == []

@@ -12,9 +12,11 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from test_site import SUBJECT, hand_written_docs, page_text
 
 from harness import evidence, summary
 from harness.context import FLAGS_PAGE
@@ -24,7 +26,6 @@ from harness.flagview import cell_flags
 from harness.metricsimport import import_metrics
 from harness.pages import escape
 from harness.site import GOLDEN_RAW, REPO, build_site, golden_pages
-from test_site import SUBJECT, hand_written_docs, page_text
 
 EVIDENCE_RAW = REPO / "tests" / "fixtures" / "site_raw_evidence"
 EVIDENCE = "20261126T152655Z-smoke"
@@ -50,6 +51,15 @@ def kask(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = root / "raw" / "20181108T200500Z-kask"
     import_metrics([STUDY], WRK, run, server="kask", app="unknown", note="the study's dump")
     return build_site(root / "raw", hand_written_docs(root / "docs"), root / "site")
+
+
+def one(frame: pd.DataFrame, **where: object) -> dict[str, Any]:
+    """The single row of `frame` whose columns have the given values."""
+    sel = frame
+    for column, value in where.items():
+        sel = sel[sel[column] == value]
+    assert len(sel) == 1, where
+    return {str(k): v for k, v in sel.iloc[0].items()}
 
 
 def text(path: Path) -> str:
@@ -112,15 +122,15 @@ def test_calibration_and_preflight_on_methodology(site: Path) -> None:
 
 
 def test_resources_and_session_replies(site: Path, table: pd.DataFrame) -> None:
-    cell = table[(table["server"] == "uwsgi") & (table["app"] == "raw")]
-    cell = cell[(cell["workload"] == "session") & (cell["connections"] == 50)].iloc[0]
+    cell = one(table, server="uwsgi", app="raw", workload="session", connections=50)
     server = text(site / "results/servers/uwsgi.html")
     cpu, rss = cell["server_cpu_pct_mean"], cell["server_rss_mb_max"]
     assert f"raw 50 {cpu:.1f} {cell['server_cpu_pct_max']:.1f} {rss:.1f}" in server
     replies = [int(cell[f"session_{k}"]) for k in ("get", "post", "delete", "value")]
     assert "raw 50 " + " ".join(f"{n:,}" for n in replies) in server
     resources = text(site / "results/resources.html")
-    assert f"uwsgi raw session 50 {cpu:.1f}" in resources
+    assert '<h2 id="workload-session">' in (site / "results/resources.html").read_text()
+    assert f"uwsgi raw 50 {cpu:.1f}" in resources
     assert (site / "results/figures/resources.svg").is_file()
 
 
@@ -128,8 +138,7 @@ def test_timing_overhead_compares_with_the_same_app(table: pd.DataFrame) -> None
     assert summary.baseline_of("flask+metrics") == "flask"
     assert summary.baseline_of("flask") == "raw" and summary.baseline_of("raw") is None
     ov = summary.overhead(table)
-    row = ov[(ov["server"] == "uwsgi") & (ov["app"] == "raw+metrics")]
-    row = row[(row["workload"] == "plaintext") & (row["connections"] == 4)].iloc[0]
+    row = one(ov, server="uwsgi", app="raw+metrics", workload="plaintext", connections=4)
     ok = table[(table["server"] == "uwsgi") & (table["workload"] == "plaintext")]
     rps = ok[ok["connections"] == 4].set_index("app")["requests_per_sec"]
     assert row["baseline"] == "raw"

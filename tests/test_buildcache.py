@@ -1,0 +1,105 @@
+"""Build caches: an unchanged rebuild only runs mkdocs; charts and parses are reused.
+
+Runs on copies of the committed fixture raw tree (real wrk output) with a build cache
+of its own per test, and reads what each build did from `<cache>/last-build.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import parsecache
+from harness.dataset import load_runs
+from harness.parsecache import ParseCache
+from harness.perf import hand_written_docs
+from harness.site import GOLDEN_RAW, REPO, build_site
+from harness.sitecache import read_log
+
+SUBJECT = "20261126T145156Z-fixture"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    shutil.copytree(GOLDEN_RAW, tmp_path / "raw")
+    hand_written_docs(tmp_path / "docs")
+    return tmp_path
+
+
+def build(root: Path) -> dict:
+    build_site(root / "raw", root / "docs", root / "site", runs="all", cache_dir=root / ".cache")
+    return read_log(root / ".cache")
+
+
+def test_unchanged_rebuild_draws_and_generates_nothing(tree: Path) -> None:
+    first = build(tree)
+    assert first["generated"] and first["charts_drawn"] > 0 and first["parse_misses"] > 0
+    home = (tree / "site/index.html").read_bytes()
+    second = build(tree)
+    assert not second["generated"]
+    assert second["charts_drawn"] == 0 and second["parse_misses"] == 0
+    assert (tree / "site/index.html").read_bytes() == home  # mkdocs still built it
+
+
+def test_unchanged_rebuild_imports_neither_pandas_nor_matplotlib(tree: Path) -> None:
+    build(tree)
+    code = (
+        "import sys; from pathlib import Path; from harness.site import build_site;"
+        f"r = Path({str(tree)!r});"
+        "build_site(r / 'raw', r / 'docs', r / 'site', runs='all', cache_dir=r / '.cache');"
+        "assert 'pandas' not in sys.modules, 'pandas imported';"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_changes_regenerate_but_reuse_charts(tree: Path) -> None:
+    first = build(tree)
+    # A generated page deleted by hand: docs/ no longer is what the stamp says.
+    (tree / "docs/results/errors.md").unlink()
+    again = build(tree)
+    assert again["generated"] and again["charts_drawn"] == 0
+    assert again["charts_reused"] == first["charts_drawn"] + first["charts_reused"]
+    assert (tree / "docs/results/errors.md").is_file()
+    # A new interrupted run: pages change, its chart is that of the run it copies.
+    new = tree / "raw/20261127T000000Z-fixture"
+    shutil.copytree(tree / "raw" / SUBJECT, new)
+    doc = json.loads((new / "run.json").read_text())
+    (new / "run.json").write_text(json.dumps({**doc, "run_id": new.name, "status": "interrupted"}))
+    for sidecar in new.glob("*/*/*/c*-r?.json"):
+        cell = json.loads(sidecar.read_text())
+        sidecar.write_text(json.dumps({**cell, "run_id": new.name}))
+    third = build(tree)
+    assert third["generated"] and third["charts_drawn"] == 0
+    assert third["charts_reused"] == again["charts_reused"] + 1
+    assert third["parse_hits"] > 0 and third["parse_misses"] > 0  # only the new run parsed
+    assert (tree / f"site/results/runs/{new.name}.html").is_file()
+
+
+def test_parse_cache_is_keyed_by_bytes_and_parser(tmp_path: Path, monkeypatch) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(GOLDEN_RAW / SUBJECT, raw / SUBJECT)
+    plain = load_runs(raw)
+    cache = ParseCache(tmp_path / "parse")
+    assert load_runs(raw, cache=cache).equals(plain)
+    assert (cache.hits, cache.misses) == (0, 15)  # 15 ok cells with a wrk output
+    cache = ParseCache(tmp_path / "parse")
+    assert load_runs(raw, cache=cache).equals(plain)
+    assert (cache.hits, cache.misses) == (15, 0)
+    # Same bytes, new content for one file: only that file is parsed again.
+    out = raw / SUBJECT / "gunicorn/raw/plaintext/c5-r1.txt"
+    out.write_text(out.read_text().replace("Requests/sec:   2106.29", "Requests/sec:   2106.30"))
+    cache = ParseCache(tmp_path / "parse")
+    table = load_runs(raw, cache=cache)
+    assert (cache.hits, cache.misses) == (14, 1)
+    assert 2106.30 in set(table["requests_per_sec_printed"])
+    # Another parser (its source changed): every entry is stale.
+    monkeypatch.setattr(parsecache, "parser_version", lambda: "another parser")
+    cache = ParseCache(tmp_path / "parse")
+    load_runs(raw, cache=cache)
+    assert (cache.hits, cache.misses) == (0, 15)

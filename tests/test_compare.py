@@ -1,0 +1,173 @@
+"""Run-to-run comparison: exact ratios, the noise rule, the metadata diff, the page.
+
+Run B is a copy of the committed fixture run (real wrk output) with figures changed on
+purpose in its Lua reports, which the table prefers over wrk's rounded text: gunicorn's
+raw app gets twice the requests and twice the p99 in every cell, gunicorn/flask at c=5
+1 % more requests in one repeat, and run.json a new gunicorn version and kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from html import unescape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import compare
+from harness.comparepage import compare_page
+from harness.dataset import load_runs
+from harness.pages import escape
+from harness.perf import hand_written_docs
+from harness.site import GOLDEN_RAW, REPO, build_site, read_runs
+
+A = "20261126T145156Z-fixture"
+B = "20261127T000000Z-fixture"
+
+
+def _edit(path: Path, change: object) -> None:
+    doc = json.loads(path.read_text())
+    change(doc)  # type: ignore[operator]
+    path.write_text(json.dumps(doc))
+
+
+def make_runs(root: Path) -> Path:
+    raw = root / "raw"
+    shutil.copytree(GOLDEN_RAW / A, raw / A)
+    shutil.copytree(GOLDEN_RAW / A, raw / B)
+
+    def run_json(doc: dict) -> None:
+        doc["run_id"] = B
+        doc["started_at"], doc["ended_at"] = "2026-11-27T00:00:00.000Z", "2026-11-27T00:01:00.000Z"
+        doc["versions"]["gunicorn"] = "27.0.2"
+        doc["host"]["kernel"] = "6.99.0-test"
+
+    _edit(raw / B / "run.json", run_json)
+    for sidecar in (raw / B).glob("*/*/*/c*-r?.json"):
+        _edit(sidecar, lambda d: d.update(run_id=B))
+
+    def double(doc: dict) -> None:
+        doc["requests"] *= 2
+        doc["latency_us"]["percentiles"]["99"] *= 2
+
+    for report in (raw / B / "gunicorn/raw/plaintext").glob("*.lua.json"):
+        _edit(report, double)
+    _edit(
+        raw / B / "gunicorn/flask/plaintext/c5-r1.lua.json",
+        lambda d: d.update(requests=round(d["requests"] * 1.01)),
+    )
+    return raw
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_runs(tmp_path_factory.mktemp("compare"))
+
+
+@pytest.fixture(scope="module")
+def cells(raw: Path) -> pd.DataFrame:
+    table = load_runs(raw)
+    return compare.compare_cells(table[table["run_id"] == A], table[table["run_id"] == B])
+
+
+def cell(cells: pd.DataFrame, server: str, app: str, connections: int) -> dict:
+    sel = cells[
+        (cells["server"] == server) & (cells["app"] == app) & (cells["connections"] == connections)
+    ]
+    assert len(sel) == 1
+    return sel.iloc[0].to_dict()
+
+
+def test_doubled_figures_give_exact_ratios(cells: pd.DataFrame) -> None:
+    c10 = cell(cells, "gunicorn", "raw", 10)
+    assert c10["requests_per_sec_ratio"] == 2.0 and c10["latency_p99_ms_ratio"] == 2.0
+    # Throughput: A's repeats span 3,325-4,429 req/s, B's twice that: no overlap.
+    assert c10["requests_per_sec_verdict"] == "improvement"
+    # p99: A spans 3.0-7.0 ms, B 6.1-14.0 ms: the ranges overlap, so twice the p99 is
+    # still within the noise of two repeats this far apart.
+    assert c10["latency_p99_ms_verdict"] == "within noise"
+    c5 = cell(cells, "gunicorn", "raw", 5)
+    assert c5["latency_p99_ms_ratio"] == 2.0 and c5["latency_p99_ms_verdict"] == "regression"
+    assert c5["requests_per_sec_method"] == "ranges"  # 2 repeats: no bootstrap
+
+
+def test_small_change_within_noise(cells: pd.DataFrame) -> None:
+    c5 = cell(cells, "gunicorn", "flask", 5)
+    a1, a2 = 1819 / 1.099936, 1555 / 1.100175  # requests / duration of the Lua reports
+    b1 = round(1819 * 1.01) / 1.099936
+    assert c5["requests_per_sec_ratio"] == pytest.approx((b1 + a2) / (a1 + a2), rel=1e-12)
+    assert c5["requests_per_sec_verdict"] == "within noise"
+    same = cell(cells, "waitress", "flask", 5)
+    assert same["requests_per_sec_ratio"] == 1.0
+    assert same["requests_per_sec_verdict"] == same["latency_p99_ms_verdict"] == "within noise"
+    # No response in either run: throughput 0 both times, p99 not measured at all.
+    silent = cell(cells, "waitress", "raw", 10)
+    assert silent["latency_p99_ms_verdict"] == "not comparable"
+
+
+def test_tally_and_metadata_diff(raw: Path, cells: pd.DataFrame) -> None:
+    assert compare.tally(cells) == {
+        "requests_per_sec": {
+            "regression": 0, "improvement": 2, "within noise": 6, "not comparable": 0
+        },
+        "latency_p99_ms": {
+            "regression": 1, "improvement": 0, "within noise": 6, "not comparable": 1
+        },
+    }  # fmt: skip
+    runs = {r["run_id"]: r for r in read_runs(raw)}
+    assert compare.metadata_diff(runs[A], runs[B]) == [
+        {"field": "host.kernel", "a": "6.18.44-fc-v595", "b": "6.99.0-test"},
+        {"field": "versions.gunicorn", "a": "27.0.1", "b": "27.0.2"},
+    ]
+    assert compare.latest_pair(list(runs.values())) == (A, B)
+
+
+def test_bootstrap_with_enough_repeats() -> None:
+    a = np.array([100.0, 101.0, 99.0, 100.5, 99.5])
+    low, high = compare.bootstrap_ratio(a, a * 1.5)
+    assert low == pytest.approx(1.5, rel=0.02) and high == pytest.approx(1.5, rel=0.02)
+    assert compare.bootstrap_ratio(a, a * 1.5) == (low, high)  # fixed seed
+    far = compare._verdict(a, a * 1.5, better=1)
+    assert far["method"] == "bootstrap" and far["verdict"] == "improvement"
+    near = compare._verdict(a, a[::-1] + 0.1, better=1)
+    assert near["verdict"] == "within noise"
+    assert compare._verdict(a, a * 1.5, better=-1)["verdict"] == "regression"  # latency
+
+
+def test_rank_test_floor() -> None:
+    assert compare.min_rank_p(3, 3) == pytest.approx(0.1)
+    assert compare.min_rank_p(2, 2) == pytest.approx(1 / 3)
+    assert compare.min_rank_p(5, 5) < 0.05
+
+
+def test_standalone_page_says_what_it_cannot_claim(raw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cmp.md"
+    subprocess.run(
+        [sys.executable, "-m", "invoke", "compare", A, B, "--raw", str(raw), "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    text = out.read_text()
+    assert f"# {B} compared with {A}" in text
+    assert escape("2.000 (+100.0 %)") in text  # printed literally, never as markup
+    assert "p-value of 0.33 at best" in text  # 2 repeats per side
+    assert "&#96;versions.gunicorn&#96;" not in text and "<code>versions.gunicorn</code>" in text
+    assert "results/" not in text  # standalone: no links into a site
+
+
+def test_site_compares_the_newest_two_runs(raw: Path, tmp_path: Path) -> None:
+    docs = hand_written_docs(tmp_path / "docs")
+    site = build_site(raw, docs, tmp_path / "site", cache_dir=tmp_path / ".cache")
+    page = site / compare_page(A, B).replace(".md", ".html")
+    assert page.is_file()
+    html = unescape(page.read_text())  # what a browser shows
+    assert "versions.gunicorn" in html and "within noise" in html
+    assert "2.000 (+100.0 %)" in html
+    index = (site / "results/compare/index.html").read_text()
+    assert compare_page(A, B).rsplit("/", 1)[1].replace(".md", ".html") in index

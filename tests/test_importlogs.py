@@ -7,6 +7,7 @@ from the study's published figures (CherryPy at c=500; connect errors at c=2000)
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,26 @@ def test_bad_patterns(tmp_path: Path, pattern: str, message: str) -> None:
     src = logs(tmp_path, {"uwsgi.10.log": "x"})
     with pytest.raises(ImportLogsError, match=message.replace("{", r"\{").replace("}", r"\}")):
         import_logs(src, pattern, tmp_path / "raw")
+
+
+def test_imported_logs_build_a_site_whose_pages_show_the_flags(tmp_path: Path) -> None:
+    """An older study's `<server>.<connections>.log` files become pages with their flags."""
+    from harness.site import build_site
+    from tests.test_site import hand_written_docs
+
+    wrk = Path(__file__).parent / "fixtures" / "wrk"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    # Real captures: a clean run, EOF-delimited bodies (read errors), a low fd limit.
+    shutil.copy(wrk / "wrk410-ok-t1-c10.txt", logs / "gunicorn.10.log")
+    shutil.copy(wrk / "wrk410-read-errors-no-content-length.txt", logs / "uwsgi.10.log")
+    shutil.copy(wrk / "wrk410-connect-errors-ulimit.txt", logs / "cheroot.50.log")
+    raw = tmp_path / "raw"
+    run_id = import_logs(logs, "{server}.{connections}.log", raw)
+    site = build_site(raw, hand_written_docs(tmp_path / "docs"), tmp_path / "site", runs=run_id)
+    uwsgi = (site / "results/servers/uwsgi.html").read_text()
+    assert "flags.html#eof_read_errors" in uwsgi
+    legend = (site / "results/flags.html").read_text()
+    assert "uwsgi" in legend and "eof_read_errors" in legend
+    home = (site / "index.html").read_text()
+    assert "imported" in home.lower()

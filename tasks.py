@@ -99,11 +99,12 @@ def bench(
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
     from harness.apps import APPS
-    from harness.bench import BenchError, registry
+    from harness.bench import BenchError
     from harness.benchrun import run_bench
     from harness.customservers import load_custom_servers
     from harness.matrix import PROFILES_FILE, ConfigError, build_matrix, load_profile
     from harness.remote import HostError, plan_hosts, remote_bench
+    from harness.runsetup import registry
 
     overrides = {
         "servers": servers or None,

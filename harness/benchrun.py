@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness import bench
+from harness import bench, runsetup
 from harness.matrix import Matrix
 from harness.rawstore import utc_now
 from harness.remote import check_same_hosts
@@ -42,22 +42,22 @@ def run_bench(
     """`remote`: the prepared hosts when server or clients are not this machine."""
     console = console or Console(stderr=True)
     if remote is None:
-        wrk = bench.preflight_environment(out, matrix)
+        wrk = runsetup.preflight_environment(out, matrix)
     else:
         wrk = remote.preflight(out)
-    bench.ensure_env_path()
-    store, matrix = bench.open_run(out, matrix, resume, fresh)
+    runsetup.ensure_env_path()
+    store, matrix = runsetup.open_run(out, matrix, resume, fresh)
     if remote is None:
-        unavailable = bench.unavailable_reasons(matrix, servers)
+        unavailable = runsetup.unavailable_reasons(matrix, servers)
     else:
         unavailable = remote.unavailable
     if store.run_json.exists():
-        reaped = bench.reap_leftovers(store)
+        reaped = runsetup.reap_leftovers(store)
         if reaped:
             console.print(
                 f"[yellow]stopped {len(reaped)} server process(es) left by the killed run"
             )
-        bench.cleanup_partial(store)
+        runsetup.cleanup_partial(store)
         meta = store.read_run()
         check_same_hosts(meta, remote.plan if remote else None)
         meta.update(status="running", resumed_at=utc_now())
@@ -65,7 +65,7 @@ def run_bench(
         store.write_run(meta)
         console.print(f"resuming run [bold]{store.run_id}[/] in {out}")
     else:
-        meta = bench.run_metadata(matrix, store.run_id, unavailable, servers)
+        meta = runsetup.run_metadata(matrix, store.run_id, unavailable, servers)
         if remote is not None:
             meta.update(remote.run_metadata(matrix))  # hosts, and the server's host/versions
         store.write_run(meta)
@@ -109,6 +109,6 @@ def run_bench(
         store.write_run(meta)
         console.print(
             f"run {store.run_id}: {status}, {len(todo)} cell(s) measured in "
-            f"{bench.elapsed(start)}, {failed} failed; raw output in {store.root}"
+            f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"
         )
     return store.run_id

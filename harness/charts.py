@@ -59,9 +59,14 @@ def _clean(values: pd.Series) -> list[float]:
     return [float(v) for v in values]
 
 
-def _series(df: pd.DataFrame, label: str, colour_: str, metric: str, scale: float) -> Series:
-    """Mean line, band and dots of `metric` from the rows of one app or server."""
-    ok = ok_rows(df).dropna(subset=[metric])
+def _series(
+    df: pd.DataFrame, ok: pd.DataFrame, label: str, colour_: str, metric: str, scale: float
+) -> Series:
+    """Mean line, band and dots of `metric` from the rows of one app or server.
+
+    `ok` is `ok_rows(df)`, made once per panel by the caller.
+    """
+    ok = ok.dropna(subset=[metric])
     by = ok.groupby("connections")[metric].agg(["mean", "min", "max"]).sort_index()
     failed = df[df["status"] != "ok"]["connections"]
     return Series(
@@ -83,8 +88,9 @@ def _grouped(df: pd.DataFrame, by: str, metric: str, scale: float = 1.0) -> tupl
     # (~140 columns), which made this the slowest step of a site build.
     wanted = dict.fromkeys([by, "connections", "status", "requests", metric, *LATENCY])
     df = df[[c for c in wanted if c in df.columns]]
+    ok = dict(tuple(ok_rows(df).groupby(by, sort=True)))  # once per panel, not per line
     return tuple(
-        _series(g, str(k), colour(kind, str(k)), metric, scale)
+        _series(g, ok.get(k, g.iloc[0:0]), str(k), colour(kind, str(k)), metric, scale)
         for k, g in df.groupby(by, sort=True)
     )
 

@@ -58,7 +58,7 @@ class ParseCache:
         if entries is None:
             entries = self._runs[run_id] = self._load(run_id)
         used = self._used.setdefault(run_id, {})
-        result = entries.get(key)
+        result = used.get(key) or entries.get(key)
         if result is None:
             self.misses += 1
             result = self._parse(data, path)

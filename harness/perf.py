@@ -1,13 +1,14 @@
 """Perf stage: measure the harness itself -> docs/about/perf.json, behind `invoke perf`.
 
-For each size, writes a synthetic raw tree (`harness.synth`) to a temp dir and times,
-in this order: parsing every wrk output, building the table with and without the
-parse cache, a cold `build-site` (empty docs/ and caches), a `build-site` with nothing
-changed, and a bare `mkdocs build` of the same docs/ (the floor a rebuild cannot beat).
-Builds run as subprocesses, so their peak RSS (including mkdocs and the chart
-workers) comes from wait4(). Optionally it runs one real 10 s cell with `invoke bench`
-and compares its wall time with its configured time. Targets are judged here, once,
-and stored with the figures; the site's page only prints them.
+For each size, in a fresh process, writes a synthetic raw tree (`harness.synth`) to a
+temp dir and times, in this order: a cold `build-site` (empty docs/ and caches), then
+alternately a `build-site` with nothing changed and a bare `mkdocs build` of the same
+docs/ (the floor a rebuild cannot beat), then parsing every wrk output and building the
+table with and without the parse cache. Builds run as subprocesses, so their peak RSS
+(mkdocs and the chart workers included) comes from wait4(). Optionally it runs one real
+10 s cell with `invoke bench` and compares its wall time with its configured time.
+Targets are judged here, once, and stored with the figures; the site's page only
+prints them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import synth
-from harness.perftargets import BENCH_DURATION_S, PARSE_TARGET_FILES, judge
+from harness.perfprobe import hand_written_docs, measure_parse, timed
+from harness.perftargets import BENCH_DURATION_S, judge
 
 REPO = Path(__file__).resolve().parents[1]
 FORMAT_VERSION = 1
@@ -36,72 +37,10 @@ _BUILD = (
     "build_site(*map(Path, sys.argv[1:4]), runs='all', cache_dir=Path(sys.argv[4]))"
 )
 
-
-def timed(argv: Sequence[str], cwd: Path = REPO) -> dict[str, float]:
-    """Run a command to completion: wall seconds, CPU seconds (user + system) and peak RSS
-    in MB, its children (mkdocs, the chart workers) included."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(REPO)}
-    # Output to a file, not a pipe: nothing reads a pipe while wait4() blocks.
-    with tempfile.TemporaryFile() as log:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=log, stderr=log)
-        # wait4 gives this child's rusage, which includes its own waited-for children
-        # (mkdocs, the chart workers): ru_maxrss is the largest of them, in KiB on Linux.
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            log.seek(0)
-            tail = log.read().decode(errors="replace")[-3000:]
-            raise RuntimeError(f"{' '.join(argv[:3])}… exited {code}:\n{tail}")
-    return {
-        "wall_s": round(seconds, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "rss_mb": round(usage.ru_maxrss / 1024, 1),
-    }
-
-
-def hand_written_docs(dest: Path) -> Path:
-    """A copy of docs/ without what a build generates (as the tests do)."""
-    top = REPO / "docs"
-
-    def generated(folder: str, names: list[str]) -> list[str]:
-        return [n for n in names if Path(folder) == top and n in ("index.md", "results")]
-
-    shutil.copytree(top, dest, ignore=generated)
-    return dest
-
-
-def measure_parse(outputs: Sequence[Path]) -> dict[str, Any]:
-    """Parse throughput over at least PARSE_TARGET_FILES parses (the files again if fewer),
-    with its floor: only reading the same files."""
-    from harness.parse import parse_wrk, parse_wrk_file
-
-    rounds = max(1, -(-PARSE_TARGET_FILES // max(len(outputs), 1)))
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for path in outputs:
-            path.read_bytes()
-    read_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for path in outputs:
-            parse_wrk_file(path)
-    parse_s = time.perf_counter() - start
-    texts = [p.read_text() for p in outputs]
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for text in texts:
-            parse_wrk(text)
-    grammar_s = time.perf_counter() - start
-    n = rounds * len(outputs)
-    return {
-        "parsed_files": n,
-        "parse_s": round(parse_s, 3),
-        "parse_files_per_s": round(n / parse_s, 1) if parse_s else None,
-        "parse_grammar_only_files_per_s": round(n / grammar_s, 1) if grammar_s else None,
-        "read_only_files_per_s": round(n / read_s, 1) if read_s else None,
-    }
+_MEASURE = (
+    "import json, sys; from pathlib import Path; from harness.perf import measure_size; "
+    "print(json.dumps(measure_size(int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))))"
+)
 
 
 def measure_size(cells: int, work: Path, repeats: int = 3) -> dict[str, Any]:
@@ -116,16 +55,9 @@ def measure_size(cells: int, work: Path, repeats: int = 3) -> dict[str, Any]:
 
     raw, docs, site, cache = work / "raw", work / "docs", work / "site", work / ".cache"
     runs = synth.write_tree(raw, cells)
-    outputs = sorted(p for p in raw.glob("*/*/*/*/c*-r*.txt") if p.name.count(".") == 1)
-    parse = measure_parse(outputs)
-    start = time.perf_counter()
-    load_runs(raw)
-    table_s = time.perf_counter() - start
-    load_runs(raw, cache=ParseCache(work / "warm-parse"))  # fills the cache
-    start = time.perf_counter()
-    load_runs(raw, cache=ParseCache(work / "warm-parse"))
-    table_cached_s = time.perf_counter() - start
     hand_written_docs(docs)
+    # The builds first, while this process is small: a child's peak RSS counts this
+    # process's until it execs (vfork), so a big parent would inflate every figure.
     build = [sys.executable, "-c", _BUILD, str(raw), str(docs), str(site), str(cache)]
     floor = [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f"]
     floor.append(str(work / ".mkdocs.generated.yml"))
@@ -136,6 +68,15 @@ def measure_size(cells: int, work: Path, repeats: int = 3) -> dict[str, Any]:
         nochange.append(timed(build))
         floors.append(timed(floor))
     again = read_log(cache)
+    outputs = sorted(p for p in raw.glob("*/*/*/*/c*-r*.txt") if p.name.count(".") == 1)
+    parse = measure_parse(outputs)
+    start = time.perf_counter()
+    load_runs(raw)
+    table_s = time.perf_counter() - start
+    load_runs(raw, cache=ParseCache(work / "warm-parse"))  # fills the cache
+    start = time.perf_counter()
+    load_runs(raw, cache=ParseCache(work / "warm-parse"))
+    table_cached_s = time.perf_counter() - start
     return {
         "cells": cells,
         "runs": len(runs),
@@ -151,6 +92,8 @@ def measure_size(cells: int, work: Path, repeats: int = 3) -> dict[str, Any]:
         "build_nochange_cpu_s": statistics.median(t["cpu_s"] for t in nochange),
         "mkdocs_floor_cpu_s": statistics.median(t["cpu_s"] for t in floors),
         "peak_rss_mb": max(t["rss_mb"] for t in [cold, *nochange]),
+        "build_cold_rss_mb": cold["rss_mb"],
+        "build_nochange_rss_mb": max(t["rss_mb"] for t in nochange),
         "mkdocs_floor_rss_mb": max(t["rss_mb"] for t in floors),
         "charts_drawn_cold": cold_log.get("charts_drawn"),
         "charts_drawn_nochange": again.get("charts_drawn"),
@@ -211,8 +154,13 @@ def run_perf(
     load = [round(x, 2) for x in os.getloadavg()]
     measured = []
     for cells in sizes:
+        # Each size in a fresh process, so no size inherits the memory of the one before.
         with tempfile.TemporaryDirectory(prefix=f"perf-{cells}-") as tmp:
-            measured.append(measure_size(cells, Path(tmp), repeats))
+            argv = [sys.executable, "-c", _MEASURE, str(cells), tmp, str(repeats)]
+            done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"measuring {cells} cells failed:\n{done.stderr[-3000:]}")
+            measured.append(json.loads(done.stdout.strip().splitlines()[-1]))
     harness = None
     if bench:
         with tempfile.TemporaryDirectory(prefix="perf-bench-") as tmp:

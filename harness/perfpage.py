@@ -17,6 +17,15 @@ from harness.context import HOME, rel
 
 PERF_PAGE = "results/perf.md"
 PERF_JSON = "about/perf.json"  # relative to docs/: committed, and a download on the site
+HARNESS_KEYS = "cell configured_s cell_wall_s process_wall_s overhead_ratio".split() + [
+    "server_ready_s",
+    "wrk_measured_s",
+    "other_s",
+]
+SIZE_KEYS = (
+    *"cells runs parse_files_per_s parse_cached_files_per_s table_s table_cached_s".split(),
+    *"build_cold_s build_nochange_s mkdocs_floor_s peak_rss_mb charts_drawn_cold".split(),
+)
 
 
 def read_perf(docs_dir: Path) -> dict[str, Any] | None:
@@ -37,7 +46,8 @@ def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
     }
     if doc is None:
         return ctx
-    sizes = [dict(s) for s in doc.get("sizes", [])]
+    # A figure an older perf.json lacks prints as "—" instead of failing the build.
+    sizes = [{**dict.fromkeys(SIZE_KEYS), **s} for s in doc.get("sizes", [])]
     for s in sizes:
         floor = s.get("mkdocs_floor_s")
         nochange = s.get("build_nochange_s")
@@ -50,7 +60,9 @@ def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
         "load": doc.get("load_average_before") or [],
         "sizes": sizes,
         "targets": doc.get("targets") or [],
-        "harness": doc.get("harness") or {},
+        "harness": {**dict.fromkeys(HARNESS_KEYS), **(doc.get("harness") or {})}
+        if doc.get("harness")
+        else {},
         "notes": doc.get("notes") or [],
     }
 

@@ -40,12 +40,13 @@ def judge(sizes: Sequence[dict[str, Any]], harness: dict[str, Any] | None) -> li
         # Per file, so measured over at least PARSE_TARGET_FILES parses of the largest tree.
         needed = PARSE_TARGET_FILES / big["parse_files_per_s"]
         read = PARSE_TARGET_FILES / big["read_only_files_per_s"]
+        cached = PARSE_TARGET_FILES / big["parse_cached_files_per_s"]
         rows.append(
             _row(
                 f"parse {PARSE_TARGET_FILES:,} wrk outputs",
                 f"≤ {PARSE_TARGET_S:g} s",
                 f"{needed:.2f} s",
-                f"{read:.2f} s (reading the files only)",
+                f"{read:.2f} s reading the files only; {cached:.2f} s from the parse cache",
                 needed <= PARSE_TARGET_S,
             )
         )

@@ -1,4 +1,7 @@
-"""Site stage 5: one run's raw files -> its downloads on the site.
+"""Site stage 5: one run's table and raw files -> its downloads on the site.
+
+`export_run` writes them under docs/results/data/<run>/: the run's rows as CSV and JSON
+lines, a browsable copy of its raw files, and a zip of them.
 
 `link_tree` makes the browsable copy under docs/results/data/<run>/raw/ out of hard
 links: the docs copy exists only for mkdocs to copy into site/, so sharing the bytes
@@ -17,7 +20,9 @@ import shutil
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
+from harness.context import DATA_DIR, slug
 from harness.sitecache import listing
 
 # Fixed zip entry time: the same raw files give the same archive bytes.
@@ -75,3 +80,34 @@ def cached_zip(source: Path, prefix: str, archive: Path, cache_dir: Path | None)
         if entry.name.endswith(".zip") and entry.stat().st_mtime < now - KEEP_UNUSED_S:
             Path(entry.path).unlink(missing_ok=True)
     return archive
+
+
+def export_run(
+    table: Any, raw_dir: Path, run_id: str, docs_dir: Path, zips: Path | None = None
+) -> list[tuple[str, str]]:
+    """The downloads of one run under results/data/<run>/: table, raw zip, raw files.
+
+    `zips`: a cache directory of raw zips (`cached_zip`), reused while unchanged.
+    """
+    from harness.export import export_table
+
+    rel_dir = f"{DATA_DIR}/{slug(run_id)}"
+    out = docs_dir / rel_dir
+    out.mkdir(parents=True, exist_ok=True)
+    written = export_table(table[table["run_id"] == run_id].reset_index(drop=True), out)
+    what = {
+        ".csv": "the tidy table as CSV, one row per cell",
+        ".jsonl": "the same table as JSON lines",
+    }
+    files = [(f"{rel_dir}/{p.name}", what.get(p.suffix, "table")) for p in sorted(written)]
+    source = raw_dir / run_id
+    link_tree(source, out / "raw")  # browsable one by one (e.g. run.json)
+    archive = cached_zip(source, run_id, out / f"{slug(run_id)}-raw.zip", zips)
+    files.append(
+        (
+            f"{rel_dir}/{archive.name}",
+            "every raw file of the run (wrk output, Lua reports, sidecars), as in raw/",
+        )
+    )
+    files.append((f"{rel_dir}/raw/run.json", "the run sidecar: host, versions, settings"))
+    return files

@@ -1,10 +1,13 @@
 """Site stage 5: raw/ -> docs/ -> site/, the orchestration behind `invoke build-site`.
 
 Reads only raw/: loads the tidy table (`harness.dataset`), plans pages and charts
-(`harness.siteplan`), draws the charts in a process pool (`harness.figures`), renders
-the markdown (`harness.pages`), copies the data downloads, then runs
-`mkdocs build --strict`. Generated files go to `docs/index.md` and `docs/results/`
-only, which are wiped first; hand-written pages and vendored assets are never touched.
+(`harness.siteplan`, plus comparisons and the perf page), draws the charts in a process
+pool (`harness.figures`), renders the markdown (`harness.pages`), writes the data
+downloads (`harness.rawcopy`), then runs `mkdocs build --strict` in this process
+(`harness.mkdocsrun`). Generated files go to `docs/index.md` and `docs/results/` only,
+which are wiped first; hand-written pages and vendored assets are never touched. With
+a cache (`harness.sitecache`), unchanged inputs skip straight to mkdocs, and parsed
+outputs, per-run tables, charts and zips are reused by content.
 """
 
 from __future__ import annotations
@@ -22,17 +25,16 @@ import yaml
 
 from harness import pages
 from harness.context import (
-    DATA_DIR,
     FIGURES,
     LATENCY,
     RUNS,
     SERVERS,
     SiteError,
     select_runs,
-    slug,
 )
+from harness.mkdocsrun import build_strict
 from harness.perfpage import PERF_JSON, plan_perf
-from harness.rawcopy import cached_zip, link_tree
+from harness.rawcopy import export_run
 from harness.sitecache import BuildCache
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,37 +59,6 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
     return cells
 
 
-def export_run(
-    table: Any, raw_dir: Path, run_id: str, docs_dir: Path, zips: Path | None = None
-) -> list[tuple[str, str]]:
-    """The downloads of one run under results/data/<run>/: table, raw zip, raw files.
-
-    `zips`: a cache directory of raw zips (harness/rawcopy.py), reused while unchanged.
-    """
-    from harness.export import export_table
-
-    rel_dir = f"{DATA_DIR}/{slug(run_id)}"
-    out = docs_dir / rel_dir
-    out.mkdir(parents=True, exist_ok=True)
-    written = export_table(table[table["run_id"] == run_id].reset_index(drop=True), out)
-    what = {
-        ".csv": "the tidy table as CSV, one row per cell",
-        ".jsonl": "the same table as JSON lines",
-    }
-    files = [(f"{rel_dir}/{p.name}", what.get(p.suffix, "table")) for p in sorted(written)]
-    source = raw_dir / run_id
-    link_tree(source, out / "raw")  # browsable one by one (e.g. run.json)
-    archive = cached_zip(source, run_id, out / f"{slug(run_id)}-raw.zip", zips)
-    files.append(
-        (
-            f"{rel_dir}/{archive.name}",
-            "every raw file of the run (wrk output, Lua reports, sidecars), as in raw/",
-        )
-    )
-    files.append((f"{rel_dir}/raw/run.json", "the run sidecar: host, versions, settings"))
-    return files
-
-
 def generate_docs(
     raw_dir: Path,
     docs_dir: Path,
@@ -102,7 +73,7 @@ def generate_docs(
     """
     # Imported here: pandas and the planners are needed only when docs/ is regenerated.
     from harness.comparepage import COMPARE, plan_compare
-    from harness.dataset import load_calibrations, load_runs
+    from harness.dataset import load_calibrations
     from harness.latencyplan import read_timed_cells
     from harness.siteplan import plan_site
 
@@ -110,9 +81,8 @@ def generate_docs(
 
     every_run = read_runs(raw_dir)
     chosen, subject = select_runs(every_run, runs)
-    everything = load_runs(raw_dir, cache=cache.parse)  # all runs: comparisons need them
+    everything = cache.load(raw_dir)  # all runs: comparisons need them
     table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
-    cache.lap("table")
     if not (table["run_id"] == subject["run_id"]).any():
         raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
     for name in GENERATED:
@@ -220,12 +190,11 @@ def build_site(
         [docs_dir / PERF_JSON],
         lambda: generate_docs(raw_dir, docs_dir, runs, compare=compare, cache=cache),
     )
-    config = write_config(docs_dir, Path(site_dir), extra)
-    done = mkdocs("build", "--strict", "--clean", "--config-file", str(config))
-    cache.lap("mkdocs")
-    cache.write_log()
-    if done.returncode != 0:
-        raise SiteError(f"mkdocs build --strict failed:\n{done.stdout}{done.stderr}")
+    try:
+        build_strict(write_config(docs_dir, Path(site_dir), extra))
+    finally:
+        cache.lap("mkdocs")
+        cache.write_log()
     return Path(site_dir)
 
 

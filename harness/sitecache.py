@@ -128,6 +128,21 @@ class BuildCache:
         self.seconds[step] = round(now - self._lap, 3)
         self._lap = now
 
+    def load(self, raw_dir: Path) -> Any:
+        """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed."""
+        # Imported here: pandas is needed only when docs/ is generated.
+        from harness.dataset import load_runs
+        from harness.tablecache import TableCache
+
+        if self.directory is None:
+            table = load_runs(raw_dir)
+        else:
+            tables = TableCache(self.directory / "tables", self.parse)
+            table = tables.load(raw_dir)
+            self.log.update(tables_built=tables.built, tables_reused=tables.reused)
+        self.lap("table")
+        return table
+
     def draw(self, specs: Sequence[Any], out_dir: Path) -> None:
         """Every chart at `out_dir/<name>`; with a cache, only the new ones are drawn."""
         if self.directory is None:

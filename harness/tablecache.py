@@ -45,14 +45,23 @@ class TableCache:
         frames = [self._run(d) for d in dirs]
         if not frames:
             return load_runs(raw_dir, cache=self.parse)
+        # Runs no longer in raw/ leave nothing behind: the cache follows raw/.
+        keep = {self._file(d).name for d in dirs}
+        for entry in os.scandir(self.directory):
+            if entry.name.endswith(".pickle") and entry.name not in keep:
+                Path(entry.path).unlink(missing_ok=True)
         table = pd.concat(frames, ignore_index=True)
         table = table.sort_values(SORT_KEYS, kind="stable", ignore_index=True)
         table.attrs["skipped"] = []
         return table
 
+    def _file(self, run_dir: Path) -> Path:
+        # Hashed: a run directory's name comes from whoever made raw/.
+        return self.directory / f"{hashlib.sha256(run_dir.name.encode()).hexdigest()[:32]}.pickle"
+
     def _run(self, run_dir: Path) -> pd.DataFrame:
         key = hashlib.sha256(f"{_FORMAT}\0{self._code}\0{listing(run_dir)}".encode()).hexdigest()
-        path = self.directory / f"{hashlib.sha256(run_dir.name.encode()).hexdigest()[:32]}.pickle"
+        path = self._file(run_dir)
         try:
             with open(path, "rb") as f:
                 doc = pickle.load(f)

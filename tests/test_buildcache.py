@@ -12,14 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness import parsecache
 from harness.dataset import load_runs
 from harness.parsecache import ParseCache
-from harness.perf import hand_written_docs
+from harness.perfprobe import hand_written_docs
 from harness.site import GOLDEN_RAW, REPO, build_site
 from harness.sitecache import read_log
+from harness.tablecache import TableCache
 
 SUBJECT = "20261126T145156Z-fixture"
 
@@ -77,17 +79,31 @@ def test_changes_regenerate_but_reuse_charts(tree: Path) -> None:
     third = build(tree)
     assert third["generated"] and third["charts_drawn"] == 0
     assert third["charts_reused"] == again["charts_reused"] + 1
-    assert third["parse_hits"] > 0 and third["parse_misses"] > 0  # only the new run parsed
+    assert (third["tables_built"], third["tables_reused"]) == (1, 2)  # only the new run
+    assert third["parse_misses"] == 14  # its 15 wrk outputs (two alike), under a new id
     assert (tree / f"site/results/runs/{new.name}.html").is_file()
 
 
-def test_parse_cache_is_keyed_by_bytes_and_parser(tmp_path: Path, monkeypatch) -> None:
+def test_table_cache_gives_the_same_table(tmp_path: Path) -> None:
+    tables = TableCache(tmp_path / "tables")
+    first = tables.load(GOLDEN_RAW)
+    pd.testing.assert_frame_equal(first, load_runs(GOLDEN_RAW))
+    assert (tables.built, tables.reused) == (2, 0)
+    again = TableCache(tmp_path / "tables")
+    pd.testing.assert_frame_equal(again.load(GOLDEN_RAW), first)
+    assert (again.built, again.reused) == (0, 2)
+
+
+def test_parse_cache_is_keyed_by_bytes_and_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     raw = tmp_path / "raw"
     shutil.copytree(GOLDEN_RAW / SUBJECT, raw / SUBJECT)
     plain = load_runs(raw)
     cache = ParseCache(tmp_path / "parse")
     assert load_runs(raw, cache=cache).equals(plain)
-    assert (cache.hits, cache.misses) == (0, 15)  # 15 ok cells with a wrk output
+    # 15 ok cells with a wrk output, two of them byte for byte the same: parsed once.
+    assert (cache.hits, cache.misses) == (1, 14)
     cache = ParseCache(tmp_path / "parse")
     assert load_runs(raw, cache=cache).equals(plain)
     assert (cache.hits, cache.misses) == (15, 0)
@@ -102,4 +118,4 @@ def test_parse_cache_is_keyed_by_bytes_and_parser(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(parsecache, "parser_version", lambda: "another parser")
     cache = ParseCache(tmp_path / "parse")
     load_runs(raw, cache=cache)
-    assert (cache.hits, cache.misses) == (0, 15)
+    assert (cache.hits, cache.misses) == (1, 14)

@@ -23,7 +23,7 @@ from harness import compare
 from harness.comparepage import compare_page
 from harness.dataset import load_runs
 from harness.pages import escape
-from harness.perf import hand_written_docs
+from harness.perfprobe import hand_written_docs
 from harness.site import GOLDEN_RAW, REPO, build_site, read_runs
 
 A = "20261126T145156Z-fixture"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from harness.rawstore import write_atomic
 
 CSV_NAME = "results.csv"
 JSONL_NAME = "results.jsonl"
@@ -31,8 +31,8 @@ def export_table(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         for row in df.to_dict("records")
     ]
     written = [out / CSV_NAME, out / JSONL_NAME]
-    _write_atomic(written[0], csv_text)
-    _write_atomic(written[1], "".join(lines))
+    write_atomic(written[0], csv_text.encode("utf-8"))
+    write_atomic(written[1], "".join(lines).encode("utf-8"))
     return written
 
 
@@ -44,14 +44,3 @@ def _record(row: dict[Any, Any]) -> dict[str, Any]:
 
 def _missing(v: Any) -> bool:
     return v is pd.NA or v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

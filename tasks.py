@@ -317,18 +317,31 @@ SITE = ROOT / "site"
     help={
         "raw": "raw directory to read (default: raw/)",
         "runs": "runs to show: latest (newest complete run), all, or comma-separated run ids",
-    }
+        "compare": "also compare run A with run B, as RUN_A:RUN_B (repeatable); the newest "
+        "two complete runs of one profile are compared anyway",
+    },
+    iterable=["compare"],
 )
-def build_site(c: Context, raw: str = "", runs: str = "latest") -> None:
+def build_site(
+    c: Context, raw: str = "", runs: str = "latest", compare: list[str] | None = None
+) -> None:
     """Render docs/ from raw/ (tables, charts, pages) and build site/ with mkdocs --strict."""
     from harness.context import SiteError
     from harness.parse import RawFormatError
     from harness.site import build_site as build
 
+    pairs = [_compare_pair(p) for p in compare or []]
     try:
-        print(build(Path(raw) if raw else RAW, DOCS, SITE, runs=runs))
+        print(build(Path(raw) if raw else RAW, DOCS, SITE, runs=runs, compare=pairs))
     except (SiteError, RawFormatError) as e:
         raise _fail(str(e)) from None
+
+
+def _compare_pair(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(":")
+    if not sep or not a.strip() or not b.strip() or ":" in b:
+        raise _fail(f"--compare: expected RUN_A:RUN_B, got {text!r}")
+    return a.strip(), b.strip()
 
 
 @task(
@@ -410,13 +423,15 @@ def compare(
     except (SiteError, RawFormatError) as e:
         raise _fail(str(e)) from None
     print(site / compare_page(run_a, run_b).replace(".md", ".html"))
+    print(f"to keep this comparison in later builds: invoke build-site --compare {run_a}:{run_b}")
 
 
 @task(
     help={
         "size": "comma-separated numbers of cells, e.g. 288 or 1000,10000 (default: 288)",
         "out": "where to write the figures (default: docs/about/perf.json)",
-        "bench": "also time one real 10 s cell with invoke bench (needs wrk and gunicorn)",
+        "bench": "also time real 10 s cells with invoke bench, one per installed server of "
+        "the quick profile (needs wrk; about 90 s)",
         "repeats": "runs of the no-change build and of bare mkdocs per size (median kept)",
     }
 )

@@ -148,7 +148,11 @@ def _measure(
             return _finish(store, cell, base, "failed", refused)
         run = _load(store, matrix, cell, wrk, url, files, base, metrics, server, port)
         crashed = server.proc.poll()
-        base["server_exit_code"] = runner.stop_server(server)
+        if crashed is None:
+            base["server_exit_code"] = runner.end_server(server)
+            base["server_stop"] = "sigkill-after-measurement"
+        else:
+            base["server_exit_code"] = runner.stop_server(server)
         base["server_stderr_tail"] = server.stderr_tail()
         server = None
         reason = _wrk_failure(run, crashed)

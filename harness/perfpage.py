@@ -21,6 +21,8 @@ HARNESS_KEYS = "cell configured_s cell_wall_s process_wall_s overhead_ratio".spl
     "server_ready_s",
     "wrk_measured_s",
     "other_s",
+    "servers_not_installed",
+    "cells",
 ]
 SIZE_KEYS = (
     *"cells runs parse_files_per_s parse_cached_files_per_s table_s table_cached_s".split(),

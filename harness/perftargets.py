@@ -19,7 +19,9 @@ COLD_TARGET_S = 10.0
 NOCHANGE_TARGET_RATIO = 1.3
 OVERHEAD_TARGET = 0.03
 RSS_TARGET_MB = 500.0
-BENCH_DURATION_S = 10
+BENCH_DURATION_S = 10  # a cell's configured seconds: warm-up + measured
+BENCH_WARMUP_S = 2
+BENCH_CONNECTIONS = 10
 
 
 def _row(what: str, target: str, measured: str, floor: str, met: bool | None) -> dict[str, str]:

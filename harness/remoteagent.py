@@ -115,12 +115,16 @@ def serve(args: argparse.Namespace) -> int:
         emit(event="ready", seconds=seconds)
         line = _serve_commands(server, args.port)
         crashed = server.proc.poll()
+        if line == "stop" and crashed is None:
+            # The measurement is over: no graceful stop, as on one host (bench._measure).
+            emit(event="exited", code=runner.end_server(server), crashed=None, killed=True)
+            return 0
         # On EOF nobody waits for a graceful stop: the watchdog case, be quick.
         code = runner.stop_server(server, grace_s=10.0 if line == "stop" else 2.0)
         emit(event="exited", code=code, crashed=crashed)
         return 0
     finally:
-        runner.kill_group(server.pgid)
+        runner.kill_group(server.pgid, server.proc)
 
 
 def _serve_commands(server: runner.ServerProcess, port: int) -> str | None:
@@ -198,13 +202,13 @@ def run(args: argparse.Namespace) -> int:
                 break
             if wait_line(0.1) == "":
                 return 3  # stdin closed: the controller is gone, so is the measurement
-        runner.kill_group(proc.pid)
+        runner.kill_group(proc.pid, proc)
         proc.wait()
         tail = err_path.read_bytes()[-4000:].decode("utf-8", "replace")
         emit(event="exited", code=proc.returncode, timed_out=timed_out, stderr=tail)
         return 0
     finally:
-        runner.kill_group(proc.pid)
+        runner.kill_group(proc.pid, proc)
         err_path.unlink(missing_ok=True)
 
 

@@ -87,6 +87,8 @@ class RemoteBench(RemoteSession):
             agent.close()
             agent = None
             base["server_exit_code"] = stopped["code"]
+            if stopped.get("killed"):
+                base["server_stop"] = "sigkill-after-measurement"
             base["server_stderr_tail"] = self._fetch_log(store, cell, log)
             reason, stdout, rps = record_runs(files, base, warm, runs, stopped["crashed"])
             outcome = bench._finish(store, cell, base, "failed" if reason else "ok", reason, stdout)

@@ -115,6 +115,9 @@ def test_failing_server_is_recorded_and_the_run_goes_on(tmp_path: Path, profiles
     assert "boom: no such socket" in broken["server_stderr_tail"]
     good = cells[f"{run_id}/gunicorn/raw/plaintext/c2-r1.json"]
     assert good["status"] == "ok", good
+    # Measured, then killed at once (no graceful stop to wait for); the crash stopped itself.
+    assert good["server_stop"] == "sigkill-after-measurement" and good["server_exit_code"] == -9
+    assert "server_stop" not in broken and broken["server_exit_code"] == 3
     text = (out / run_id / "gunicorn/raw/plaintext/c2-r1.txt").read_text()
     assert " requests in " in text and "Socket errors" not in text
     run = json.loads((out / run_id / "run.json").read_text())

@@ -22,7 +22,7 @@ from harness import hostinfo, runner, workloads
 from harness.apps import AppSpec
 from harness.customservers import CustomServer
 from harness.matrix import WORKLOADS, Cell, Matrix
-from harness.preflight import blocking, preflight
+from harness.preflight import PreflightResult, blocking, preflight
 from harness.rawstore import RunStore, utc_now, write_atomic
 from harness.sampler import Sampler, child_named, write_samples
 from harness.servers import Budget, ServerSpec
@@ -245,7 +245,12 @@ def _load(
 def _preflight(matrix: Matrix, cell: Cell, port: int, base: dict[str, Any]) -> str | None:
     """Check the answer before measuring it; the reason to refuse, or None to go on."""
     path, body, ctype = workloads.expected_response(cell.workload)
-    check = preflight(HOST, port, path, body, ctype)
+    return record_preflight(matrix, preflight(HOST, port, path, body, ctype), base)
+
+
+def record_preflight(matrix: Matrix, check: PreflightResult, base: dict[str, Any]) -> str | None:
+    """Put a preflight result in the sidecar; the reason to refuse the cell, or None.
+    Shared with harness/remotecell.py, whose check runs on a client host."""
     why = blocking(check)
     base["preflight"] = {
         "ok": check.ok,

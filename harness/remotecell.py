@@ -24,7 +24,7 @@ from harness import bench, workloads
 from harness.agentlink import Agent
 from harness.apps import AppSpec
 from harness.matrix import WORKLOADS, Cell, Matrix
-from harness.preflight import PreflightResult, blocking
+from harness.preflight import PreflightResult
 from harness.rawstore import RunStore, write_atomic
 from harness.remote import HostError, HostLost
 from harness.remoteclients import Load, ask, expect, record_runs, run_clients
@@ -196,11 +196,4 @@ class RemoteBench(RemoteSession):
         args = ["preflight", self.bind, str(port), path, base64.b64encode(body).decode(), ctype]
         said = json.loads(check(c.host, agent_shell(c.root, c.python, args), "preflight", 60))
         result = PreflightResult(said["ok"], [tuple(x) for x in said["checks"]], said["reason"])
-        why = blocking(result)
-        base["preflight"] = {
-            "ok": result.ok,
-            "blocking": why,
-            "ignored": bool(why and matrix.ignore_preflight),
-            "checks": [list(x) for x in result.checks],
-        }
-        return f"preflight: {why}" if why and not matrix.ignore_preflight else None
+        return bench.record_preflight(matrix, result, base)

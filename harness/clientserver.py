@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.flaginfo import LITTLE_HIGH, LITTLE_LOW, little_holds
 from harness.promhist import HistogramSeries
 from harness.promquantile import QUANTILES, histogram_quantile
 from harness.records import WrkResult
 
-LITTLE_TOLERANCE = 0.10  # wrk is closed-loop: λ·W should equal the connection count
 VALLEY_RATIO = 0.25  # a valley is below a quarter of the smaller peak's density
 MIN_MODE_SHARE = 0.10  # each mode holds at least this share of all observations
 BIMODAL_RULE = (
@@ -219,15 +219,16 @@ def analyse(
     if client and connections and client.mean_s and client.duration_s > 0:
         rate = client.requests / client.duration_s
         in_flight = rate * client.mean_s
-        holds = abs(in_flight / connections - 1) <= LITTLE_TOLERANCE
+        holds = little_holds(in_flight, connections)
         in_handler = rate * mean if mean is not None else None
         outside = rate * queueing if queueing is not None else None
         little = LittleCheck(connections, rate, in_flight, in_handler, outside, holds)
         if not holds:
             warnings.append(
-                f"Little's law: λ·W = {in_flight:.1f} requests in flight, but wrk kept "
-                f"{connections} connections open: some connections were idle or starved "
-                "(or wrk's latency correction inflated the mean)"
+                f"Little's law: λ·W = {in_flight:.1f} requests in flight for the "
+                f"{connections} connections wrk kept open (ratio {in_flight / connections:.2f}, "
+                f"outside {LITTLE_LOW:g}–{LITTLE_HIGH:g}): below, connections were idle or "
+                "starved; above, wrk's latency correction dominates the mean"
             )
         if in_handler is not None and worker_slots and in_handler > worker_slots * 1.05:
             warnings.append(

@@ -9,6 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Little's law in a closed loop: each open connection has one request outstanding, but
+# for the client's turnaround and a reconnect (connection-closing servers), which wrk
+# leaves out of latency. wrk's mean latency is after its coordinated-omission correction
+# (stats_correct adds samples for every response slower than twice the mean cycle), which
+# pushes the ratio above 1. Measured here on sound cells (gunicorn sync, waitress, uWSGI
+# --http --http-keepalive, c=1..100): 0.89–1.92, and 2.23 for uWSGI at c=1 with 87 µs
+# responses. So: below 0.5 means half the connections got no countable answer on
+# average (the study's CherryPy at c=500: 0.02); above 3 means a tail so heavy that the
+# correction dominates the mean. One band for the flag (harness/flags.py) and the
+# client-vs-server pages (harness/clientserver.py), so the two never disagree on a cell.
+LITTLE_LOW, LITTLE_HIGH = 0.5, 3.0
+
+
+def little_holds(in_flight: float, connections: float) -> bool:
+    """λ·W within the band of the open connections."""
+    return LITTLE_LOW <= in_flight / connections <= LITTLE_HIGH
+
 
 @dataclass(frozen=True)
 class FlagInfo:

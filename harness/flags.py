@@ -21,22 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from harness.flaginfo import FLAGS, FlagInfo
+from harness.flaginfo import FLAGS, LITTLE_LOW, FlagInfo, little_holds
 from harness.preflight import ANNOUNCED_CLOSE
 
 __all__ = ["FLAGS", "FlagInfo", "add_flags", "details_of", "row_flags"]
 
 
-# Little's law in a closed loop: each open connection has one request outstanding, but
-# for the client's turnaround and a reconnect (connection-closing servers), which wrk
-# leaves out of latency. wrk's mean latency is after its coordinated-omission correction
-# (stats_correct adds samples for every response slower than twice the mean cycle), which
-# pushes the ratio above 1. Measured here on sound cells (gunicorn sync, waitress, uWSGI
-# --http --http-keepalive, c=1..100): 0.89–1.92, and 2.23 for uWSGI at c=1 with 87 µs
-# responses. So: below 0.5 means half the connections got no countable answer on
-# average (the study's CherryPy at c=500: 0.02); above 3 means a tail so heavy that the
-# correction dominates the mean.
-LITTLE_LOW, LITTLE_HIGH = 0.5, 3.0
 NOISY_CV = 0.10  # pyperf warns when stdev >= 10 % of the mean
 EOF_SHARE = 0.5  # EOF-framed responses give one read error per request; others are rare
 TIMEOUT_NEAR = 0.95  # a max within 5 % of --timeout: the next slower response was dropped
@@ -87,7 +77,7 @@ def littles_law(row: Mapping[str, Any]) -> str | None:
     if not rps or lat is None or n is None or opened is None:
         return None
     ratio = n / opened
-    if LITTLE_LOW <= ratio <= LITTLE_HIGH:
+    if little_holds(n, opened):
         return None
     return (
         f"{rps:.2f} req/s × {lat:.2f} ms = {n:.1f} requests in flight"

@@ -32,6 +32,7 @@ from harness.context import (
     slug,
 )
 from harness.figures import DensitySpec
+from harness.flaginfo import LITTLE_HIGH, LITTLE_LOW
 from harness.flagview import CellFlags, cell_badges, cell_flags
 from harness.parse import RawFormatError, parse_wrk_file
 from harness.promhist import PromHistError, merge_series, parse_histograms
@@ -183,6 +184,7 @@ def plan_latency(
                 "overhead": rel(page, OVERHEAD),
                 "caveat": CAVEAT,
                 "rule": BIMODAL_RULE,
+                "little_band": f"{LITTLE_LOW:g}–{LITTLE_HIGH:g}",
                 "sections": sections,
             },
         )

@@ -262,3 +262,19 @@ def test_import_metrics_adds_a_cell_with_the_raw_files(tmp_path: Path) -> None:
         import_metrics([STUDY], wrk_file, run, server="kask", app="sessionstore", repeat=1)
     with pytest.raises(MetricsImportError, match=f"^{STUDY}"):
         import_metrics([STUDY], STUDY, run, server="kask", app="sessionstore")
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.49, 0.51, 0.9, 1.2, 1.9, 2.9, 3.1, 5.0])
+def test_the_little_check_and_the_little_flag_agree(ratio: float) -> None:
+    """One band for the client-vs-server page and the `littles_law` flag: a cell is never
+    sound on one and flagged on the other (they used to be ±10 % and 0.5–3)."""
+    from harness.flags import littles_law
+
+    [s] = parse_histograms(STUDY.read_text())
+    connections, rps = 64, 10_000.0
+    mean_s = ratio * connections / rps  # λ·W = ratio × connections
+    data = analyse(s, ClientSide(int(rps * 60), 60.0, mean_s, {}), connections=connections)
+    row = {"requests_per_sec": rps, "latency_avg_ms": mean_s * 1000}
+    row |= {"connections": connections, "threads": 2}
+    assert data.little is not None
+    assert data.little.holds == (littles_law(row) is None) == (0.5 <= ratio <= 3.0)

@@ -18,7 +18,8 @@ the app (405 adds ``Allow``). ``<key>`` is one non-empty path segment (no ``/``)
 HEAD and OPTIONS are left to each framework and are not part of the contract.
 
 The key-value store lives in each worker process's memory: with several worker
-processes a key stored by one is not visible to the others.
+processes a key stored by one is not visible to the others, so the harness refuses the
+session workload with more than one worker (harness/matrix.py).
 """
 
 import json

@@ -224,6 +224,15 @@ def build_matrix(
         )
     repeats = parse_ints([need("repeats")], "--repeats")[0]
     workers = parse_ints([raw.get("workers", 1)], "--workers")[0]
+    if workers > 1 and "session" in workloads:
+        # Each worker process keeps its own store (apps/app_contract.py): a key stored by
+        # one worker is a 404 on another, which the session check would report as the
+        # server's inconsistency.
+        raise ConfigError(
+            f"--workers {workers} with the session workload: each worker process keeps its "
+            "own key-value store, so a key stored through one is missing on another; "
+            "use --workers 1 for session"
+        )
     server_threads = parse_ints([raw.get("server_threads", 1)], "--server-threads")[0]
     server_cpus, client_cpus = default_pinning()
     if "server_cpus" in raw:

@@ -100,6 +100,10 @@ def test_unshuffled_seedless_shuffle_records_a_seed() -> None:
         ({"connections": "ten"}, "--connections: 'ten' is not a whole number"),
         ({"repeats": "0"}, "--repeats: 0 is below the minimum of 1"),
         ({"server_cpus": "0", "client_cpus": "0"}, "server and wrk CPUs must be disjoint"),
+        (
+            {"workloads": "plaintext,session", "workers": "2"},
+            "--workers 2 with the session workload: each worker process keeps its own",
+        ),
     ],
 )
 def test_bad_options_are_one_clear_line(overrides: dict[str, str], message: str) -> None:

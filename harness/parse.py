@@ -4,13 +4,24 @@
 needs neither pandas nor wrk. `parse_wrk_file(path)` reads a file and attaches its path
 to any `RawFormatError`. The grammar mirrors wrk 4.1's src/wrk.c and src/units.c and
 wrk2's print_hdr_latency(); docs/schema.md documents every field.
+
+Two paths, one result. `_line_grammar` is the grammar: line by line, it reads every
+layout wrk, wrk2, a Lua script or a terminal paste produce, and names the line that is
+wrong. A site build parses every raw file, thousands, and the grammar's Python per line
+is most of that cost; so `parse_wrk` first tries `_fast_path`, one compiled regex that
+matches the whole text as wrk 4.x prints it (Lua lines around it, the --latency block
+and the error lines included) and is about twice as fast. It accepts only what the
+grammar reads the same way (spaces as the only whitespace, no wrk2 line, numbers and
+units as wrk prints them) and converts with the same tables; for anything else (wrk2's
+output, tabs or CRs, a latency in minutes, every error) it returns None and the grammar
+decides. tests/test_parse.py checks that both paths give the same record, float bits
+included, on real captures and generated texts.
 """
 
 from __future__ import annotations
 
 import re
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 from harness.records import RawFormatError, WrkResult
@@ -92,6 +103,107 @@ def _ms(num: str, unit: str) -> float:
     return _scaled(num, _TIME_MS[unit])
 
 
+# The fast path: wrk 4.x's layout as one regex (see the module docstring). Fields are
+# separated by spaces only, so the grammar's strip() and \s+ find the same fields; a tab,
+# CR or any other whitespace falls back. `_NL` ends a line: its trailing spaces, blank
+# lines (the grammar skips them) and the next line's indentation. Lua may print lines
+# before "Running" and between the threads and Thread Stats lines: `_OTHER_LINES` skips
+# those the grammar skips there, starting with none of the words it looks for (so no
+# wrk2 calibration line) nor with a digit (a requests line). Whatever follows
+# Transfer/sec is ignored, as by the grammar. Numbers are those wrk prints, a subset of
+# `_NUM` (a percentage may be "-nan"), for fewer regex steps; "+1", ".5" or "inf" fall back.
+# So are units: those that only shift the decimal point, `float(num + exp)` exactly as
+# `_scaled` computes them; a latency in minutes or hours ("1000.00m" too) falls back.
+_S = "[ ]++"
+_NL = "[ ]*+\\n[ \\n]*+"
+_OTHER_LINES = (
+    "(?:(?!Running|Thread|Latency|Req/Sec|Socket|Non-2xx|Requests/sec|Transfer/sec)"
+    "[!-/:-~][^\\n]*+\\n[ \\n]*+)*+"
+)
+_F_NUM = r"\d+\.?\d*"
+_F_TIME = rf"({_F_NUM})(us|ms|s)"
+_F_MS = {unit: exp for unit, (exp, factor) in _TIME_MS.items() if factor == 1}
+_F_S = {unit: exp for unit, (exp, factor) in _TIME_S.items() if factor == 1}
+_F_COUNT = {unit: exp for unit, (exp, factor) in _COUNT.items() if factor == 1}
+_F_COUNTS = rf"({_F_NUM})([kMGTP]?)"
+_F_SIZE = rf"({_F_NUM})([KMGTP]?)B"
+_F_PCT = rf"(-?(?:{_F_NUM}|nan))%"
+_FAST = _re(
+    rf"[ \n]*+{_OTHER_LINES}"
+    rf"Running{_S}(\d+)(s|m|h){_S}test{_S}@{_S}([!-~]++(?:{_S}[!-~]++)*+){_NL}"
+    rf"(\d+){_S}threads{_S}and{_S}(\d+){_S}connections{_NL}{_OTHER_LINES}"
+    rf"Thread{_S}Stats{_S}Avg{_S}Stdev{_S}Max{_S}\+/-{_S}Stdev{_NL}"
+    rf"Latency{_S}{_F_TIME}{_S}{_F_TIME}{_S}{_F_TIME}{_S}{_F_PCT}{_NL}"
+    rf"Req/Sec{_S}{_F_COUNTS}{_S}{_F_COUNTS}{_S}{_F_COUNTS}{_S}{_F_PCT}{_NL}"
+    # --latency: wrk 4.x prints these four percentiles, in this order; others fall back.
+    rf"(?:Latency Distribution{_NL}50%{_S}{_F_TIME}{_NL}75%{_S}{_F_TIME}{_NL}"
+    rf"90%{_S}{_F_TIME}{_NL}99%{_S}{_F_TIME}{_NL})?"
+    rf"(\d+){_S}requests{_S}in{_S}{_F_TIME},{_S}{_F_SIZE}{_S}read{_NL}"
+    rf"(?:Socket errors:{_S}"
+    rf"connect (-?\d+), read (-?\d+), write (-?\d+), timeout (-?\d+){_NL})?"
+    rf"(?:Non-2xx or 3xx responses:{_S}(\d+){_NL})?"
+    rf"Requests/sec:{_S}({_F_NUM}){_NL}"
+    rf"Transfer/sec:{_S}{_F_SIZE}[ ]*+(?:\n|\Z)"
+)
+
+
+def _fast_path(text: str) -> WrkResult | None:
+    """The record for wrk 4.x's usual layout, in one match; None for anything else."""
+    m = _FAST.match(text.replace("^C", ""))
+    if m is None:
+        return None
+    g = m.groups()
+    test_s, test_unit, url, threads, connections = g[:5]
+    lat_avg, lat_avg_unit, lat_sd, lat_sd_unit, lat_max, lat_max_unit, lat_pct = g[5:12]
+    rps_avg, rps_avg_unit, rps_sd, rps_sd_unit, rps_max, rps_max_unit, rps_pct = g[12:19]
+    p50, p50_unit, p75, p75_unit, p90, p90_unit, p99, p99_unit = g[19:27]
+    requests, run_s, run_unit, read, read_unit = g[27:32]
+    connect_errors, read_errors, write_errors, timeout_errors, non2xx = g[32:37]
+    total, transfer, transfer_unit = g[37:]
+    # int() in the grammar's order: for a number too long for int(), the same error first.
+    n_threads, n_connections = int(threads), int(connections)
+    ms, count = _F_MS, _F_COUNT
+    percentiles = (
+        {}
+        if p50 is None
+        else {
+            50.0: float(p50 + ms[p50_unit]),
+            75.0: float(p75 + ms[p75_unit]),
+            90.0: float(p90 + ms[p90_unit]),
+            99.0: float(p99 + ms[p99_unit]),
+        }
+    )
+    errors = (0, 0, 0, 0)
+    if connect_errors is not None:
+        errors = (int(connect_errors), int(read_errors), int(write_errors), int(timeout_errors))
+    n_non2xx = 0 if non2xx is None else int(non2xx)
+    # Positional, in the order of WrkResult's fields: a third cheaper than by keyword.
+    return WrkResult(
+        "wrk",
+        url,
+        n_threads,
+        n_connections,
+        _scaled(test_s, _TIME_S[test_unit]),
+        float(run_s + _F_S[run_unit]),
+        int(requests),
+        float(read) * _SIZE_SCALE[read_unit],
+        float(total),
+        float(transfer) * _SIZE_SCALE[transfer_unit],
+        float(lat_avg + ms[lat_avg_unit]),
+        float(lat_sd + ms[lat_sd_unit]),
+        float(lat_max + ms[lat_max_unit]),
+        float(lat_pct),
+        float(rps_avg + count[rps_avg_unit]),
+        float(rps_sd + count[rps_sd_unit]),
+        float(rps_max + count[rps_max_unit]),
+        float(rps_pct),
+        percentiles,
+        {},
+        *errors,
+        n_non2xx,
+    )
+
+
 def _unexpected(lines: list[str], i: int, what: str) -> RawFormatError:
     if i >= len(lines):
         last = len(lines)
@@ -125,6 +237,12 @@ def _expect(
 
 def parse_wrk(text: str) -> WrkResult:
     """Parse one wrk/wrk2 stdout. Raises RawFormatError naming the line that is wrong."""
+    result = _fast_path(text)
+    return result if result is not None else _line_grammar(text)
+
+
+def _line_grammar(text: str) -> WrkResult:
+    """The grammar: any layout it reads, or the RawFormatError naming the wrong line."""
     # A terminal echoes Ctrl-C as "^C" wherever the cursor was; wrk never prints it.
     # split("\n") + strip(): CRLF, tabs and indentation go; line numbers match an editor's.
     lines = [s.strip() for s in text.replace("^C", "").split("\n")]
@@ -237,9 +355,18 @@ def _latency_blocks(lines: list[str], i: int) -> tuple[int, re.Match[str], _Pcts
 
 def parse_wrk_file(path: str | PathLike[str]) -> WrkResult:
     """Read and parse one file; a RawFormatError then names the file. OSError passes."""
-    # wrk prints ASCII; undecodable bytes become U+FFFD and fail the grammar, not the codec.
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    text = _read_text(path)
     try:
         return parse_wrk(text)
     except RawFormatError as e:
         raise e.at(path) from None
+
+
+def _read_text(path: str | PathLike[str]) -> str:
+    """What `Path(path).read_text(encoding="utf-8", errors="replace")` returns, without a
+    text-mode file: the bytes decoded at once, newlines translated as text mode does."""
+    with open(path, "rb") as f:
+        data = f.read()
+    # wrk prints ASCII; undecodable bytes become U+FFFD and fail the grammar, not the codec.
+    text = data.decode("utf-8", "replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text

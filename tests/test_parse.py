@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import struct
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -19,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import RawFormatError, WrkResult, parse_wrk
-from harness.parse import parse_wrk_file
+from harness.parse import _fast_path, _line_grammar, _read_text, parse_wrk_file
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK = Path(__file__).resolve().parent / "fixtures" / "wrk"
@@ -377,6 +382,254 @@ def test_parsing_is_fast() -> None:
     for i in range(1000):
         parse_wrk(texts[i % len(texts)])
     assert time.perf_counter() - start < 1.0
+
+
+# --- the fast path and the line grammar agree ------------------------------------------
+# parse_wrk tries `_fast_path` (one regex for wrk 4.x's layout) before `_line_grammar`.
+# The fast path must give the grammar's record, float bits included, or None.
+
+
+def _bits(value: object) -> object:
+    """A value with every float as its bits: NaN equals NaN, -0.0 differs from 0.0."""
+    if isinstance(value, float):
+        return ("float", struct.pack("<d", value))
+    if isinstance(value, dict):
+        return ("dict", [(_bits(k), _bits(v)) for k, v in value.items()])
+    return (type(value).__name__, value)
+
+
+def _record_bits(result: WrkResult) -> list[tuple[str, object]]:
+    return [(f.name, _bits(getattr(result, f.name))) for f in fields(result)]
+
+
+def _outcome(parse: Callable[[str], WrkResult], text: str) -> object:
+    try:
+        return _record_bits(parse(text))
+    except RawFormatError as e:
+        return ("RawFormatError", e.message, e.line, e.path)
+
+
+def _assert_paths_agree(text: str) -> WrkResult | None:
+    """parse_wrk (either path) and the grammar alone: the same record or the same error."""
+    fast = _fast_path(text)
+    grammar = _outcome(_line_grammar, text)
+    if fast is not None:
+        assert _record_bits(fast) == grammar
+    assert _outcome(parse_wrk, text) == grammar
+    return fast
+
+
+# Real wrk 4.1 stdout (captured, and the example run's): the fast path reads all of it.
+RAW_OUTPUTS = sorted(p for p in (ROOT / "raw").glob("*/*/*/*/c*-r*.txt"))
+FAST_PATH_TEXTS = [n for n in TEXTS if n.startswith("wrk410-")] + ["crafted-wrk-million-rps.txt"]
+
+
+def test_fast_path_is_taken_for_wrk41_captures() -> None:
+    assert len(FAST_PATH_TEXTS) >= 11 and RAW_OUTPUTS
+    for name in FAST_PATH_TEXTS:
+        assert _fast_path(TEXTS[name]) is not None, name
+    for path in RAW_OUTPUTS:
+        assert _fast_path(path.read_text()) is not None, path
+    # wrk2, a pasted text (tabs, CRLF, ^C) and broken files: the grammar's.
+    for name in sorted(set(TEXTS) - set(FAST_PATH_TEXTS)):
+        assert _fast_path(TEXTS[name]) is None, name
+    for name in BROKEN:
+        assert _fast_path((WRK / name).read_text()) is None, name
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS) + sorted(BROKEN))
+def test_fast_path_equals_line_grammar_on_fixtures(name: str) -> None:
+    _assert_paths_agree((WRK / name).read_text())
+
+
+def test_fast_path_equals_line_grammar_on_raw_outputs() -> None:
+    for path in RAW_OUTPUTS:
+        assert _assert_paths_agree(path.read_text()) is not None, path
+
+
+@settings(max_examples=400, deadline=None)
+@given(mutated())
+def test_fast_path_equals_line_grammar_on_mutated_texts(text: str) -> None:
+    _assert_paths_agree(text)
+
+
+# What wrk 4.x prints, and what else may come instead, kind by kind: numbers, units and
+# lines from wrk2, Lua scripts, terminals and broken files, which the grammar reads or
+# rejects and the fast path must leave to it.
+_PRINTED = st.integers(0, 10**7).map(lambda n: f"{n / 100:.2f}")
+_ODD: dict[str, list[str]] = {
+    "number": [
+        *("0", "12", "5.", "1000.00", "-nan", "nan", "+1.5", "-2", ".5", "inf", "1e3"),
+        *("1.2.3", "", "\u0663"),
+    ],
+    "time": ["m", "h", "xs", "", " ms", "MS"],
+    "count": ["T", "P", "K", "m", " k"],
+    "size": ["P", "k", "", " K", "b"],
+    "url": ["", "http://x/\x85", "http://x/\t", "http://\u00fc/", "http://x/ ", "\u3000"],
+    "line": [
+        *("Thread calibration: mean lat.: 0.85ms, rate sampling interval: 10ms", "Thread"),
+        *("Running late", "Running 2s test @ http://other/", "2 threads and 4 connections"),
+        *("Latency 1ms", "Latency Distribution", "Req/Sec", "Socket errors", "Non-2xx"),
+        *("Requests/sec: x", "Transfer/sec: 1B", "1 requests in 1.00s, 1.00KB read"),
+        *("-----", "50%,8806", "50% 1ms", "\x0c", "\x85", "\u00fc", "^C", "\t"),
+    ],
+    "percentiles": ["50", "75", "90", "99", "99.9", "0", "100", "5x", "99.99"],
+    "spacing": ["\t", " \t", "\x0b", "\u3000", ""],
+    "indent": ["\t", "\r", "\xa0", "\x1c", "\u2028"],
+    "trailing": ["\r", "\t", "\x85", "\xa0", "\u3000"],
+    "blank": ["\t", "\r", "\x0c", "\xa0"],
+    "ending": ["\r\n", "\r", "\n\n", "\x85"],
+}
+_ODD_KINDS = sorted([*_ODD, "errors", "ctrl-c"])
+
+
+@st.composite
+def wrk_outputs(draw: st.DrawFn) -> tuple[str, bool]:
+    """A wrk output with drawn figures and layout; True when laid out as wrk 4.x prints it
+    (the fast path must read it), else with one or two kinds of oddity drawn in."""
+    plain = draw(st.booleans())
+    kinds = set() if plain else draw(st.sets(st.sampled_from(_ODD_KINDS), min_size=1, max_size=2))
+
+    def odd(kind: str) -> bool:
+        return kind in kinds and draw(st.booleans())
+
+    def pick(kind: str, usual: list[str]) -> str:
+        return draw(st.sampled_from(_ODD[kind] if odd(kind) else usual))
+
+    def num() -> str:
+        return draw(st.sampled_from(_ODD["number"]) if odd("number") else _PRINTED)
+
+    def pct() -> str:
+        return "-nan" if draw(st.integers(0, 3)) == 0 else num()
+
+    def time() -> str:
+        return num() + pick("time", ["us", "ms", "s"])
+
+    def count() -> str:
+        return num() + pick("count", ["", "k", "M", "G"])
+
+    def size() -> str:
+        return num() + pick("size", ["", "K", "M", "G", "T"]) + "B"
+
+    def extra() -> list[str]:
+        usual = ["lua init: thread started", "response: 200 OK", "", "{'status': 200}"]
+        return [pick("line", usual) for _ in range(draw(st.integers(0, 2)))]
+
+    url = pick("url", ["http://127.0.0.1:58953/", "http://host/a b?q=1"])
+    lines = extra()
+    lines.append(f"Running {draw(st.integers(0, 99))}{draw(st.sampled_from('smh'))} test @ {url}")
+    lines.append(
+        f"{draw(st.integers(0, 64))} threads and {draw(st.integers(0, 10**4))} connections"
+    )
+    lines += extra()
+    lines.append("Thread Stats   Avg      Stdev     Max   +/- Stdev")
+    lines.append(f"Latency {time()} {time()} {time()} {pct()}%")
+    lines.append(f"Req/Sec {count()} {count()} {count()} {pct()}%")
+    if draw(st.booleans()):
+        lines.append("Latency Distribution")
+        pcts = ["50", "75", "90", "99"]
+        if odd("percentiles"):
+            pcts = draw(st.lists(st.sampled_from(_ODD["percentiles"]), max_size=6))
+        lines += [f"{p}% {time()}" for p in pcts]
+    lines.append(f"{draw(st.integers(0, 10**9))} requests in {time()}, {size()} read")
+    n = st.integers(-1, 10**6)  # the grammar reads a negative error count
+    errors = [
+        f"Socket errors: connect {draw(n)}, read {draw(n)}, write {draw(n)}, timeout {draw(n)}"
+    ]
+    errors.append(
+        f"Non-2xx or 3xx responses: {draw(n if odd('errors') else st.integers(0, 10**6))}"
+    )
+    if odd("errors"):  # any order, any number of times: the grammar's last one counts
+        errors = draw(st.lists(st.sampled_from(errors), max_size=3))
+    lines += [e for e in errors if draw(st.booleans())]
+    lines += [f"Requests/sec: {num()}", f"Transfer/sec: {size()}", *extra()]
+
+    # Layout: indentation, spacing between fields, trailing blanks, blank lines, endings.
+    spaces = ["", " ", "    "]
+    out = []
+    for line in lines:
+        # Single spaces inside these, as wrk prints them and the grammar wants them.
+        fixed = line.startswith(("Socket", "Non-2xx", "Latency Distribution"))
+        words = [line] if fixed else line.split(" ")
+        if draw(st.integers(0, 9)) == 0:
+            out.append(pick("blank", spaces))
+        sep = pick("spacing", ["  ", " ", "   "]) if len(words) > 1 else ""
+        out.append(pick("indent", spaces) + sep.join(words) + pick("trailing", spaces))
+    if odd("ctrl-c"):  # where a terminal echoes it: at a line's start or end
+        at = draw(st.integers(0, len(out) - 1))
+        out[at] = draw(st.sampled_from(["^C" + out[at], out[at] + "^C"]))
+    ending = pick("ending", ["\n"])
+    return ending.join(out) + draw(st.sampled_from(["", ending])), plain
+
+
+_FIGURE = re.compile(r"(-?[\d.]+|-?nan)([A-Za-z%]*)")  # a number and its unit
+_SPACES = re.compile(" +")
+
+
+def _one_edit_variants(text: str) -> list[str]:
+    """The text with one thing changed: a line inserted, a number, unit, indentation,
+    spacing or line end replaced by an odd one, a "^C" echoed, another line ending."""
+    lines = text.split("\n")
+    out = [text.replace("\n", ending) for ending in _ODD["ending"]]
+
+    def edit(i: int, start: int, end: int, new: str) -> None:
+        out.append(
+            "\n".join([*lines[:i], lines[i][:start] + new + lines[i][end:], *lines[i + 1 :]])
+        )
+
+    units = sorted({*_ODD["time"], *_ODD["count"], *_ODD["size"]})
+    whitespace = sorted({*_ODD["indent"], *_ODD["trailing"], *_ODD["blank"], "^C"})
+    for i, line in enumerate(lines):
+        out += ["\n".join([*lines[:i], odd, *lines[i:]]) for odd in _ODD["line"]]
+        for m in _FIGURE.finditer(line):
+            for num in _ODD["number"]:
+                edit(i, m.start(1), m.end(1), num)
+            for unit in units:
+                edit(i, m.start(2), m.end(2), unit)
+        for m in _SPACES.finditer(line):
+            for sep in _ODD["spacing"]:
+                edit(i, m.start(), m.end(), sep)
+        for ws in whitespace:
+            edit(i, 0, 0, ws)
+            edit(i, len(line), len(line), ws)
+    return out
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "wrk410-ok-latency-t2-c20.txt",
+        "wrk410-read-errors-no-content-length.txt",
+        "wrk410-non2xx-404.txt",
+        "wrk410-zero-requests-nan.txt",
+        "wrk410-lua-prints-before-after.txt",
+    ],
+)
+def test_fast_path_equals_line_grammar_on_one_edit_variants(name: str) -> None:
+    variants = _one_edit_variants(TEXTS[name])
+    taken = sum(_assert_paths_agree(text) is not None for text in variants)
+    assert 0 < taken < len(variants)
+
+
+@settings(max_examples=300, deadline=None)
+@given(wrk_outputs())
+def test_fast_path_equals_line_grammar_on_generated_outputs(drawn: tuple[str, bool]) -> None:
+    text, plain = drawn
+    fast = _assert_paths_agree(text)
+    if plain:
+        assert fast is not None  # wrk 4.x's own layout: the fast path reads it
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", b"\xc3", b"\xa9", b"\xff"])))
+def test_read_text_matches_text_mode(chunks: list[bytes]) -> None:
+    # Around read_text's 8 KiB chunks too: a CR or a UTF-8 sequence split between two.
+    data = b"".join(chunks)
+    with tempfile.TemporaryDirectory() as tmp:
+        for pad in (0, 8192 - len(data) // 2):
+            path = Path(tmp) / "out.txt"
+            path.write_bytes(b"x" * pad + data)
+            assert _read_text(path) == path.read_text(encoding="utf-8", errors="replace")
 
 
 # --- package surface and command line ---------------------------------------------------

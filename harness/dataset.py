@@ -214,6 +214,15 @@ def _cell_row(
         path = paths["samples"]
         doc = _read_json(path, "samples", sampler.FORMAT_VERSION)
         row.update(_checked(samples_columns(doc, str(path)), path))
+    if row.get("wrk_cpu_pct_mean") is None and get("wrk_cpu_pct_mean") is not None:
+        # wrk ran on another host, where no sampler watched it: its agent read wrk's CPU
+        # time at exit (wait4); with several clients, the busiest one's.
+        cpu = get("wrk_cpu_pct_mean")
+        if isinstance(cpu, bool) or not isinstance(cpu, int | float):
+            raise RawFormatError(
+                f"wrk_cpu_pct_mean: expected a number, found {cpu!r}", path=str(sidecar)
+            )
+        row["wrk_cpu_pct_mean"] = float(cpu)
     if row["status"] == "ok" and "stdout" not in paths and "lua_json" in paths:
         # Several clients: each one's output is kept as .client<i>.*; the cell's own
         # figures are the merged Lua report (docs/raw-format.md, "Several hosts").

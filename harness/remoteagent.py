@@ -193,23 +193,44 @@ def run(args: argparse.Namespace) -> int:
             preexec_fn=runner._preexec(_cpus(args.cpus), args.nofile),
         )
     try:
+        started = time.monotonic()
         emit(event="started", pid=proc.pid, pgid=proc.pid)
-        deadline = time.monotonic() + args.limit
+        deadline = started + args.limit
         timed_out = False
-        while proc.poll() is None:
+        usage = None
+        while (usage := _reap_with_usage(proc)) is None:
             if time.monotonic() > deadline:
                 timed_out = True
                 break
             if wait_line(0.1) == "":
                 return 3  # stdin closed: the controller is gone, so is the measurement
+        wall = time.monotonic() - started
         runner.kill_group(proc.pid, proc)
         proc.wait()
         tail = err_path.read_bytes()[-4000:].decode("utf-8", "replace")
-        emit(event="exited", code=proc.returncode, timed_out=timed_out, stderr=tail)
+        cpu = None if usage is None else round(usage.ru_utime + usage.ru_stime, 3)
+        emit(
+            event="exited",
+            code=proc.returncode,
+            timed_out=timed_out,
+            stderr=tail,
+            cpu_s=cpu,  # wrk's own CPU time (wait4): no sampler watches a client host
+            wall_s=round(wall, 3),
+        )
         return 0
     finally:
         runner.kill_group(proc.pid, proc)
         err_path.unlink(missing_ok=True)
+
+
+def _reap_with_usage(proc: subprocess.Popen[bytes]) -> Any:
+    """The exited process's resource usage (reaped through wait4, so its CPU time is
+    known), or None while it runs. Popen learns the exit code too."""
+    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    if pid == 0:
+        return None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,15 @@ class ClientRun:
     exit_code: int | None
     timed_out: bool
     stderr: str
+    cpu_s: float | None = None  # wrk's CPU time on its host (user + system, from wait4)
+    wall_s: float | None = None  # from wrk's start to its exit, on its host
+
+    @property
+    def cpu_pct(self) -> float | None:
+        """wrk's mean CPU use over its run, in % of one CPU (as the local sampler's)."""
+        if self.cpu_s is None or not self.wall_s:
+            return None
+        return round(100 * self.cpu_s / self.wall_s, 1)
 
     def as_wrk_run(self) -> WrkRun:
         return WrkRun(self.argv, self.stdout, self.stderr, self.exit_code, self.timed_out)
@@ -124,6 +133,8 @@ def run_clients(
                     d["code"],
                     d["timed_out"],
                     d["stderr"],
+                    d.get("cpu_s"),
+                    d.get("wall_s"),
                 )
             )
         return runs
@@ -165,6 +176,7 @@ def record_runs(
         if run.report is not None:
             write_atomic(files["lua_json"], run.report)
         base.update(wrk_argv=run.argv, wrk_exit_code=run.exit_code, wrk_stderr=run.stderr[-4000:])
+        base.update(wrk_cpu_pct_mean=run.cpu_pct)
         return reason, run.stdout, None
     sidecar = files["sidecar"]
     clients = []
@@ -186,13 +198,17 @@ def record_runs(
                 "wrk_argv": r.argv,
                 "wrk_exit_code": r.exit_code,
                 "wrk_stderr": r.stderr[-4000:],
+                "wrk_cpu_pct_mean": r.cpu_pct,
                 "files": written,
             }
         )
     first_bad = next((r.exit_code for r in runs if r.exit_code != 0), 0)
+    cpus = [r.cpu_pct for r in runs if r.cpu_pct is not None]
     base.update(
         wrk_argv=None,
         wrk_exit_code=first_bad,
+        # The busiest client: the one that would saturate first.
+        wrk_cpu_pct_mean=max(cpus) if cpus else None,
         clients=clients,
         wrk_stderr="\n".join(r.stderr[-1000:] for r in runs)[-4000:],
     )

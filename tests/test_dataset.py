@@ -456,3 +456,18 @@ def test_a_real_bench_run_loads_with_samples_and_flags(tmp_path: Path) -> None:
         assert [d.split(":")[0] for d in details.split(" | ") if d] == flags.split(";") * bool(
             flags
         )
+
+
+def test_wrk_cpu_from_a_client_hosts_agent_fills_in_when_no_sample_saw_wrk(tree: Path) -> None:
+    """wrk on another host: the sidecar's wrk_cpu_pct_mean (wait4 at exit) is the column."""
+    sidecar = cell(tree, "nolength", "c10-r1.json")
+    doc = json.loads(sidecar.read_text())
+    assert "samples" not in doc["files"]  # no sampler here: the column would be empty
+    sidecar.write_text(json.dumps({**doc, "wrk_cpu_pct_mean": 87.5}))
+    df = load_runs(tree)
+    assert row(df, "nolength", 10, 1)["wrk_cpu_pct_mean"] == 87.5
+    assert pd.isna(row(df, "raw", 10, 1)["wrk_cpu_pct_mean"])
+    sidecar.write_text(json.dumps({**doc, "wrk_cpu_pct_mean": "busy"}))
+    with pytest.raises(RawFormatError) as info:
+        load_runs(tree)
+    assert str(info.value) == f"{sidecar}: wrk_cpu_pct_mean: expected a number, found 'busy'"

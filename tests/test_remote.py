@@ -51,7 +51,7 @@ repeats = 1
 threads = 1
 """
 # What a remote cell's sidecar adds to the local fields (docs/raw-format.md).
-REMOTE_CELL_KEYS = {"server_host", "client_hosts", "server_pid", "server_pgid"}
+REMOTE_CELL_KEYS = {"server_host", "client_hosts", "server_pid", "server_pgid", "wrk_cpu_pct_mean"}
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +230,9 @@ def test_remote_run_has_the_local_format(sshd: Sshd, tmp_path: Path, profiles: P
     assert rcell["server_env"] == {"PYTHONPATH": str(tmp_path / "remote" / "apps")}
     assert str(tmp_path / "remote" / "harness" / "lua") in " ".join(rcell["wrk_argv"])
     assert not group_alive(rcell["server_pgid"])
+    # wrk's CPU from its agent (wait4): what a client host without a sampler reports.
+    assert 0 < rcell["wrk_cpu_pct_mean"] <= 100 * rcell["threads"]
+    assert rcell["server_stop"] == "sigkill-after-measurement"
 
     rmeta, lmeta = read(rrun / "run.json"), read(lrun / "run.json")
     assert set(rmeta) - set(lmeta) == {"hosts"} and set(lmeta) <= set(rmeta)
@@ -265,6 +268,8 @@ def test_two_clients_are_merged_from_their_raw_outputs(
     cell = read(base.with_suffix(".json"))
     assert cell["status"] == "ok", cell["reason"]
     assert [c["connections"] for c in cell["clients"]] == [2, 2]  # c4 is the total load
+    cpus = [c["wrk_cpu_pct_mean"] for c in cell["clients"]]
+    assert all(0 < c <= 100 for c in cpus) and cell["wrk_cpu_pct_mean"] == max(cpus)
     assert "stdout" not in cell["files"]  # no wrk printed the merged figures
     assert cell["files"]["lua_json"] == "c4-r1.lua.json"
     assert not base.with_suffix(".txt").exists()

@@ -85,17 +85,25 @@ def facts(args: argparse.Namespace) -> int:
             reason = check_available(SERVERS[sid])
             if reason:
                 out["unavailable"][sid] = reason
+        from harness.workloads import PROMETHEUS_DIST, base_app_id, is_instrumented
+
         for aid in filter(None, args.apps.split(",")):
-            dist = APPS[aid].framework_package
+            dist = APPS[base_app_id(aid)].framework_package
             if dist:
                 out["versions"][aid] = hostinfo.package_version(dist)
                 if out["versions"][aid] is None:
                     out["unavailable"][aid] = f"framework package {dist!r} is not installed"
+            if is_instrumented(aid) and hostinfo.package_version(PROMETHEUS_DIST) is None:
+                out["unavailable"][aid] = f"{PROMETHEUS_DIST!r} (--server-metrics) is not installed"
     print(json.dumps(out))
     return 0
 
 
 def serve(args: argparse.Namespace) -> int:
+    if args.metrics_dir:
+        from harness.metrics import multiproc_env
+
+        multiproc_env(Path(args.metrics_dir))  # fresh: an old file would count twice
     server = runner.start_server(
         args.argv,
         _env(args.env),
@@ -113,7 +121,7 @@ def serve(args: argparse.Namespace) -> int:
             emit(event="failed", reason=str(e), code=runner.stop_server(server))
             return 1
         emit(event="ready", seconds=seconds)
-        line = _serve_commands(server, args.port)
+        line = _serve_commands(server, args.port, args.ready_url)
         crashed = server.proc.poll()
         if line == "stop" and crashed is None:
             # The measurement is over: no graceful stop, as on one host (bench._measure).
@@ -127,13 +135,16 @@ def serve(args: argparse.Namespace) -> int:
         runner.kill_group(server.pgid, server.proc)
 
 
-def _serve_commands(server: runner.ServerProcess, port: int) -> str | None:
-    """Obey `sample PATH` / `unsample` until `stop` or EOF; return that last line."""
+def _serve_commands(server: runner.ServerProcess, port: int, origin: str) -> str | None:
+    """Obey `sample PATH` / `unsample` / `scrape PATH` until `stop` or EOF; return that
+    last line. `scrape` fetches the server's /metrics here, beside the server."""
     sampler: Any = None
     path = ""
     while True:
         line = wait_line()
-        if line and line.startswith("sample "):
+        if line and line.startswith("scrape "):
+            emit(event="scraped", error=_scrape(origin.rstrip("/") + "/metrics", line[7:]))
+        elif line and line.startswith("sample "):
             from harness.sampler import Sampler  # psutil: only the server's virtualenv has it
 
             path = line.split(" ", 1)[1]
@@ -149,6 +160,17 @@ def _serve_commands(server: runner.ServerProcess, port: int) -> str | None:
             if sampler is not None:
                 sampler.__exit__(None, None, None)
             return line
+
+
+def _scrape(url: str, path: str) -> str | None:
+    """Keep /metrics verbatim at `path`; the error as text (data for the sidecar) or None."""
+    from harness.workloads import scrape_to
+
+    try:
+        scrape_to(url, Path(path))
+    except Exception as e:  # noqa: BLE001 - any scrape failure is data, not a crash
+        return f"{Path(path).name}: {e}"
+    return None
 
 
 def _wrk_towards(port: int) -> Any:
@@ -255,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--stop-signal", type=int, default=int(signal.SIGTERM))
     serve_p.add_argument("--ready-url", required=True)
     serve_p.add_argument("--ready-timeout", type=float, default=30.0)
+    serve_p.add_argument("--metrics-dir", default="")  # prometheus multiprocess dir
     run_p.add_argument("--out", required=True)
     run_p.add_argument("--limit", type=float, required=True)
     run_p.add_argument("--wait-go", action="store_true")

@@ -22,8 +22,9 @@ from typing import Any
 
 from harness import bench, workloads
 from harness.agentlink import Agent
-from harness.apps import AppSpec
+from harness.apps import APPS, AppSpec
 from harness.matrix import WORKLOADS, Cell, Matrix
+from harness.metrics import MULTIPROC_ENV
 from harness.preflight import PreflightResult
 from harness.rawstore import RunStore, write_atomic
 from harness.remote import HostError, HostLost
@@ -73,6 +74,10 @@ class RemoteBench(RemoteSession):
             files["lua_json"].unlink(missing_ok=True)
             load = Load(matrix, cell, url, env, slug, base["nofile_limit"])
             warm = run_clients(self.clients, load, measured=False) if matrix.warmup_s else []
+            instrumented = workloads.is_instrumented(cell.app)
+            before = (
+                self._scrape(agent, files["metrics_before"], log, base) if instrumented else None
+            )
             server = agent  # the sampler runs beside the server only while wrk runs
             samples = f"{self.server.scratch}/{slug}/samples.json"
             runs = run_clients(
@@ -83,6 +88,9 @@ class RemoteBench(RemoteSession):
                 on_done=lambda: ask(server, "unsample", "sampled"),
             )
             write_atomic(files["samples"], self.server.host.read(samples) or b"")
+            after = self._scrape(agent, files["metrics_after"], log, base) if instrumented else None
+            if before is not None and after is not None:
+                workloads.store_delta(before, after, files["metrics"])
             stopped = ask(agent, "stop", "exited")
             agent.close()
             agent = None
@@ -132,6 +140,7 @@ class RemoteBench(RemoteSession):
                 for a in spec.argv(srv.python, app, self.bind, port, budget, backlog)
             ]
             env = {k: on_host(srv, v) for k, v in spec.env().items()}
+            metrics_dir = self._metrics_env(cell, app, env, log)
             base.update(server_argv=argv, server_env=env, backlog=backlog)
             host = f"[{self.bind}]" if ":" in self.bind else self.bind
             origin = f"http://{host}:{port}"
@@ -151,6 +160,8 @@ class RemoteBench(RemoteSession):
                 origin + "/",
                 "--ready-timeout",
                 str(READY_TIMEOUT_S),
+                "--metrics-dir",
+                metrics_dir,
                 *[f"--env={k}={v}" for k, v in env.items()],
                 "--",
                 *argv,
@@ -171,6 +182,31 @@ class RemoteBench(RemoteSession):
             if "Address already in use" not in tail or attempt + 1 == bench.PORT_ATTEMPTS:
                 break
         return None, why, 0
+
+    def _metrics_env(self, cell: Cell, app: AppSpec, env: dict[str, str], log: str) -> str:
+        """--server-metrics: the instrumented app's settings, as bench's MetricsDir gives
+        them, with the multiprocess directory in the cell's scratch on the server host
+        (the agent empties it); returns that directory, or "" when not instrumented."""
+        if not workloads.is_instrumented(cell.app):
+            return ""
+        srv = self.server
+        directory = log.rsplit("/", 1)[0] + "/prometheus"
+        env["PYTHONPATH"] = f"{env.get('PYTHONPATH', '')}:{srv.root}".lstrip(":")
+        env["WSGI_BASELINE_APP"] = APPS[workloads.base_app_id(app.id)].target
+        env[MULTIPROC_ENV] = directory
+        return directory
+
+    def _scrape(self, agent: Agent, local: Path, log: str, base: dict[str, Any]) -> str | None:
+        """bench._scrape through the server's agent: /metrics read beside the server,
+        kept verbatim here; a failure is recorded in the sidecar, not the cell's end."""
+        remote = f"{log.rsplit('/', 1)[0]}/{local.name}"
+        said = ask(agent, f"scrape {remote}", "scraped")
+        if said.get("error"):
+            base.setdefault("metrics_errors", []).append(said["error"])
+            return None
+        data = self.server.host.read(remote) or b""
+        write_atomic(local, data)
+        return data.decode("utf-8", "replace")
 
     def _fetch_log(self, store: RunStore, cell: Cell, log: str) -> str:
         """Bring the server's stderr home as the local `.server.log`; its last lines."""

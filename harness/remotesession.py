@@ -46,11 +46,6 @@ class RemoteSession:
     @classmethod
     def open(cls, plan: HostPlan, matrix: Matrix, say: Callable[[str], None] = print) -> Self:
         """Connect to and prepare every host; HostError says which one and why."""
-        if any(workloads.is_instrumented(a) for a in matrix.apps):
-            raise HostError(
-                "--server-metrics: not supported with remote hosts yet (its metrics "
-                "directory and /metrics scrapes are made on this machine)"
-            )
         hosts: dict[HostSpec, Host] = {}
         try:
             for spec in (plan.server, *plan.clients):
@@ -136,6 +131,8 @@ def _prepare(
     builtin = [s for s in matrix.servers if s in SERVERS]
     needs = {s: [SERVERS[s].package, *SERVERS[s].also_packages] for s in builtin}
     needs |= {a: [d] for a in matrix.apps if (d := workloads.app_for(a).framework_package)}
+    for a in filter(workloads.is_instrumented, matrix.apps):  # --server-metrics
+        needs[a] = [*needs.get(a, []), workloads.PROMETHEUS_DIST]
     say(f"preparing the server host {plan.server}")
     server = prepare(
         hosts[plan.server],

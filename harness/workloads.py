@@ -81,6 +81,9 @@ def wrk_env(matrix: Matrix, workload: str) -> dict[str, str]:
     }
 
 
+PROMETHEUS_DIST = "prometheus-client"  # what --server-metrics needs where the server runs
+
+
 class MetricsDir:
     """A fresh prometheus multiprocess directory per server start (removed afterwards)."""
 

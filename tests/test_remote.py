@@ -258,6 +258,37 @@ def test_remote_run_has_the_local_format(sshd: Sshd, tmp_path: Path, profiles: P
 
 
 @pytest.mark.slow
+def test_server_metrics_are_scraped_beside_the_remote_server(
+    sshd: Sshd, tmp_path: Path, profiles: Path
+) -> None:
+    """--server-metrics on a server host: its multiprocess directory and both scrapes are
+    made there by the agent, the text comes home verbatim, the delta is computed here."""
+    from harness.promhist import parse_histograms
+
+    args = bench_args(sshd, tmp_path, "tiny", profiles)
+    result = invoke(*args, "--server-metrics")
+    assert result.returncode == 0, result.stderr
+    base = cell_base(tmp_path / "raw", "gunicorn/raw+metrics/plaintext/c2-r1")
+    cell = read(base.with_suffix(".json"))
+    assert cell["status"] == "ok", cell["reason"]
+    assert "metrics_errors" not in cell
+    assert cell["server_env"]["PROMETHEUS_MULTIPROC_DIR"].startswith(str(tmp_path / "remote"))
+    for name in ("metrics_before", "metrics_after", "metrics"):
+        assert (base.parent / cell["files"][name]).is_file(), name
+    [series] = parse_histograms((base.parent / cell["files"]["metrics"]).read_text())
+    requests = read(base.with_suffix(".lua.json"))["requests"]
+    # The server timed what wrk sent in the measured run, give or take the 2 in flight.
+    assert abs(series.total - requests) <= 2 + 1
+    from harness import load_runs
+
+    table = load_runs(tmp_path / "raw")
+    assert table.set_index("app")["has_server_metrics"].to_dict() == {
+        "raw": False,
+        "raw+metrics": True,
+    }
+
+
+@pytest.mark.slow
 def test_two_clients_are_merged_from_their_raw_outputs(
     sshd: Sshd, tmp_path: Path, profiles: Path
 ) -> None:

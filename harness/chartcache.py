@@ -2,8 +2,8 @@
 
 A chart's SVG depends only on its spec (plain data) and on the drawing code, so both
 are hashed: `.cache/charts/<sha256>.svg` holds every chart drawn, and a build copies
-the ones it needs into docs/ and draws only the missing ones (through
-`harness.figures.draw_all`, which imports matplotlib inside its workers). A rebuild
+the ones it needs into docs/ and draws only the missing ones (`ChartDrawer`, in the
+build's worker processes of `harness.sitepool`, which alone import matplotlib). A rebuild
 with nothing changed therefore draws nothing and never imports matplotlib; after a new
 run only that run's charts are drawn. Neither the file name nor the alt text is drawn,
 so neither is part of the key: the same chart on two pages (the home page's and its
@@ -17,12 +17,12 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from harness import figures
+from harness.sitepool import Job, Workers
 
 HERE = Path(__file__).resolve().parent
 # Cache entries no build has used for this long are deleted (each use refreshes mtime).
@@ -52,33 +52,55 @@ def chart_key(spec: figures.ChartSpec | figures.DensitySpec, version: str) -> st
     return hashlib.sha256(f"{version}\n{data}".encode()).hexdigest()
 
 
-def draw_cached(
-    specs: Sequence[figures.ChartSpec | figures.DensitySpec],
-    out_dir: Path,
-    cache_dir: Path,
-    processes: int = 2,
-) -> ChartReport:
-    """Put every spec's SVG at `out_dir/<name>`, drawing only what the cache lacks."""
-    if not specs:
-        return ChartReport(0, 0)
-    version = drawing_version()
-    keys = [chart_key(s, version) for s in specs]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    missing: dict[str, figures.ChartSpec | figures.DensitySpec] = {}
-    for spec, key in zip(specs, keys, strict=True):
-        if key not in missing and not (cache_dir / f"{key}.svg").is_file():
-            missing[key] = dataclasses.replace(spec, name=f"{key}.svg")
-    # draw_all writes each file under a temporary name and renames it: a build that is
-    # interrupted never leaves half an SVG in the cache.
-    figures.draw_all(list(missing.values()), cache_dir, processes=processes)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for spec, key in zip(specs, keys, strict=True):
-        cached = cache_dir / f"{key}.svg"
-        shutil.copyfile(cached, out_dir / spec.name)
-        os.utime(cached, (now, now))  # in use: keep it
-    _prune(cache_dir, now)
-    return ChartReport(drawn=len(missing), reused=len(specs) - len(missing))
+class ChartDrawer:
+    """Draws each chart as it is planned (`add`), in `workers`, and puts them in place (`finish`).
+
+    With `cache_dir`, a chart is drawn only when no build drew it before, and at most
+    once per build; without, every chart is drawn straight into `out_dir`.
+    """
+
+    def __init__(self, workers: Workers, out_dir: Path, cache_dir: Path | None) -> None:
+        self.workers = workers
+        self.out_dir = out_dir
+        self.cache_dir = cache_dir
+        self.specs: list[figures.ChartSpec | figures.DensitySpec] = []
+        self.keys: list[str] = []
+        self.pending: dict[str, Job[Path]] = {}
+        self._version = drawing_version() if cache_dir is not None else ""
+
+    def add(self, spec: figures.ChartSpec | figures.DensitySpec) -> None:
+        """Start drawing `spec` unless done before; `out_dir/<name>` exists from now on,
+        empty until `finish` (so a site generator can list it meanwhile)."""
+        self.specs.append(spec)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / spec.name).touch()
+        if self.cache_dir is None:
+            job = self.workers.submit(figures.draw, spec, self.out_dir / spec.name)
+            self.pending[spec.name] = job
+            return
+        key = chart_key(spec, self._version)
+        self.keys.append(key)
+        cached = self.cache_dir / f"{key}.svg"
+        if key in self.pending or cached.is_file():
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        # draw() writes under a temporary name and renames: a build that is interrupted
+        # never leaves half an SVG in the cache.
+        named = dataclasses.replace(spec, name=cached.name)
+        self.pending[key] = self.workers.submit(figures.draw, named, cached)
+
+    def finish(self) -> ChartReport:
+        """Wait for the charts still being drawn; every chart is then in `out_dir`."""
+        for future in self.pending.values():
+            future.result()
+        if self.cache_dir is not None and self.specs:
+            now = time.time()
+            for spec, key in zip(self.specs, self.keys, strict=True):
+                cached = self.cache_dir / f"{key}.svg"
+                shutil.copyfile(cached, self.out_dir / spec.name)
+                os.utime(cached, (now, now))  # in use: keep it
+            _prune(self.cache_dir, now)
+        return ChartReport(drawn=len(self.pending), reused=len(self.specs) - len(self.pending))
 
 
 def _prune(cache_dir: Path, now: float) -> None:

@@ -8,11 +8,13 @@ cells looks the same on every page. Drawing happens in `harness.figures`.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from harness.figures import ChartSpec, Panel, Series
-from harness.summary import ERROR_KINDS, LATENCY, as_float, ok_rows
+from harness.summary import ERROR_KINDS, LATENCY
 
 # One colour per id across the whole site, chosen to read on white and on Material's
 # slate background alike (mid luminance, saturated).
@@ -59,40 +61,70 @@ def _clean(values: pd.Series) -> list[float]:
     return [float(v) for v in values]
 
 
-def _series(
-    df: pd.DataFrame, ok: pd.DataFrame, label: str, colour_: str, metric: str, scale: float
-) -> Series:
-    """Mean line, band and dots of `metric` from the rows of one app or server.
+def _floats(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
 
-    `ok` is `ok_rows(df)`, made once per panel by the caller.
+
+def _column(df: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as float64, missing values (NaN, NA) as NaN: what `as_float` makes of it."""
+    return df[name].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _grouped(
+    df: pd.DataFrame, by: str, metrics: Mapping[str, np.ndarray], scale: float = 1.0
+) -> list[tuple[Series, ...]]:
+    """Per metric: one series per `by` value (sorted), each from the rows of that value.
+
+    `metrics`: each metric's values, one per row of `df` (`_column`). A series is the
+    mean line, min-max band and dots of the metric over the ok repeats (`ok_rows`:
+    latency blanked where no request was answered), per connection level that has a
+    value, and the connection level of every failed repeat. One groupby per panel on
+    plain arrays: filtering and copying the wide table for each line made this the
+    slowest step of planning a site.
     """
-    ok = ok.dropna(subset=[metric])
-    by = ok.groupby("connections")[metric].agg(["mean", "min", "max"]).sort_index()
-    failed = df[df["status"] != "ok"]["connections"]
-    return Series(
-        label=label,
-        colour=colour_,
-        x=tuple(_clean(by.index.to_series())),
-        mean=tuple(_clean(by["mean"] * scale)),
-        low=tuple(_clean(by["min"] * scale)),
-        high=tuple(_clean(by["max"] * scale)),
-        dots_x=tuple(_clean(ok["connections"])),
-        dots_y=tuple(_clean(ok[metric] * scale)),
-        failed_x=tuple(sorted(_clean(failed))),
-    )
-
-
-def _grouped(df: pd.DataFrame, by: str, metric: str, scale: float = 1.0) -> tuple[Series, ...]:
     kind = "server" if by == "server" else "app"
-    # Only the columns a series reads: ok_rows() copies its input, and the table is wide
-    # (~140 columns), which made this the slowest step of a site build.
-    wanted = dict.fromkeys([by, "connections", "status", "requests", metric, *LATENCY])
-    df = df[[c for c in wanted if c in df.columns]]
-    ok = dict(tuple(ok_rows(df).groupby(by, sort=True)))  # once per panel, not per line
-    return tuple(
-        _series(g, ok.get(k, g.iloc[0:0]), str(k), colour(kind, str(k)), metric, scale)
-        for k, g in df.groupby(by, sort=True)
-    )
+    named = df[by].notna().to_numpy(dtype=bool)
+    key = df[by].astype(str).to_numpy(dtype=object)
+    keys = sorted(set(key[named]))
+    ok = (df["status"] == "ok").to_numpy(dtype=bool, na_value=False)
+    answered = np.nan_to_num(_column(df, "requests"), nan=0.0) > 0
+    x = _column(df, "connections")
+    failed = {k: tuple(sorted(float(c) for c in x[~ok & (key == k)])) for k in keys}
+    out = []
+    for metric, values in metrics.items():
+        if metric in LATENCY:  # wrk's 0.00us latencies when nothing was answered
+            values = np.where(answered, values, np.nan)
+        measured = ok & named & ~np.isnan(values)
+        # Rows without a value left out before grouping, as one line's groupby of the
+        # metric did: pandas's compensated mean takes another path when the column
+        # holds a NaN, which can change the last bit of a mean (and a chart's cache key).
+        stats = (
+            pd.DataFrame({"key": key[measured], "x": x[measured], "v": values[measured]})
+            .groupby(["key", "x"], sort=True)["v"]
+            .agg(["mean", "min", "max"])
+        )
+        level_key = stats.index.get_level_values(0).to_numpy(dtype=object)
+        level_x = stats.index.get_level_values(1).to_numpy(dtype=float)
+        mean, low, high = (stats[a].to_numpy(dtype=float) for a in ("mean", "min", "max"))
+        series = []
+        for k in keys:
+            line = level_key == k
+            dots = measured & (key == k)
+            series.append(
+                Series(
+                    label=k,
+                    colour=colour(kind, k),
+                    x=_floats(level_x[line]),
+                    mean=_floats(mean[line] * scale),
+                    low=_floats(low[line] * scale),
+                    high=_floats(high[line] * scale),
+                    dots_x=_floats(x[dots]),
+                    dots_y=_floats(values[dots] * scale),
+                    failed_x=failed[k],
+                )
+            )
+        out.append(tuple(series))
+    return out
 
 
 def _levels(df: pd.DataFrame) -> tuple[int, ...]:
@@ -101,29 +133,36 @@ def _levels(df: pd.DataFrame) -> tuple[int, ...]:
 
 def throughput_chart(df: pd.DataFrame, name: str, by: str, alt: str) -> ChartSpec:
     """Requests per second against connections, one line per `by` (server or app)."""
-    panel = Panel("Throughput", "Requests per second (req/s)", _grouped(df, by, "requests_per_sec"))
+    (lines,) = _grouped(df, by, {"requests_per_sec": _column(df, "requests_per_sec")})
+    panel = Panel("Throughput", "Requests per second (req/s)", lines)
     return ChartSpec(name, alt, _levels(df), (panel,))
 
 
 def latency_chart(df: pd.DataFrame, name: str, alt: str) -> ChartSpec:
     """p50, p99 and max latency against connections, one line per app."""
+    labels = {"latency_p50_ms": "p50", "latency_p99_ms": "p99", "latency_max_ms": "Max"}
     panels = tuple(
-        Panel(f"{label} latency", f"{label} latency (ms)", _grouped(df, "app", f"latency_{m}_ms"))
-        for label, m in (("p50", "p50"), ("p99", "p99"), ("Max", "max"))
+        Panel(f"{label} latency", f"{label} latency (ms)", lines)
+        for label, lines in zip(
+            labels.values(), _grouped(df, "app", {m: _column(df, m) for m in labels}), strict=True
+        )
     )
     return ChartSpec(name, alt, _levels(df), panels, columns=3)
 
 
 def errors_chart(df: pd.DataFrame, name: str, alt: str) -> ChartSpec:
     """Each wrk error counter per request (in %), one panel per counter, one line per app."""
-    rated = as_float(df)
-    for kind, col in ERROR_KINDS.items():
-        rated[f"rate_{kind}"] = rated[col] / rated["requests"].where(rated["requests"] > 0)
+    requests = _column(df, "requests")
+    per_request = np.where(requests > 0, requests, np.nan)
+    rates = _grouped(
+        df,
+        "app",
+        {f"rate_{k}": _column(df, col) / per_request for k, col in ERROR_KINDS.items()},
+        100,
+    )
     panels = tuple(
-        Panel(
-            f"{ERROR_LABELS[k]} errors", "per request (%)", _grouped(rated, "app", f"rate_{k}", 100)
-        )
-        for k in ERROR_KINDS
+        Panel(f"{ERROR_LABELS[k]} errors", "per request (%)", lines)
+        for k, lines in zip(ERROR_KINDS, rates, strict=True)
     )
     return ChartSpec(name, alt, _levels(df), panels, columns=3)
 
@@ -163,12 +202,15 @@ def overhead_chart(ov: pd.DataFrame, name: str, alt: str) -> ChartSpec:
 
 def resources_chart(df: pd.DataFrame, name: str, by: str, alt: str) -> ChartSpec:
     """Server CPU %, server memory and wrk CPU % against connections, one line per `by`."""
+    titles = {
+        "server_cpu_pct_mean": ("Server CPU (mean)", "% of one CPU"),
+        "server_rss_mb_max": ("Server memory (max RSS)", "MiB, whole process tree"),
+        "wrk_cpu_pct_mean": ("wrk CPU (mean)", "% of one CPU"),
+    }
     panels = tuple(
-        Panel(title, ylabel, _grouped(df, by, metric))
-        for title, ylabel, metric in (
-            ("Server CPU (mean)", "% of one CPU", "server_cpu_pct_mean"),
-            ("Server memory (max RSS)", "MiB, whole process tree", "server_rss_mb_max"),
-            ("wrk CPU (mean)", "% of one CPU", "wrk_cpu_pct_mean"),
+        Panel(title, ylabel, lines)
+        for (title, ylabel), lines in zip(
+            titles.values(), _grouped(df, by, {m: _column(df, m) for m in titles}), strict=True
         )
     )
     return ChartSpec(name, alt, _levels(df), panels, columns=3)

@@ -77,6 +77,9 @@ def preflight(df: pd.DataFrame) -> list[dict[str, Any]]:
     cells, runs from before the check).
     """
     rows = []
+    read = ["server", "app", "workload", "status", "reason"]
+    read += ["preflight_ok", "preflight_ignored", "preflight_reason"]
+    df = df[[c for c in read if c in df.columns]]  # only what is read: the table is wide
     for (server, app, workload), g in df.groupby(["server", "app", "workload"], sort=True):
         reason = g["reason"].fillna("").astype(str)
         refused = g[(g["status"] != "ok") & reason.str.startswith("preflight")]

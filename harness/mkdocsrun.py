@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness.context import SiteError
 
@@ -27,13 +29,38 @@ class _Collect(logging.Handler):
         self.lines.append(f"{record.levelname} - {record.getMessage()}")
 
 
-def build_strict(config: Path) -> None:
-    """Build the site of `config` like `mkdocs build --strict --clean`, in this process."""
+def build_strict(
+    config: Path,
+    before_read: Callable[[], object] | None = None,
+    before_copy: Callable[[], object] | None = None,
+) -> None:
+    """Build the site of `config` like `mkdocs build --strict --clean`, in this process.
+
+    mkdocs first lists the files of docs/, then reads and converts every page, then
+    copies the other files into the site. `before_read` is called once it has listed
+    them, before it reads any page; `before_copy` once it has converted every page,
+    before it copies the other files. Until each is called, the files it completes need
+    only exist: they can be empty while other processes write them.
+    """
     # Material prints a banner about MkDocs 2 unless this is set (it sets it itself after).
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
+    from mkdocs.plugins import BasePlugin
+
+    class Waits(BasePlugin):
+        # mkdocs 1.6: on_files comes after listing docs/ and before reading any page,
+        # on_env after converting every page and before copying the other files.
+        def on_files(self, files: Any, *, config: Any) -> Any:
+            if before_read is not None:
+                before_read()
+            return files
+
+        def on_env(self, env: Any, *, config: Any, files: Any) -> Any:
+            if before_copy is not None:
+                before_copy()
+            return env
 
     logger = logging.getLogger("mkdocs")
     collect = _Collect()
@@ -42,7 +69,10 @@ def build_strict(config: Path) -> None:
     logger.addHandler(collect)
     try:
         # dirty=False (the default) empties site_dir first, as --clean does.
-        build(load_config(config_file=str(config), strict=True))
+        loaded = load_config(config_file=str(config), strict=True)
+        if before_read is not None or before_copy is not None:
+            loaded.plugins["harness-waits"] = Waits()
+        build(loaded)
     except MkDocsException as e:
         text = "\n".join(collect.lines)
         raise SiteError(f"mkdocs build --strict failed:\n{text}\n{e}") from None

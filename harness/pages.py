@@ -156,3 +156,16 @@ def render_pages(
     """{output path: (template name, context)} -> {output path: markdown}."""
     env = environment(templates)
     return {path: render(env, template, ctx) for path, (template, ctx) in sorted(pages.items())}
+
+
+def write_pages(
+    pages: Mapping[str, tuple[str, Mapping[str, Any]]], docs_dir: Path, templates: Path = TEMPLATES
+) -> list[Path]:
+    """`render_pages`, each page written to `docs_dir/<output path>` (in a build's worker)."""
+    written = []
+    for rel, text in render_pages(pages, templates).items():
+        path = docs_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

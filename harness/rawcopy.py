@@ -9,7 +9,9 @@ with raw/ costs one directory entry per file instead of a second copy (at 10,000
 cells, 40,000 files). Nothing writes into docs/ in place (builds delete and recreate
 it), so raw/ is never modified through the links; across file systems it copies.
 `write_zip` writes the deterministic archive of a run; `cached_zip` reuses it from
-`<cache>/zips/` while the run's files (names, sizes, mtimes) are unchanged.
+`<cache>/zips/` while the run's files (names, sizes, mtimes) are unchanged, and
+`start_zip` does the same with the archive written by the build's worker processes
+(`harness.sitepool`) while the build goes on.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import os
 import shutil
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.context import DATA_DIR, slug
 from harness.sitecache import listing
+from harness.sitepool import Workers
 
 # Fixed zip entry time: the same raw files give the same archive bytes.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -66,43 +70,87 @@ def write_zip(source: Path, prefix: str, archive: Path) -> Path:
 
 def cached_zip(source: Path, prefix: str, archive: Path, cache_dir: Path | None) -> Path:
     """`write_zip`, reusing `<cache_dir>/<key>.zip` while the files of `source` are unchanged."""
-    if cache_dir is None:
-        return write_zip(source, prefix, archive)
-    key = hashlib.sha256(f"{_ZIP_FORMAT}\0{prefix}\0{listing(source)}".encode()).hexdigest()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cached = cache_dir / f"{key}.zip"
-    if not cached.is_file():
-        write_zip(source, prefix, cached)
-    _link_or_copy(str(cached), str(archive))
-    now = time.time()
-    os.utime(cached, (now, now))  # in use: keep it
-    for entry in os.scandir(cache_dir):
-        if entry.name.endswith(".zip") and entry.stat().st_mtime < now - KEEP_UNUSED_S:
-            Path(entry.path).unlink(missing_ok=True)
-    return archive
+    return start_zip(source, prefix, archive, cache_dir)()
+
+
+def start_zip(
+    source: Path,
+    prefix: str,
+    archive: Path,
+    cache_dir: Path | None,
+    workers: Workers | None = None,
+) -> Callable[[], Path]:
+    """`cached_zip`, with the archive written in `workers` when given (a second or so per
+    thousand files, while the build plans). Returns what completes it: waits for the
+    archive, puts it at `archive`, and returns that path."""
+    cached = None
+    if cache_dir is not None:
+        key = hashlib.sha256(f"{_ZIP_FORMAT}\0{prefix}\0{listing(source)}".encode()).hexdigest()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cached = cache_dir / f"{key}.zip"
+    # Where to write the archive now: nowhere when the cache has it.
+    target = archive if cached is None else None if cached.is_file() else cached
+    job = None
+    if target is not None:
+        if workers is None:
+            write_zip(source, prefix, target)
+        else:
+            job = workers.submit(write_zip, source, prefix, target)
+
+    def finish() -> Path:
+        if job is not None:
+            job.result()
+        if cache_dir is None or cached is None:
+            return archive
+        archive.unlink(missing_ok=True)  # a placeholder (export_run): link in its place
+        _link_or_copy(str(cached), str(archive))
+        now = time.time()
+        os.utime(cached, (now, now))  # in use: keep it
+        for entry in os.scandir(cache_dir):
+            if entry.name.endswith(".zip") and entry.stat().st_mtime < now - KEEP_UNUSED_S:
+                Path(entry.path).unlink(missing_ok=True)
+        return archive
+
+    return finish
 
 
 def export_run(
-    table: Any, raw_dir: Path, run_id: str, docs_dir: Path, zips: Path | None = None
+    table: Any,
+    raw_dir: Path,
+    run_id: str,
+    docs_dir: Path,
+    zips: Path | None = None,
+    workers: Workers | None = None,
+    later: list[Callable[[], object]] | None = None,
 ) -> list[tuple[str, str]]:
     """The downloads of one run under results/data/<run>/: table, raw zip, raw files.
 
     `zips`: a cache directory of raw zips (`cached_zip`), reused while unchanged.
+    `workers` and `later`: the zip is written in `workers`, and what completes it is
+    appended to `later` for the caller to run before the site is built (until then the
+    zip exists, empty).
     """
     from harness.export import export_table
 
     rel_dir = f"{DATA_DIR}/{slug(run_id)}"
     out = docs_dir / rel_dir
     out.mkdir(parents=True, exist_ok=True)
+    source = raw_dir / run_id
+    # The zip first: the workers write it while this process writes the tables.
+    archive = out / f"{slug(run_id)}-raw.zip"
+    zipped = start_zip(source, run_id, archive, zips, workers)
     written = export_table(table[table["run_id"] == run_id].reset_index(drop=True), out)
     what = {
         ".csv": "the tidy table as CSV, one row per cell",
         ".jsonl": "the same table as JSON lines",
     }
     files = [(f"{rel_dir}/{p.name}", what.get(p.suffix, "table")) for p in sorted(written)]
-    source = raw_dir / run_id
     link_tree(source, out / "raw")  # browsable one by one (e.g. run.json)
-    archive = cached_zip(source, run_id, out / f"{slug(run_id)}-raw.zip", zips)
+    if later is None:
+        zipped()
+    else:
+        archive.touch()  # listed meanwhile; the link or the zip itself replaces it
+        later.append(zipped)
     files.append(
         (
             f"{rel_dir}/{archive.name}",

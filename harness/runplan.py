@@ -6,7 +6,7 @@ fills for the subject run and that `harness.site` renders and draws.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,14 +34,27 @@ from harness.figures import ChartSpec, DensitySpec
 class SitePlan:
     pages: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     charts: list[ChartSpec | DensitySpec] = field(default_factory=list)
+    # Called with each chart as it is planned: the build starts drawing it meanwhile.
+    on_chart: Callable[[ChartSpec | DensitySpec], object] | None = None
 
     def chart(self, page: str, spec: ChartSpec | DensitySpec) -> dict[str, str]:
         self.charts.append(spec)
+        if self.on_chart is not None:
+            self.on_chart(spec)
         return figure(page, spec.name, spec.alt)
 
 
-def plan_runs(plan: SitePlan, runs: Sequence[Run], subject: Run, table: pd.DataFrame) -> None:
-    """The Runs index and one page per chosen run: status, headline and chart."""
+def plan_runs(
+    plan: SitePlan,
+    runs: Sequence[Run],
+    subject: Run,
+    table: pd.DataFrame,
+    subject_stats: pd.DataFrame | None = None,
+) -> None:
+    """The Runs index and one page per chosen run: status, headline and chart.
+
+    `subject_stats`: `summary.cell_stats` of the subject run, when the caller has it.
+    """
     listing = []
     subject_servers = set(table[table["run_id"] == subject["run_id"]]["server"].unique())
     for run in runs:
@@ -71,7 +84,9 @@ def plan_runs(plan: SitePlan, runs: Sequence[Run], subject: Run, table: pd.DataF
             "unavailable": sorted(run.get("unavailable", {}).items()),
         }
         if done and ok:
-            stats = summary.cell_stats(df)
+            stats = subject_stats if run is subject else None
+            if stats is None:
+                stats = summary.cell_stats(df)
             app = primary_app(run, sorted(df["app"].unique()))
             workload = primary_workload(run, sorted(df["workload"].unique()))
             ctx["headline"] = headline(stats, app, workload, page, linked=subject_servers)

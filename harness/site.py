@@ -1,23 +1,29 @@
 """Site stage 5: raw/ -> docs/ -> site/, the orchestration behind `invoke build-site`.
 
 Reads only raw/: loads the tidy table (`harness.dataset`), plans pages and charts
-(`harness.siteplan`, plus comparisons and the perf page), draws the charts in a process
-pool (`harness.figures`), renders the markdown (`harness.pages`), writes the data
-downloads (`harness.rawcopy`), then runs `mkdocs build --strict` in this process
-(`harness.mkdocsrun`). Generated files go to `docs/index.md` and `docs/results/` only,
-which are wiped first; hand-written pages and vendored assets are never touched. With
-a cache (`harness.sitecache`), unchanged inputs skip straight to mkdocs, and parsed
-outputs, per-run tables, charts and zips are reused by content.
+(`harness.siteplan`, plus comparisons and the perf page) and writes the data downloads
+(`harness.rawcopy`), while worker processes (`harness.sitepool`) draw each chart as it
+is planned (`harness.figures`), zip the raw files and render the markdown
+(`harness.pages`); then runs `mkdocs build --strict` in this process
+(`harness.mkdocsrun`), which lists docs/ while the pages are rendered and converts them
+while the last charts are drawn (each file exists, empty, until it is written).
+Generated files go to `docs/index.md` and `docs/results/` only, which are wiped first;
+hand-written pages and vendored assets are never touched. With a cache
+(`harness.sitecache`), unchanged inputs skip straight to mkdocs, and parsed outputs,
+per-run tables, charts and zips are reused by content.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,7 @@ from harness.mkdocsrun import build_strict
 from harness.perfpage import PERF_JSON, plan_perf
 from harness.rawcopy import export_run
 from harness.sitecache import BuildCache
+from harness.sitepool import Workers
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "mkdocs.yml"
@@ -59,6 +66,16 @@ def read_cells(run_dir: Path) -> list[dict[str, Any]]:
     return cells
 
 
+@dataclass
+class Pending:
+    """What completes docs/ while worker processes do it: `pages` must run before the
+    pages are read (rendered markdown), `files` before the other files are (charts,
+    zips, the build stamp). Until then each such file exists, empty."""
+
+    pages: list[Callable[[], object]] = field(default_factory=list)
+    files: list[Callable[[], object]] = field(default_factory=list)
+
+
 def generate_docs(
     raw_dir: Path,
     docs_dir: Path,
@@ -66,18 +83,35 @@ def generate_docs(
     draw: bool = True,
     compare: Sequence[tuple[str, str]] = (),
     cache: BuildCache | None = None,
+    workers: Workers | None = None,
+    pending: Pending | None = None,
 ) -> dict[str, list[str]]:
     """Write the generated pages, charts and downloads; return the nav additions.
 
     `compare`: (run A, run B) pairs to compare besides the newest two of one shape.
+    This process plans; worker processes (`workers`, or a pool of its own) draw each
+    chart as it is planned, zip the raw files and render the pages.
+    With `pending`, what waits for them is left there for the caller (which starts
+    mkdocs meanwhile); without, it is done before returning.
     """
+    cache = cache or BuildCache(None)
+    if workers is None or pending is None:
+        with Workers(2, warm_up=draw) if workers is None else nullcontext(workers) as pool:
+            steps = Pending()
+            nav = generate_docs(raw_dir, docs_dir, runs, draw, compare, cache, pool, steps)
+            for step in [*steps.pages, *steps.files]:
+                step()
+        return nav
+    # The workers start now, so they are ready (the pages are theirs to render) while
+    # this process imports pandas and reads the table. They import matplotlib for the
+    # charts only when they will draw every chart: with some in the chart cache, a
+    # worker imports it when it draws one, and with all of them, never.
+    workers.start(warm_up=draw and cache.charts_cold())
     # Imported here: pandas and the planners are needed only when docs/ is regenerated.
     from harness.comparepage import COMPARE, plan_compare
     from harness.dataset import load_calibrations
     from harness.latencyplan import read_timed_cells
     from harness.siteplan import plan_site
-
-    cache = cache or BuildCache(None)
 
     every_run = read_runs(raw_dir)
     chosen, subject = select_runs(every_run, runs)
@@ -89,9 +123,12 @@ def generate_docs(
         target = docs_dir / name
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     zips = cache.directory / "zips" if cache.directory else None
+    zipped: list[Callable[[], object]] = []
     downloads = {
-        r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir, zips) for r in chosen
+        r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir, zips, workers, zipped)
+        for r in chosen
     }
+    drawer = cache.drawer(workers, docs_dir / FIGURES) if draw else None
     plan = plan_site(
         chosen,
         subject,
@@ -100,17 +137,20 @@ def generate_docs(
         downloads,
         load_calibrations(raw_dir),
         read_timed_cells(raw_dir, table),
+        on_chart=drawer.add if drawer else None,
     )
     compared = plan_compare(plan.pages, every_run, everything, compare, chosen, subject)
     plan_perf(plan.pages, docs_dir)
+    # The pages go before the charts still waiting: mkdocs reads them first.
+    for part in _shares(plan.pages, workers.processes):
+        for rel in part:
+            (docs_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (docs_dir / rel).touch()
+        pending.pages.append(workers.submit(pages.write_pages, part, docs_dir, urgent=True).result)
     cache.lap("plan")
-    if draw:
-        cache.draw(plan.charts, docs_dir / FIGURES)
-    for rel, text in pages.render_pages(plan.pages).items():
-        path = docs_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    cache.lap("pages")
+    if drawer is not None:
+        pending.files.append(lambda: cache.drawn(drawer))  # waits for the charts
+    pending.files.extend(zipped)
     return {
         SERVERS: sorted(p for p in plan.pages if p.startswith("results/servers/") and p != SERVERS),
         RUNS: sorted(
@@ -122,6 +162,22 @@ def generate_docs(
         ),
         COMPARE: compared,
     }
+
+
+def _shares(planned: Mapping[str, tuple[str, Any]], parts: int) -> list[dict[str, tuple[str, Any]]]:
+    """The pages split in up to `parts` shares of about equal size, the pages of one
+    template in one share (each worker compiles the templates it renders)."""
+    by_template: dict[str, dict[str, tuple[str, Any]]] = {}
+    for rel, (template, ctx) in planned.items():
+        by_template.setdefault(template, {})[rel] = (template, ctx)
+    shares: list[dict[str, tuple[str, Any]]] = [{} for _ in range(max(1, parts))]
+    sizes = [0] * len(shares)
+    weight = {t: len(pickle.dumps(group)) for t, group in by_template.items()}
+    for template in sorted(by_template, key=lambda t: (-weight[t], t)):
+        least = sizes.index(min(sizes))
+        shares[least].update(by_template[template])
+        sizes[least] += weight[template]
+    return [share for share in shares if share]
 
 
 def expand_nav(nav: Any, extra: Mapping[str, Sequence[str]], titles: Mapping[str, str]) -> Any:
@@ -183,18 +239,47 @@ def build_site(
     """
     raw_dir, docs_dir = Path(raw_dir), Path(docs_dir)
     cache = BuildCache(Path(cache_dir or docs_dir.resolve().parent / ".cache"))
-    extra = cache.generate(
-        raw_dir,
-        docs_dir,
-        {"runs": runs, "compare": list(compare)},
-        [docs_dir / PERF_JSON],
-        lambda: generate_docs(raw_dir, docs_dir, runs, compare=compare, cache=cache),
-    )
-    try:
-        build_strict(write_config(docs_dir, Path(site_dir), extra))
-    finally:
-        cache.lap("mkdocs")
-        cache.write_log()
+    with Workers(2) as workers:
+        pending = Pending()
+
+        def complete(steps: list[Callable[[], object]], before: str, after: str) -> None:
+            if not steps:
+                return
+            cache.lap(before)  # what mkdocs did meanwhile
+            while steps:
+                steps.pop(0)()
+            cache.lap(after)  # how long mkdocs then waited
+
+        extra = cache.generate(
+            raw_dir,
+            docs_dir,
+            {"runs": runs, "compare": list(compare)},
+            [docs_dir / PERF_JSON],
+            lambda: generate_docs(
+                raw_dir,
+                docs_dir,
+                runs,
+                compare=compare,
+                cache=cache,
+                workers=workers,
+                pending=pending,
+            ),
+            pending.files,  # the stamp last, once docs/ is complete
+        )
+        # mkdocs starts (imports, config, listing docs/) while the pages are rendered,
+        # and reads and converts them while the charts are drawn.
+        config = write_config(docs_dir, Path(site_dir), extra)
+        try:
+            build_strict(
+                config,
+                before_read=lambda: complete(pending.pages, "mkdocs_start", "pages"),
+                before_copy=lambda: complete(pending.files, "mkdocs_read", "files"),
+            )
+            for step in [*pending.pages, *pending.files]:  # if mkdocs did not ask
+                step()
+        finally:
+            cache.lap("mkdocs")
+            cache.write_log()
     return Path(site_dir)
 
 

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import figures
-from harness.chartcache import ChartReport, draw_cached
+from harness.chartcache import ChartDrawer
 from harness.parsecache import ParseCache
+from harness.sitepool import Workers
 
 REPO = Path(__file__).resolve().parents[1]
 STAMP = "results/.build-stamp.json"  # relative to docs/, inside what a build wipes
@@ -143,16 +143,26 @@ class BuildCache:
         self.lap("table")
         return table
 
-    def draw(self, specs: Sequence[Any], out_dir: Path) -> None:
-        """Every chart at `out_dir/<name>`; with a cache, only the new ones are drawn."""
-        if self.directory is None:
-            figures.draw_all(specs, out_dir, processes=2)
-            report = ChartReport(drawn=len(specs), reused=0)
-        else:
-            report = draw_cached(specs, out_dir, self.directory / "charts", processes=2)
+    def drawer(self, workers: Workers, out_dir: Path) -> ChartDrawer:
+        """What draws the charts as they are planned (`add`), in `workers`, through the
+        chart cache; `drawn` then waits for them and counts them."""
+        return ChartDrawer(workers, out_dir, self.directory / "charts" if self.directory else None)
+
+    def drawn(self, drawer: ChartDrawer) -> None:
+        report = drawer.finish()
         self.log["charts_drawn"] += report.drawn
         self.log["charts_reused"] += report.reused
         self.lap("charts")
+
+    def charts_cold(self) -> bool:
+        """Whether no build drew a chart into this cache yet: then this one draws them all."""
+        if self.directory is None:
+            return True
+        try:
+            with os.scandir(self.directory / "charts") as entries:
+                return not any(e.name.endswith(".svg") for e in entries)
+        except OSError:
+            return True
 
     def generate(
         self,
@@ -161,11 +171,14 @@ class BuildCache:
         options: Mapping[str, Any],
         files: Sequence[Path],
         generate: Callable[[], dict[str, list[str]]],
+        later: list[Callable[[], object]] | None = None,
     ) -> dict[str, list[str]]:
         """`generate()`'s nav additions, or those of the build that left docs/ as it is.
 
         The key is made of raw/, the code, `options` and the bytes of `files` (inputs
-        read from outside raw/, such as the perf figures).
+        read from outside raw/, such as the perf figures). `later`: where `generate`
+        left what completes docs/ (charts still being drawn); the stamp is then written
+        last in that list, once docs/ is complete, instead of now.
         """
         if self.directory is None:
             self.log["generated"] = True
@@ -176,7 +189,11 @@ class BuildCache:
         if nav is None:
             self.log["generated"] = True
             nav = generate()
-            write_stamp(docs_dir, key, nav)
+            made = nav
+            if later is None:
+                write_stamp(docs_dir, key, made)
+            else:
+                later.append(lambda: write_stamp(docs_dir, key, made))
         return nav
 
     def write_log(self) -> None:

@@ -9,7 +9,7 @@ when the server timed its cells).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -39,6 +39,7 @@ from harness.context import (
     warning_items,
 )
 from harness.evidenceplan import plan_flags, plan_resources
+from harness.figures import ChartSpec, DensitySpec
 from harness.flagview import cell_badges, cell_flags, flag_items, key_of
 from harness.latencyplan import TimedCell, plan_latency
 from harness.methodology import ceiling_context, linked, methodology_context
@@ -54,12 +55,16 @@ def plan_site(
     downloads: Mapping[str, Sequence[tuple[str, str]]],
     calibrations: Mapping[str, Mapping[str, Any]] | None = None,
     timed: Sequence[TimedCell] = (),
+    on_chart: Callable[[ChartSpec | DensitySpec], object] | None = None,
 ) -> SitePlan:
-    """Pages and charts for the chosen `runs`, with `subject` on the main pages."""
-    plan = SitePlan()
+    """Pages and charts for the chosen `runs`, with `subject` on the main pages.
+
+    `on_chart` is called with each chart as it is planned (`SitePlan.on_chart`).
+    """
+    plan = SitePlan(on_chart=on_chart)
     df = table[table["run_id"] == subject["run_id"]]
     stats = summary.cell_stats(df)
-    errors = summary.error_rates(df)
+    errors = summary.error_rates(df, stats)
     workers = (subject.get("settings") or {}).get("workers")
     t = RunTables(
         df,
@@ -187,14 +192,14 @@ def plan_site(
     plan_flags(plan, base, t)
     plan_resources(plan, base, t, subject, app, workload)
     plan_latency(plan, runs, subject, table, timed)
-    plan_runs(plan, runs, subject, table)
+    plan_runs(plan, runs, subject, table, stats)
     plan_data(plan, runs, subject, downloads)
     return plan
 
 
 def _overhead(plan: SitePlan, base: Any, t: RunTables) -> None:
     """Framework apps against the raw app; `<x>+metrics` against `<x>` (timing's own cost)."""
-    ov = summary.overhead(t.df)
+    ov = summary.overhead(t.df, stats=t.stats)
 
     def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
         return [

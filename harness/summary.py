@@ -109,7 +109,9 @@ def baseline_of(app: str, raw_app: str = RAW_APP) -> str | None:
     return None if app == raw_app else raw_app
 
 
-def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
+def overhead(
+    df: pd.DataFrame, raw_app: str = RAW_APP, stats: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per (server, app, workload, connections): the cost of what the app adds.
 
     Each app is compared with its `baseline` (see `baseline_of`): a framework with the
@@ -117,8 +119,9 @@ def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
     app's mean throughput over the baseline's mean; its range pairs the extremes (worst
     app repeat over best baseline repeat and vice versa), because repeats of different
     apps are not paired measurements. Added latency is the same comparison on p50 and p99.
+    `stats`: `cell_stats(df)` when the caller has it already.
     """
-    stats = cell_stats(df)
+    stats = cell_stats(df) if stats is None else stats.copy()
     keys = ["server", "workload", "connections"]
     cols = [
         f"{m}_{a}"
@@ -147,14 +150,17 @@ def overhead(df: pd.DataFrame, raw_app: str = RAW_APP) -> pd.DataFrame:
     return out.sort_values(["server", "app", "workload", "connections"], ignore_index=True)
 
 
-def error_rates(df: pd.DataFrame) -> pd.DataFrame:
+def error_rates(df: pd.DataFrame, stats: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (server, app, workload, connections): each error counter per request.
 
     Counters and requests are summed over the ok repeats before dividing, so a rate
     is errors per request actually made. No requests means no rate (NaN), not 0.
+    `stats`: `cell_stats(df)` when the caller has it already.
     """
-    ok = as_float(df[df["status"] == "ok"])
     cols = ["requests", *ERROR_KINDS.values()]
+    # Only the columns read here: the table is wide, and as_float() copies what it gets.
+    read = [c for c in [*GROUP, "status", *cols, "session_not_found"] if c in df.columns]
+    ok = as_float(df.loc[df["status"] == "ok", read])
     sums = ok.groupby(GROUP, sort=True)[cols].sum()
     out = pd.DataFrame(index=sums.index)
     out["requests"] = sums["requests"]
@@ -168,8 +174,9 @@ def error_rates(df: pd.DataFrame) -> pd.DataFrame:
         misses = ok.groupby(GROUP, sort=True)["session_not_found"].sum(min_count=1)
         out["session_not_found_count"] = misses
     out["session_not_found_rate"] = out["session_not_found_count"] / requests
-    stats = cell_stats(df).set_index(GROUP)[["repeats", "ok", "failed", "reasons"]]
-    return stats.join(out, how="left").reset_index()
+    stats = cell_stats(df) if stats is None else stats
+    counts = stats.set_index(GROUP)[["repeats", "ok", "failed", "reasons"]]
+    return counts.join(out, how="left").reset_index()
 
 
 def warnings(stats: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:

@@ -48,6 +48,28 @@ def test_unchanged_rebuild_draws_and_generates_nothing(tree: Path) -> None:
     assert (tree / "site/index.html").read_bytes() == home  # mkdocs still built it
 
 
+def test_files_written_meanwhile_are_complete_in_docs_and_site(tree: Path) -> None:
+    """Pages, charts and zips written by the workers while mkdocs ran (each an empty file
+    until then) are whole in docs/ and in the site, and the same as a build without."""
+    from harness.site import generate_docs
+
+    log = build(tree)
+    assert {"mkdocs_start", "pages", "mkdocs_read", "charts", "mkdocs"} <= set(log["seconds"])
+    docs, site = tree / "docs/results", tree / "site/results"
+    for top in (docs, site):
+        empty = [p for p in top.rglob("*") if p.is_file() and p.stat().st_size == 0]
+        assert not empty, empty
+    alone = hand_written_docs(tree / "alone")
+    generate_docs(tree / "raw", alone, runs="all")  # no cache, no mkdocs: waits for all
+
+    def listed(top: Path) -> list[str]:  # every file but the build stamp
+        return sorted(p.relative_to(top).as_posix() for p in top.rglob("[!.]*") if p.is_file())
+
+    assert listed(docs) == listed(alone / "results")
+    for name in listed(docs):
+        assert (docs / name).read_bytes() == (alone / "results" / name).read_bytes(), name
+
+
 def test_unchanged_rebuild_imports_neither_pandas_nor_matplotlib(tree: Path) -> None:
     build(tree)
     code = (

@@ -244,6 +244,34 @@ def test_charts_are_deterministic_svg(tmp_path: Path, subject: pd.DataFrame) -> 
     assert charts.colour("app", "unknown-app") == charts.colour("app", "unknown-app")
 
 
+def test_chart_series_are_per_line_groupbys(subject: pd.DataFrame) -> None:
+    """Series built from one groupby per panel equal one groupby per line, to the bit."""
+    from harness import charts
+
+    def line(rows: pd.DataFrame, metric: str) -> tuple[tuple[float, ...], ...]:
+        ok = summary.ok_rows(rows).dropna(subset=[metric])
+        by = ok.groupby("connections")[metric].agg(["mean", "min", "max"]).sort_index()
+        failed = sorted(float(c) for c in rows[rows["status"] != "ok"]["connections"])
+        return (
+            tuple(float(x) for x in by.index),
+            *(tuple(float(v) for v in by[a]) for a in ("mean", "min", "max")),
+            tuple(float(c) for c in ok["connections"]),
+            tuple(float(v) for v in ok[metric]),
+            tuple(failed),
+        )
+
+    df = subject.copy()
+    df.loc[df.index[:4], "requests"] = 0  # no response: latency not measured
+    for server, rows in df.groupby("server"):
+        spec = charts.latency_chart(rows, "a.svg", "alt")
+        for panel, metric in zip(spec.panels, summary.LATENCY[1:], strict=True):
+            apps = sorted(rows["app"].unique())
+            assert [s.label for s in panel.series] == apps
+            for s, app in zip(panel.series, apps, strict=True):
+                got = (s.x, s.mean, s.low, s.high, s.dots_x, s.dots_y, s.failed_x)
+                assert got == line(rows[rows["app"] == app], metric), (server, app, metric)
+
+
 def test_pages_need_no_matplotlib(tmp_path: Path) -> None:
     """Planning and rendering pages import no matplotlib: only drawing does."""
     code = (

@@ -85,6 +85,22 @@ def draw(spec: ChartSpec | DensitySpec, path: Path) -> Path:
     return path
 
 
+def _legend_columns(labels: list[str], width_in: float) -> int:
+    """As many legend columns (at most 6) as fit across the figure: with 8 servers, six
+    columns ran off the right edge. matplotlib fills the legend column by column, each
+    column as wide as its longest label; an entry is its handle and padding (~0.6 in)
+    plus ~0.07 in per character at 9 pt. (Measuring the drawn legend would draw twice.)"""
+    for ncols in range(min(len(labels), 6), 1, -1):
+        # As matplotlib splits them: the first n % ncols columns get one entry more.
+        rows, extra = divmod(len(labels), ncols)
+        sizes = [rows + 1] * extra + [rows] * (ncols - extra)
+        starts = [sum(sizes[:i]) for i in range(ncols)]
+        longest = [max(map(len, labels[a : a + n])) for a, n in zip(starts, sizes, strict=True)]
+        if sum(0.6 + 0.07 * chars for chars in longest) <= width_in - 0.2:
+            return ncols
+    return 1
+
+
 def _draw_chart(spec: ChartSpec, path: Path) -> Path:
     import matplotlib
 
@@ -168,7 +184,8 @@ def _draw_chart(spec: ChartSpec, path: Path) -> Path:
             ax.set_ylim(bottom=0)
     for ax in axes[len(spec.panels) :]:
         ax.set_visible(False)
-    legend_rows = math.ceil(len(handles) / 6)
+    ncols = _legend_columns(list(handles), width)
+    legend_rows = math.ceil(len(handles) / ncols)
     fig.subplots_adjust(top=1 - (0.35 + 0.22 * legend_rows) / height)
     if handles:
         fig.legend(
@@ -176,7 +193,7 @@ def _draw_chart(spec: ChartSpec, path: Path) -> Path:
             list(handles),
             loc="upper center",
             bbox_to_anchor=(0.5, 1.0),
-            ncols=min(len(handles), 6),
+            ncols=ncols,
             frameon=False,
         )
     fig.savefig(path, format="svg", metadata={"Date": None})

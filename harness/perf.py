@@ -117,7 +117,7 @@ def _cell_timing(sidecar: Path) -> dict[str, Any]:
     configured = float(cell.get("duration_s") or 0) + warmup
     wall = (at("ended_at") - at("started_at")).total_seconds()
     lua = sidecar.parent / str((cell.get("files") or {}).get("lua_json", ""))
-    wrk_s = json.loads(lua.read_text())["duration_us"] / 1e6 if lua.is_file() else None
+    wrk_s = round(json.loads(lua.read_text())["duration_us"] / 1e6, 3) if lua.is_file() else None
     ready = cell.get("server_ready_s")
     return {
         "cell": "/".join(str(cell[k]) for k in ("server", "app", "workload"))

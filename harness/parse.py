@@ -366,7 +366,11 @@ def _read_text(path: str | PathLike[str]) -> str:
     """What `Path(path).read_text(encoding="utf-8", errors="replace")` returns, without a
     text-mode file: the bytes decoded at once, newlines translated as text mode does."""
     with open(path, "rb") as f:
-        data = f.read()
+        return decode_text(f.read())
+
+
+def decode_text(data: bytes) -> str:
+    """A file's bytes as text mode reads them (also for harness/parsecache.py)."""
     # wrk prints ASCII; undecodable bytes become U+FFFD and fail the grammar, not the codec.
     text = data.decode("utf-8", "replace")
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text

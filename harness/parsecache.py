@@ -69,11 +69,8 @@ class ParseCache:
 
     @staticmethod
     def _parse(data: bytes, path: Path) -> WrkResult:
-        # As parse_wrk_file (read_text): undecodable bytes fail the grammar, not the
-        # codec, and newlines are translated the way text mode translates them.
-        text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
         try:
-            return parse_wrk(text)
+            return parse_wrk(parse.decode_text(data))  # as parse_wrk_file reads it
         except parse.RawFormatError as e:
             raise e.at(path) from None
 

@@ -4,7 +4,8 @@
 connections) and gives, for throughput and p99 latency, the ratio of the means (B over
 A) and whether the difference is within the noise of the repeats: the repeats' ranges
 overlap or, with at least BOOTSTRAP_MIN_REPEATS ok repeats on each side, a percentile
-bootstrap interval of the ratio contains 1. `metadata_diff` lists what differs between
+bootstrap interval of the ratio contains 1; with one repeat on each side the noise is
+unknown and no difference is called either way. `metadata_diff` lists what differs between
 the two run sidecars. Nothing here renders, draws or touches the disk.
 
 Why no p-value: with n repeats per side, an exact two-sided Mann-Whitney test cannot
@@ -64,6 +65,10 @@ def _verdict(values_a: np.ndarray, values_b: np.ndarray, better: int) -> dict[st
     out["max_b"] = float(values_b.max())
     out["ratio"] = mean_b / mean_a if mean_a else None
     enough = min(len(values_a), len(values_b)) >= BOOTSTRAP_MIN_REPEATS
+    if len(values_a) < 2 and len(values_b) < 2:
+        # One repeat a side: no spread to hold a difference against, so none is called
+        # a regression or an improvement; the ratio is still shown.
+        return {**out, "method": "one repeat", "verdict": "noise unknown"}
     if enough and mean_a:
         low, high = bootstrap_ratio(values_a, values_b)
         out.update(method="bootstrap", ci_low=low, ci_high=high)
@@ -111,7 +116,7 @@ def only_in(a: pd.DataFrame, b: pd.DataFrame) -> list[dict[str, Any]]:
 
 def tally(cells: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Per metric: how many cells are regressions, improvements, within noise."""
-    kinds = ("regression", "improvement", "within noise", "not comparable")
+    kinds = ("regression", "improvement", "within noise", "noise unknown", "not comparable")
     return {
         m: {k: int((cells[f"{m}_verdict"] == k).sum()) if len(cells) else 0 for k in kinds}
         for m in METRICS

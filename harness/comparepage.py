@@ -61,6 +61,14 @@ def _noise_text(cells: pd.DataFrame) -> list[str]:
             else "."
         ),
     ]
+    unknown = int((cells["requests_per_sec_verdict"] == "noise unknown").sum())
+    if unknown:
+        text.append(
+            f"Noise unknown: {unknown} cell(s) have one ok repeat on each side, so there is no "
+            "spread to hold a difference against; their ratios are shown in the table below, "
+            "but none of them is called a regression or an improvement. Measure with "
+            "--repeats 3 or more to compare them."
+        )
     floor = compare.min_rank_p(n, n)
     if floor > 0.05:
         text.append(

@@ -112,11 +112,14 @@ def test_small_change_within_noise(cells: pd.DataFrame) -> None:
 
 def test_tally_and_metadata_diff(raw: Path, cells: pd.DataFrame) -> None:
     assert compare.tally(cells) == {
+        # The c10 cells with one ok repeat a side: noise unknown, whatever their ratio.
         "requests_per_sec": {
-            "regression": 0, "improvement": 2, "within noise": 6, "not comparable": 0
+            "regression": 0, "improvement": 2, "within noise": 5, "noise unknown": 1,
+            "not comparable": 0,
         },
         "latency_p99_ms": {
-            "regression": 1, "improvement": 0, "within noise": 6, "not comparable": 1
+            "regression": 1, "improvement": 0, "within noise": 4, "noise unknown": 2,
+            "not comparable": 1,
         },
     }  # fmt: skip
     runs = {r["run_id"]: r for r in read_runs(raw)}
@@ -171,3 +174,20 @@ def test_site_compares_the_newest_two_runs(raw: Path, tmp_path: Path) -> None:
     assert "2.000 (+100.0 %)" in html
     index = (site / "results/compare/index.html").read_text()
     assert compare_page(A, B).rsplit("/", 1)[1].replace(".md", ".html") in index
+
+
+def test_one_repeat_a_side_calls_nothing() -> None:
+    """With one repeat a side there is no spread: no regression, no improvement, the
+    ratio still shown (a -0.9 % "regression" was printed before)."""
+    one = compare._verdict(np.array([100.0]), np.array([99.1]), better=1)
+    assert one["verdict"] == "noise unknown" and one["ratio"] == pytest.approx(0.991)
+    # One repeat against three: the three's spread is something to hold it against.
+    some = compare._verdict(np.array([100.0]), np.array([80.0, 81.0, 82.0]), better=1)
+    assert some["verdict"] == "regression" and some["method"] == "ranges"
+    cells = pd.DataFrame(
+        [
+            {f"{m}_verdict": v for m in compare.METRICS}
+            for v in ("noise unknown", "noise unknown", "regression")
+        ]
+    )
+    assert compare.tally(cells)["requests_per_sec"]["noise unknown"] == 2

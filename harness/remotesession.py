@@ -21,6 +21,7 @@ from harness.remote import HostError, HostPlan, HostSpec
 from harness.remotehost import Host, LocalHost, SshHost, local_address_towards, open_host
 from harness.remoteprep import Prepared, check_host, prepare, q
 from harness.runner import nofile_needed
+from harness.runsetup import check_writable
 from harness.servers import SERVERS
 
 
@@ -63,14 +64,8 @@ class RemoteSession:
         return dict(self.server.info["unavailable"])
 
     def preflight(self, out: Path) -> str:
-        """What bench.preflight_environment checks that still applies here; wrk's label."""
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            probe = out / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as e:
-            raise bench.BenchError(f"--out: cannot write to {out}: {e.strerror}") from None
+        """What runsetup.preflight_environment checks that still applies here; wrk's label."""
+        check_writable(out)
         return "wrk on the client hosts"
 
     def run_metadata(self, matrix: Matrix) -> dict[str, Any]:

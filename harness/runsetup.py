@@ -23,11 +23,8 @@ from harness.rawstore import RunStore, find_unfinished, new_run_id, utc_now
 from harness.servers import SERVERS, check_available
 
 
-def preflight_environment(out: Path, matrix: Matrix) -> str:
-    """Check what every cell needs before measuring anything; return wrk's path."""
-    wrk = hostinfo.wrk_path()
-    if wrk is None:
-        raise BenchError("wrk: not found on PATH (install it: apt-get install wrk)")
+def check_writable(out: Path) -> None:
+    """--out exists and takes a file, or a BenchError says why (before anything runs)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -35,6 +32,14 @@ def preflight_environment(out: Path, matrix: Matrix) -> str:
         probe.unlink()
     except OSError as e:
         raise BenchError(f"--out: cannot write to {out}: {e.strerror}") from None
+
+
+def preflight_environment(out: Path, matrix: Matrix) -> str:
+    """Check what every cell needs before measuring anything; return wrk's path."""
+    wrk = hostinfo.wrk_path()
+    if wrk is None:
+        raise BenchError("wrk: not found on PATH (install it: apt-get install wrk)")
+    check_writable(out)
     try:
         runner.check_nofile(runner.nofile_needed(max(matrix.connections)))
     except runner.LaunchError as e:

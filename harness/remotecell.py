@@ -22,9 +22,8 @@ from typing import Any
 
 from harness import bench, workloads
 from harness.agentlink import Agent
-from harness.apps import APPS, AppSpec
+from harness.apps import AppSpec
 from harness.matrix import WORKLOADS, Cell, Matrix
-from harness.metrics import MULTIPROC_ENV
 from harness.preflight import PreflightResult
 from harness.rawstore import RunStore, write_atomic
 from harness.remote import HostError, HostLost
@@ -140,7 +139,7 @@ class RemoteBench(RemoteSession):
                 for a in spec.argv(srv.python, app, self.bind, port, budget, backlog)
             ]
             env = {k: on_host(srv, v) for k, v in spec.env().items()}
-            metrics_dir = self._metrics_env(cell, app, env, log)
+            env, metrics_dir = self._metrics_env(cell, env, log)
             base.update(server_argv=argv, server_env=env, backlog=backlog)
             host = f"[{self.bind}]" if ":" in self.bind else self.bind
             origin = f"http://{host}:{port}"
@@ -183,18 +182,14 @@ class RemoteBench(RemoteSession):
                 break
         return None, why, 0
 
-    def _metrics_env(self, cell: Cell, app: AppSpec, env: dict[str, str], log: str) -> str:
-        """--server-metrics: the instrumented app's settings, as bench's MetricsDir gives
-        them, with the multiprocess directory in the cell's scratch on the server host
-        (the agent empties it); returns that directory, or "" when not instrumented."""
+    def _metrics_env(self, cell: Cell, env: dict[str, str], log: str) -> tuple[dict[str, str], str]:
+        """--server-metrics: the instrumented app's environment, as bench's MetricsDir
+        gives it, with the multiprocess directory in the cell's scratch on the server
+        host (the agent empties it); (env, that directory or "" when not instrumented)."""
         if not workloads.is_instrumented(cell.app):
-            return ""
-        srv = self.server
+            return env, ""
         directory = log.rsplit("/", 1)[0] + "/prometheus"
-        env["PYTHONPATH"] = f"{env.get('PYTHONPATH', '')}:{srv.root}".lstrip(":")
-        env["WSGI_BASELINE_APP"] = APPS[workloads.base_app_id(app.id)].target
-        env[MULTIPROC_ENV] = directory
-        return directory
+        return workloads.instrumented_env(cell.app, env, self.server.root, directory), directory
 
     def _scrape(self, agent: Agent, local: Path, log: str, base: dict[str, Any]) -> str | None:
         """bench._scrape through the server's agent: /metrics read beside the server,

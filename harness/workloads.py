@@ -84,6 +84,20 @@ def wrk_env(matrix: Matrix, workload: str) -> dict[str, str]:
 PROMETHEUS_DIST = "prometheus-client"  # what --server-metrics needs where the server runs
 
 
+def instrumented_env(app_id: str, env: dict[str, str], root: str, directory: str) -> dict[str, str]:
+    """The server's environment for `<app>+metrics`: harness/ (at `root`, this machine's
+    or a server host's) importable, the app to wrap, the multiprocess `directory`."""
+    from harness.metrics import MULTIPROC_ENV
+
+    pythonpath = f"{env.get('PYTHONPATH', '')}:{root}".lstrip(":")
+    return {
+        **env,
+        "PYTHONPATH": pythonpath,
+        "WSGI_BASELINE_APP": APPS[base_app_id(app_id)].target,
+        MULTIPROC_ENV: directory,
+    }
+
+
 class MetricsDir:
     """A fresh prometheus multiprocess directory per server start (removed afterwards)."""
 
@@ -97,14 +111,8 @@ class MetricsDir:
             return env
         from harness.metrics import multiproc_env
 
-        base = APPS[base_app_id(app_id)]
-        pythonpath = f"{env.get('PYTHONPATH', '')}:{REPO_ROOT}".lstrip(":")
-        return {
-            **env,
-            "PYTHONPATH": pythonpath,
-            "WSGI_BASELINE_APP": base.target,
-            **multiproc_env(self.path),
-        }
+        multiproc_env(self.path)  # fresh: files of an earlier start would count twice
+        return instrumented_env(app_id, env, str(REPO_ROOT), str(self.path))
 
     def cleanup(self) -> None:
         if self.path is not None:

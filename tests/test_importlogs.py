@@ -156,8 +156,8 @@ def test_bad_patterns(tmp_path: Path, pattern: str, message: str) -> None:
 
 def test_imported_logs_build_a_site_whose_pages_show_the_flags(tmp_path: Path) -> None:
     """An older study's `<server>.<connections>.log` files become pages with their flags."""
+    from harness.perfprobe import hand_written_docs
     from harness.site import build_site
-    from tests.test_site import hand_written_docs
 
     wrk = Path(__file__).parent / "fixtures" / "wrk"
     logs = tmp_path / "logs"

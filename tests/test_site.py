@@ -20,23 +20,13 @@ import pytest
 from harness import context, pages, summary
 from harness.context import SiteError, select_runs
 from harness.dataset import load_runs
+from harness.perfprobe import hand_written_docs
 from harness.publish import MARKER, publish
 from harness.site import GOLDEN_RAW, REPO, build_site, read_runs
 
 SUBJECT = "20261126T145156Z-fixture"  # complete
 NEWER = "20261126T145233Z-fixture"  # interrupted
 XSS = "<script>alert(1)</script>"
-
-
-def hand_written_docs(dest: Path) -> Path:
-    """A copy of docs/ without anything a build generates."""
-    top = REPO / "docs"
-
-    def generated(folder: str, names: list[str]) -> list[str]:
-        return [n for n in names if Path(folder) == top and n in ("index.md", "results")]
-
-    shutil.copytree(top, dest, ignore=generated)
-    return dest
 
 
 @pytest.fixture(scope="module")

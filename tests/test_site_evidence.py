@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from test_site import SUBJECT, hand_written_docs, page_text
+from test_site import SUBJECT, page_text
 
 from harness import evidence, summary
 from harness.context import FLAGS_PAGE
@@ -25,6 +25,7 @@ from harness.flaginfo import FLAGS
 from harness.flagview import cell_flags
 from harness.metricsimport import import_metrics
 from harness.pages import escape
+from harness.perfprobe import hand_written_docs
 from harness.site import GOLDEN_RAW, REPO, build_site, golden_pages
 
 EVIDENCE_RAW = REPO / "tests" / "fixtures" / "site_raw_evidence"

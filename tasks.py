@@ -98,13 +98,13 @@ def bench(
     remote_venv: str = "",
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
-    from harness.apps import APPS
-    from harness.bench import BenchError
-    from harness.benchrun import run_bench
-    from harness.customservers import load_custom_servers
-    from harness.matrix import PROFILES_FILE, ConfigError, build_matrix, load_profile
-    from harness.remote import HostError, plan_hosts, remote_bench
-    from harness.runsetup import registry
+    from harness.bench.cell import BenchError
+    from harness.bench.remote.plan import HostError, plan_hosts, remote_bench
+    from harness.bench.run import run_bench
+    from harness.bench.runsetup import registry
+    from harness.matrix.apps import APPS
+    from harness.matrix.build import PROFILES_FILE, ConfigError, build_matrix, load_profile
+    from harness.matrix.customservers import load_custom_servers
 
     overrides = {
         "servers": servers or None,
@@ -163,9 +163,9 @@ def bench(
 )
 def export(c: Context, raw: str = "", out: str = "export", skip_bad: bool = False) -> None:
     """Write the whole tidy table as CSV (opens in any spreadsheet) and JSON lines."""
-    from harness.dataset import load_runs
-    from harness.export import export_table
-    from harness.parse import RawFormatError
+    from harness.parse.wrk import RawFormatError
+    from harness.tables.dataset import load_runs
+    from harness.tables.export import export_table
 
     try:
         table = load_runs(Path(raw) if raw else RAW, skip_bad=skip_bad)
@@ -207,9 +207,9 @@ def calibrate(
     """Measure the client ceiling: what wrk drives here, with the run's pinning, against nginx."""
     import json
 
-    from harness.calibrate import CalibrationError
-    from harness.calibrate import calibrate as measure
-    from harness.matrix import default_pinning
+    from harness.bench.calibrate import CalibrationError
+    from harness.bench.calibrate import calibrate as measure
+    from harness.matrix.build import default_pinning
 
     raw_dir = Path(raw) if raw else RAW
     run_id = run or _latest_run(raw_dir)
@@ -242,8 +242,8 @@ def calibrate(
 )
 def import_logs(c: Context, src: str, pattern: str, out: str = "") -> None:
     """Turn a directory of plain wrk outputs (an older study's logs) into a raw run."""
-    from harness.importlogs import ImportLogsError
-    from harness.importlogs import import_logs as do_import
+    from harness.raw.importlogs import ImportLogsError
+    from harness.raw.importlogs import import_logs as do_import
 
     try:
         print(do_import(Path(src), pattern, Path(out) if out else RAW))
@@ -278,8 +278,8 @@ def import_metrics(
     note: str = "",
 ) -> None:
     """Add a service's Prometheus histogram dump(s) and the matching wrk output to a run."""
-    from harness.metricsimport import MetricsImportError
-    from harness.metricsimport import import_metrics as do_import
+    from harness.raw.metricsimport import MetricsImportError
+    from harness.raw.metricsimport import import_metrics as do_import
 
     try:
         sidecar = do_import(
@@ -326,9 +326,9 @@ def build_site(
     c: Context, raw: str = "", runs: str = "latest", compare: list[str] | None = None
 ) -> None:
     """Render docs/ from raw/ (tables, charts, pages) and build site/ with mkdocs --strict."""
-    from harness.context import SiteError
-    from harness.parse import RawFormatError
-    from harness.site import build_site as build
+    from harness.pages.context import SiteError
+    from harness.parse.wrk import RawFormatError
+    from harness.site.build import build_site as build
 
     pairs = [_compare_pair(p) for p in compare or []]
     try:
@@ -355,8 +355,8 @@ def serve_site(
     c: Context, raw: str = "", runs: str = "latest", addr: str = "127.0.0.1:8000"
 ) -> None:
     """Render docs/ from raw/ and preview the site with `mkdocs serve` (Ctrl-C stops it)."""
-    from harness.context import SiteError
-    from harness.site import serve_site as serve
+    from harness.pages.context import SiteError
+    from harness.site.build import serve_site as serve
 
     try:
         serve(Path(raw) if raw else RAW, DOCS, SITE, runs=runs, addr=addr)
@@ -373,8 +373,8 @@ def serve_site(
 )
 def publish(c: Context, target: str, message: str = "Publish the wsgi-baseline site") -> None:
     """Put the built site/ where stakeholders read it (run build-site first)."""
-    from harness.context import SiteError
-    from harness.publish import publish as put
+    from harness.pages.context import SiteError
+    from harness.site.publish import publish as put
 
     try:
         print(put(SITE, target, message))
@@ -385,7 +385,7 @@ def publish(c: Context, target: str, message: str = "Publish the wsgi-baseline s
 @task
 def update_golden(c: Context) -> None:
     """Regenerate tests/golden/ from tests/fixtures/site_raw/; review the diff like code."""
-    from harness.site import update_golden as update
+    from harness.site.build import update_golden as update
 
     for path in update():
         print(path.relative_to(ROOT))
@@ -408,10 +408,10 @@ def compare(
     c: Context, run_a: str, run_b: str, raw: str = "", out: str = "", runs: str = "latest"
 ) -> None:
     """Compare two runs cell by cell (req/s and p99 ratios, noise, metadata) into a page."""
-    from harness.comparepage import compare_page, render_standalone
-    from harness.context import SiteError
-    from harness.parse import RawFormatError
-    from harness.site import build_site as build
+    from harness.pages.comparepage import compare_page, render_standalone
+    from harness.pages.context import SiteError
+    from harness.parse.wrk import RawFormatError
+    from harness.site.build import build_site as build
 
     raw_dir = Path(raw) if raw else RAW
     try:
@@ -439,7 +439,7 @@ def perf(
     c: Context, size: str = "288", out: str = "", bench: bool = True, repeats: int = 3
 ) -> None:
     """Measure the harness: parse, table, cold and no-change build-site, mkdocs floor, RSS."""
-    from harness.perf import run_perf
+    from harness.perf.run import run_perf
 
     try:
         sizes = [int(s) for s in size.split(",") if s.strip()]

@@ -5,14 +5,14 @@
 
 from typing import Any
 
-from harness.parse import RawFormatError, WrkResult, parse_wrk, parse_wrk_file
+from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk, parse_wrk_file
 
 __all__ = ["RawFormatError", "WrkResult", "load_runs", "parse_wrk", "parse_wrk_file"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "load_runs":
-        from harness.dataset import load_runs
+        from harness.tables.dataset import load_runs
 
         return load_runs
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from harness.parse import RawFormatError, parse_wrk_file
+    from harness.parse.wrk import RawFormatError, parse_wrk_file
 
     failed = 0
     for path in args.files:
@@ -36,9 +36,9 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.dataset import load_runs
-    from harness.export import export_table
-    from harness.parse import RawFormatError
+    from harness.parse.wrk import RawFormatError
+    from harness.tables.dataset import load_runs
+    from harness.tables.export import export_table
 
     try:
         df = load_runs(args.raw_dir, skip_bad=args.skip_bad)
@@ -53,7 +53,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_quantiles(args: argparse.Namespace) -> int:
-    from harness.promhist import quantiles_main
+    from harness.parse.prometheus import quantiles_main
 
     return quantiles_main(args.files)
 

@@ -1,6 +1,6 @@
 """Test helper for the server-side latency tests: a real gunicorn on 127.0.0.1.
 
-Uses the harness's own process code (`harness.runner`): the server gets its own
+Uses the harness's own process code (`harness.bench.runner`): the server gets its own
 session, readiness is polled as an HTTP 200 and the whole process group is checked
 empty when the block ends, whatever happened inside it.
 """
@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from signal import SIGTERM
 
-from harness import runner
-from harness.apps import APPS_DIR
+from harness.bench import runner
+from harness.paths import APPS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
-LUA = ROOT / "harness" / "lua"
+LUA = ROOT / "harness" / "bench" / "lua"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 NOFILE = 1024
 
@@ -61,7 +61,7 @@ def gunicorn(
 def wrk(
     url: str, threads: int, connections: int, script: str, env: dict[str, str]
 ) -> runner.WrkRun:
-    """wrk for 2 s, bounded by a hard limit, with a Lua script from harness/lua."""
+    """wrk for 2 s, bounded by a hard limit, with a Lua script from harness/bench/lua."""
     argv = [
         WRK,
         f"-t{threads}",

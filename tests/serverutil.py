@@ -1,6 +1,6 @@
 """Test helpers: start a server from its ServerSpec, wait for HTTP 200, run wrk, stop it.
 
-Small on purpose, for tests/test_servers.py; ``harness.runner`` does the same for the
+Small on purpose, for tests/test_servers.py; ``harness.bench.runner`` does the same for the
 bench (with CPU pinning and limits) and the tests may move to it. Every process gets a
 new session so its whole process group can be signalled and checked empty afterwards.
 """
@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.apps import AppSpec
-from harness.servers import Budget, ServerSpec
+from harness.matrix.apps import AppSpec
+from harness.matrix.servers import Budget, ServerSpec
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"

@@ -18,7 +18,8 @@ from wsgiref.validate import validator
 
 import pytest
 
-from harness.apps import APPS, APPS_DIR
+from harness.matrix.apps import APPS
+from harness.paths import APPS_DIR
 
 Response = tuple[str, list[tuple[str, str]], bytes]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import group_alive
+from harness.bench.runner import group_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = """

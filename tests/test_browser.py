@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from harness.dataset import load_runs
-from harness.site import GOLDEN_RAW, REPO, build_site
+from harness.paths import GOLDEN_RAW
+from harness.paths import REPO_ROOT as REPO
+from harness.site.build import build_site
+from harness.tables.dataset import load_runs
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

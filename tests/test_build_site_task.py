@@ -11,9 +11,9 @@ import pytest
 from invoke import Context
 
 import tasks
-from harness.comparepage import compare_page
-from harness.perfprobe import hand_written_docs
-from harness.site import REPO
+from harness.pages.comparepage import compare_page
+from harness.paths import REPO_ROOT as REPO
+from harness.perf.probe import hand_written_docs
 from tests.test_compare import A, B, _edit, make_runs
 
 

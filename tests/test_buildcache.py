@@ -15,13 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import parsecache
-from harness.dataset import load_runs
-from harness.parsecache import ParseCache
-from harness.perfprobe import hand_written_docs
-from harness.site import GOLDEN_RAW, REPO, build_site
-from harness.sitecache import read_log
-from harness.tablecache import TableCache
+from harness.paths import GOLDEN_RAW
+from harness.paths import REPO_ROOT as REPO
+from harness.perf.probe import hand_written_docs
+from harness.site.build import build_site
+from harness.site.cache import read_log
+from harness.site.tablecache import TableCache
+from harness.tables import parsecache
+from harness.tables.dataset import load_runs
+from harness.tables.parsecache import ParseCache
 
 SUBJECT = "20261126T145156Z-fixture"
 
@@ -51,7 +53,7 @@ def test_unchanged_rebuild_draws_and_generates_nothing(tree: Path) -> None:
 def test_files_written_meanwhile_are_complete_in_docs_and_site(tree: Path) -> None:
     """Pages, charts and zips written by the workers while mkdocs ran (each an empty file
     until then) are whole in docs/ and in the site, and the same as a build without."""
-    from harness.site import generate_docs
+    from harness.site.build import generate_docs
 
     log = build(tree)
     assert {"mkdocs_start", "pages", "mkdocs_read", "charts", "mkdocs"} <= set(log["seconds"])
@@ -73,7 +75,7 @@ def test_files_written_meanwhile_are_complete_in_docs_and_site(tree: Path) -> No
 def test_unchanged_rebuild_imports_neither_pandas_nor_matplotlib(tree: Path) -> None:
     build(tree)
     code = (
-        "import sys; from pathlib import Path; from harness.site import build_site;"
+        "import sys; from pathlib import Path; from harness.site.build import build_site;"
         f"r = Path({str(tree)!r});"
         "build_site(r / 'raw', r / 'docs', r / 'site', runs='all', cache_dir=r / '.cache');"
         "assert 'pandas' not in sys.modules, 'pandas imported';"

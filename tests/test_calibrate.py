@@ -1,4 +1,4 @@
-"""harness.calibrate: wrk against Debian's nginx, started and stopped by us."""
+"""harness.bench.calibrate: wrk against Debian's nginx, started and stopped by us."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.calibrate import CalibrationError, calibrate
-from harness.matrix import default_pinning
-from harness.parse import parse_wrk
+from harness.bench.calibrate import CalibrationError, calibrate
+from harness.matrix.build import default_pinning
+from harness.parse.wrk import parse_wrk
 
 
 def test_missing_nginx_is_a_clear_error(tmp_path: Path) -> None:

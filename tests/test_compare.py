@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import compare
-from harness.comparepage import compare_page
-from harness.dataset import load_runs
-from harness.pages import escape
-from harness.perfprobe import hand_written_docs
-from harness.site import GOLDEN_RAW, REPO, build_site, read_runs
+from harness.pages.comparepage import compare_page
+from harness.pages.render import escape
+from harness.paths import GOLDEN_RAW
+from harness.paths import REPO_ROOT as REPO
+from harness.perf.probe import hand_written_docs
+from harness.site.build import build_site, read_runs
+from harness.tables import compare
+from harness.tables.dataset import load_runs
 
 A = "20261126T145156Z-fixture"
 B = "20261127T000000Z-fixture"

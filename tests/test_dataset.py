@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from harness import RawFormatError, load_runs
-from harness.dataset import FORMAT_VERSION, load_calibrations
-from harness.export import export_table
-from harness.schema import COLUMNS, DTYPES, EXACT, SORT_KEYS
+from harness.tables.dataset import FORMAT_VERSION, load_calibrations
+from harness.tables.export import export_table
+from harness.tables.schema import COLUMNS, DTYPES, EXACT, SORT_KEYS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TREE = FIXTURES / "raw_tree"
@@ -386,7 +386,7 @@ def test_unreadable_samples_name_the_file(
 
 
 def test_imported_logs_load_with_flags(tmp_path: Path) -> None:
-    from harness.importlogs import import_logs
+    from harness.raw.importlogs import import_logs
 
     src = tmp_path / "logs"
     src.mkdir()
@@ -411,7 +411,7 @@ def test_imported_logs_load_with_flags(tmp_path: Path) -> None:
 
 
 def test_imported_metrics_cell_loads_beside_a_bench_run(tmp_path: Path) -> None:
-    from harness.metricsimport import import_metrics
+    from harness.raw.metricsimport import import_metrics
 
     shutil.copytree(BENCH, tmp_path / "raw")
     wrk_file = FIXTURES / "wrk" / "wrk410-ok-latency-t2-c20.txt"

@@ -7,8 +7,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.figures import _legend_columns
-from harness.servers import SERVERS
+from harness.figures.draw import _legend_columns
+from harness.matrix.servers import SERVERS
 
 
 @pytest.mark.parametrize("width", [6.8, 8.6])  # the one- and three-column chart widths
@@ -16,7 +16,7 @@ from harness.servers import SERVERS
 def test_legend_estimate_keeps_the_drawn_legend_inside_the_figure(width: float, count: int) -> None:
     labels = (sorted(SERVERS) + ["failed repeat"])[:count]
     ncols = _legend_columns(labels, width)
-    with matplotlib.rc_context({"font.size": 9}):  # as harness/figures.py draws
+    with matplotlib.rc_context({"font.size": 9}):  # as harness/figures/draw.py draws
         fig = Figure(figsize=(width, 4))
         FigureCanvasAgg(fig)
         ax = fig.subplots()

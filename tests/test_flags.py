@@ -1,4 +1,4 @@
-"""harness.flags: each validity flag from a real server and wrk where one can provoke it,
+"""harness.tables.flags: each validity flag from a real server and wrk where one can provoke it,
 and from crafted rows (the study's own numbers among them) where not.
 
 Real cases (slow): uWSGI --http-socket + an app without Content-Length -> eof_read_errors;
@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.flags import FLAGS, add_flags, details_of, row_flags
-from harness.sampler import Sampler, child_named, summarize
+from harness.bench.sampler import Sampler, child_named, summarize
+from harness.tables.flags import FLAGS, add_flags, details_of, row_flags
 from tests import trustkit as kit
 
 IDS = {

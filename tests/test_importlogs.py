@@ -1,4 +1,4 @@
-"""harness.importlogs: a directory of plain wrk outputs becomes a raw run that loads.
+"""harness.raw.importlogs: a directory of plain wrk outputs becomes a raw run that loads.
 
 Real captures come from tests/fixtures/wrk; the two study-like texts below are crafted
 from the study's published figures (CherryPy at c=500; connect errors at c=2000).
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.dataset import load_runs
-from harness.flags import add_flags
-from harness.importlogs import ImportLogsError, import_logs
+from harness.raw.importlogs import ImportLogsError, import_logs
+from harness.tables.dataset import load_runs
+from harness.tables.flags import add_flags
 
 WRK = Path(__file__).parent / "fixtures" / "wrk"
 PATTERN = "{server}.{connections}.log"
@@ -156,8 +156,8 @@ def test_bad_patterns(tmp_path: Path, pattern: str, message: str) -> None:
 
 def test_imported_logs_build_a_site_whose_pages_show_the_flags(tmp_path: Path) -> None:
     """An older study's `<server>.<connections>.log` files become pages with their flags."""
-    from harness.perfprobe import hand_written_docs
-    from harness.site import build_site
+    from harness.perf.probe import hand_written_docs
+    from harness.site.build import build_site
 
     wrk = Path(__file__).parent / "fixtures" / "wrk"
     logs = tmp_path / "logs"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrix import ConfigError, Matrix, build_matrix, parse_duration, parse_ints
+from harness.matrix.build import ConfigError, Matrix, build_matrix, parse_duration, parse_ints
 
 SERVERS = ["gunicorn", "uwsgi", "cheroot"]
 APPS = ["raw", "flask"]
@@ -124,9 +124,9 @@ def test_missing_setting_names_option() -> None:
 
 
 def test_shipped_profiles_are_valid() -> None:
-    from harness.apps import APPS as KNOWN_APPS
-    from harness.matrix import load_profile
-    from harness.servers import SERVERS as KNOWN_SERVERS
+    from harness.matrix.apps import APPS as KNOWN_APPS
+    from harness.matrix.build import load_profile
+    from harness.matrix.servers import SERVERS as KNOWN_SERVERS
 
     for name in ("quick", "seed", "frameworks", "smoke"):
         load_profile(name)

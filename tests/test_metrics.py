@@ -11,9 +11,15 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from harness.apps import APPS
-from harness.metrics import DEFAULT_BUCKETS, METRIC_NAME, ServerTiming, multiproc_env, parse_buckets
-from harness.promhist import histogram_delta, merge_series, parse_histograms, scrape
+from harness.matrix.apps import APPS
+from harness.parse.prometheus import histogram_delta, merge_series, parse_histograms, scrape
+from harness.serving.metrics import (
+    DEFAULT_BUCKETS,
+    METRIC_NAME,
+    ServerTiming,
+    multiproc_env,
+    parse_buckets,
+)
 from tests.latency_live import gunicorn, wrk
 
 
@@ -117,7 +123,8 @@ def test_two_workers_count_what_wrk_completed(tmp_path: Path) -> None:
     prom_dir = tmp_path / "prom"
     env = {**multiproc_env(prom_dir), "WSGI_BASELINE_APP": APPS["raw"].target}
     connections = 8
-    with gunicorn("harness.instrumented:app", tmp_path / "server.log", workers=2, env=env) as url:
+    target = "harness.serving.instrumented:app"
+    with gunicorn(target, tmp_path / "server.log", workers=2, env=env) as url:
         before = scrape(url + "/metrics")
         report = tmp_path / "cell.lua.json"
         wrk(url + "/", 2, connections, "report.lua", {"WSGI_BASELINE_REPORT": str(report)})

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.site import GOLDEN_DIR, GOLDEN_RAW, golden_pages, update_golden
+from harness.paths import GOLDEN_DIR, GOLDEN_RAW
+from harness.site.build import golden_pages, update_golden
 
 
 def test_pages_match_golden(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import RawFormatError, WrkResult, parse_wrk
-from harness.parse import _fast_path, _line_grammar, _read_text, parse_wrk_file
+from harness.parse.wrk import _fast_path, _line_grammar, _read_text, parse_wrk_file
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK = Path(__file__).resolve().parent / "fixtures" / "wrk"

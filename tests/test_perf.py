@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import synth
-from harness.dataset import load_runs
-from harness.pages import render_pages
-from harness.perfpage import perf_context
-from harness.site import REPO
+from harness.pages.perfpage import perf_context
+from harness.pages.render import render_pages
+from harness.paths import REPO_ROOT as REPO
+from harness.perf import synth
+from harness.tables.dataset import load_runs
 
 KEYS = (
     "parse_files_per_s",

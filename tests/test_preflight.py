@@ -1,4 +1,4 @@
-"""harness.preflight: what a server sends, checked over a raw socket.
+"""harness.bench.preflight: what a server sends, checked over a raw socket.
 
 Fast tests answer with canned bytes from a socket in this process (every framing case,
 exactly); slow tests ask real servers: cheroot (sound), uWSGI --http-socket (no
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.preflight import EOF_FRAMING, blocking, preflight
+from harness.bench.preflight import EOF_FRAMING, blocking, preflight
 from tests import trustkit as kit
 
 BODY = b"Hello, World!"

@@ -12,15 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.__main__ import main
-from harness.clientserver import ClientSide, analyse
-from harness.promhist import (
+from harness.parse.prometheus import (
     HistogramSeries,
     PromHistError,
     histogram_delta,
     merge_series,
     parse_histograms,
 )
-from harness.promquantile import bucket_quantile, histogram_quantile
+from harness.parse.promquantile import bucket_quantile, histogram_quantile
+from harness.tables.clientserver import ClientSide, analyse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prometheus"
 STUDY = FIXTURES / "study-kask.prom"
@@ -216,7 +216,7 @@ def test_client_histogram_is_rebinned_into_server_buckets() -> None:
 
 
 def test_density_figure_is_byte_stable(tmp_path: Path) -> None:
-    from harness.figures_latency import draw_bucket_density
+    from harness.figures.latency import draw_bucket_density
 
     [s] = parse_histograms(STUDY.read_text())
     client = ClientSide(52000 * 300, 300.0, 0.01954, {"50": 0.03667, "99": 0.03936})
@@ -228,7 +228,7 @@ def test_density_figure_is_byte_stable(tmp_path: Path) -> None:
 
 
 def test_import_metrics_adds_a_cell_with_the_raw_files(tmp_path: Path) -> None:
-    from harness.metricsimport import MetricsImportError, import_metrics
+    from harness.raw.metricsimport import MetricsImportError, import_metrics
 
     wrk_file = Path(__file__).parent / "fixtures" / "wrk" / "wrk410-ok-latency-t2-c20.txt"
     run = tmp_path / "20181108T200500Z-kask"
@@ -268,7 +268,7 @@ def test_import_metrics_adds_a_cell_with_the_raw_files(tmp_path: Path) -> None:
 def test_the_little_check_and_the_little_flag_agree(ratio: float) -> None:
     """One band for the client-vs-server page and the `littles_law` flag: a cell is never
     sound on one and flagged on the other (they used to be ±10 % and 0.5–3)."""
-    from harness.flags import littles_law
+    from harness.tables.flags import littles_law
 
     [s] = parse_histograms(STUDY.read_text())
     connections, rps = 64, 10_000.0

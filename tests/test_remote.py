@@ -23,11 +23,17 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.matrix import ConfigError
-from harness.merge import ERROR_KEYS, histogram_percentile, merge_histograms
-from harness.parse import parse_wrk_file
-from harness.remote import HostError, SshOptions, check_same_hosts, parse_host, plan_hosts
-from harness.runner import group_alive
+from harness.bench.remote.merge import ERROR_KEYS, histogram_percentile, merge_histograms
+from harness.bench.remote.plan import (
+    HostError,
+    SshOptions,
+    check_same_hosts,
+    parse_host,
+    plan_hosts,
+)
+from harness.bench.runner import group_alive
+from harness.matrix.build import ConfigError
+from harness.parse.wrk import parse_wrk_file
 from tests.sshd import Sshd, start_sshd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +192,7 @@ def test_resume_refuses_other_hosts() -> None:
 
 @pytest.mark.slow
 def test_host_keys_are_checked_unless_relaxed(sshd: Sshd, tmp_path: Path) -> None:
-    from harness.remotehost import open_host
+    from harness.bench.remote.hosts import open_host
 
     spec = parse_host(sshd.target, "--server-host")
     empty = tmp_path / "known_hosts"
@@ -228,7 +234,7 @@ def test_remote_run_has_the_local_format(sshd: Sshd, tmp_path: Path, profiles: P
     assert rcell["files"] == lcell["files"]
     assert set(read(rrun / f"{key}.lua.json")) == set(read(lrun / f"{key}.lua.json"))
     assert rcell["server_env"] == {"PYTHONPATH": str(tmp_path / "remote" / "apps")}
-    assert str(tmp_path / "remote" / "harness" / "lua") in " ".join(rcell["wrk_argv"])
+    assert str(tmp_path / "remote" / "harness" / "bench" / "lua") in " ".join(rcell["wrk_argv"])
     assert not group_alive(rcell["server_pgid"])
     # wrk's CPU from its agent (wait4): what a client host without a sampler reports.
     assert 0 < rcell["wrk_cpu_pct_mean"] <= 100 * rcell["threads"]
@@ -263,7 +269,7 @@ def test_server_metrics_are_scraped_beside_the_remote_server(
 ) -> None:
     """--server-metrics on a server host: its multiprocess directory and both scrapes are
     made there by the agent, the text comes home verbatim, the delta is computed here."""
-    from harness.promhist import parse_histograms
+    from harness.parse.prometheus import parse_histograms
 
     args = bench_args(sshd, tmp_path, "tiny", profiles)
     result = invoke(*args, "--server-metrics")
@@ -418,8 +424,8 @@ def build_wheel(wheelhouse: Path, name: str, version: str) -> None:
 
 @pytest.mark.slow
 def test_server_host_gets_the_code_and_its_own_virtualenv(sshd: Sshd, tmp_path: Path) -> None:
-    from harness.remotehost import open_host
-    from harness.remoteprep import MARKER, prepare, upload_code
+    from harness.bench.remote.hosts import open_host
+    from harness.bench.remote.prepare import MARKER, prepare, upload_code
 
     build_wheel(tmp_path / "wheels", "probe_pkg", "1.0")
     # psutil (the sampler's) compiles and there is no index here: a stand-in wheel of the
@@ -439,7 +445,7 @@ def test_server_host_gets_the_code_and_its_own_virtualenv(sshd: Sshd, tmp_path: 
         )
         assert p.python == f"{remote}/venv/bin/python"
         assert (remote / MARKER).exists() and (remote / "apps" / "raw_app.py").is_file()
-        assert (remote / "harness" / "lua" / "report.lua").is_file()
+        assert (remote / "harness" / "bench" / "lua" / "report.lua").is_file()
         code, out, _ = host.run(f"{p.python} -c 'import probe_pkg; print(probe_pkg.VERSION)'")
         assert (code, out.strip()) == (0, "1.0")
         assert p.info["unavailable"]["gunicorn"].startswith("gunicorn is not installed")

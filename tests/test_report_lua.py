@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.apps import APPS
+from harness.matrix.apps import APPS
 from tests.latency_live import gunicorn, wrk
 
 

@@ -1,4 +1,4 @@
-"""harness.runner stops what it starts: the whole group, orphans reaped, exit codes kept."""
+"""harness.bench.runner stops what it starts: the whole group, orphans reaped, exit codes kept."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import runner
-from harness.apps import APPS, APPS_DIR
+from harness.bench import runner
+from harness.matrix.apps import APPS
+from harness.paths import APPS_DIR
 from tests.latency_live import NOFILE, ROOT
 
 

@@ -1,4 +1,4 @@
-"""harness.sampler and harness.sockstat: what the kernel and psutil say during a cell.
+"""harness.bench.sampler and harness.bench.sockstat: what the kernel and psutil say during a cell.
 
 Fast tests use real sockets and real processes (a listener nobody accept()s from, busy
 loops standing in for a server tree and for wrk); the slow one samples a real waitress
@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import sockstat
-from harness.flags import row_flags
-from harness.sampler import (
+from harness.bench import sockstat
+from harness.bench.sampler import (
     Sample,
     Sampler,
     child_named,
@@ -29,6 +28,7 @@ from harness.sampler import (
     summarize,
     write_samples,
 )
+from harness.tables.flags import row_flags
 from tests import trustkit as kit
 
 BUSY = "while True: pass"

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import serverutil
 
-from harness.apps import APPS, APPS_DIR
-from harness.parse import parse_wrk
-from harness.servers import SERVERS, Budget, ServerSpec, check_available, server_version
+from harness.matrix.apps import APPS
+from harness.matrix.servers import SERVERS, Budget, ServerSpec, check_available, server_version
+from harness.parse.wrk import parse_wrk
+from harness.paths import APPS_DIR
 
 RAW = APPS["raw"]
 # Servers that keep connections alive; gunicorn's sync worker closes every connection.

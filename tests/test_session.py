@@ -1,4 +1,4 @@
-"""The session workload (harness/lua/session.lua) against every app on a real gunicorn.
+"""The session workload (harness/bench/lua/session.lua) against every app on a real gunicorn.
 
 With one connection per wrk thread the script knows each key's history exactly; the
 test then reads every key back and checks the store holds what the script's report
@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from harness.apps import APPS, APPS_DIR
+from harness.matrix.apps import APPS
+from harness.paths import APPS_DIR
 from tests.latency_live import LUA, ROOT, WRK, gunicorn, wrk
 
 KEYS = 8  # per thread: small, so every key sees many POSTs, DELETEs and GETs

@@ -17,12 +17,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness import context, pages, summary
-from harness.context import SiteError, select_runs
-from harness.dataset import load_runs
-from harness.perfprobe import hand_written_docs
-from harness.publish import MARKER, publish
-from harness.site import GOLDEN_RAW, REPO, build_site, read_runs
+from harness.pages import context
+from harness.pages import render as pages
+from harness.pages.context import SiteError, select_runs
+from harness.paths import GOLDEN_RAW
+from harness.paths import REPO_ROOT as REPO
+from harness.perf.probe import hand_written_docs
+from harness.site.build import build_site, read_runs
+from harness.site.publish import MARKER, publish
+from harness.tables import summary
+from harness.tables.dataset import load_runs
 
 SUBJECT = "20261126T145156Z-fixture"  # complete
 NEWER = "20261126T145233Z-fixture"  # interrupted
@@ -223,7 +227,8 @@ def test_data_downloads_are_in_the_site(xss_site: Path) -> None:
 
 
 def test_charts_are_deterministic_svg(tmp_path: Path, subject: pd.DataFrame) -> None:
-    from harness import charts, figures
+    from harness.figures import charts
+    from harness.figures import draw as figures
 
     spec = charts.latency_chart(subject[subject["server"] == "gunicorn"], "a.svg", "alt")
     first = figures.draw(spec, tmp_path / "a.svg").read_bytes()
@@ -236,7 +241,7 @@ def test_charts_are_deterministic_svg(tmp_path: Path, subject: pd.DataFrame) -> 
 
 def test_chart_series_are_per_line_groupbys(subject: pd.DataFrame) -> None:
     """Series built from one groupby per panel equal one groupby per line, to the bit."""
-    from harness import charts
+    from harness.figures import charts
 
     def line(rows: pd.DataFrame, metric: str) -> tuple[tuple[float, ...], ...]:
         ok = summary.ok_rows(rows).dropna(subset=[metric])
@@ -265,7 +270,8 @@ def test_chart_series_are_per_line_groupbys(subject: pd.DataFrame) -> None:
 def test_pages_need_no_matplotlib(tmp_path: Path) -> None:
     """Planning and rendering pages import no matplotlib: only drawing does."""
     code = (
-        "import sys; from pathlib import Path; from harness.site import golden_pages, GOLDEN_RAW;"
+        "import sys; from pathlib import Path; from harness.site.build import golden_pages;"
+        "from harness.paths import GOLDEN_RAW;"
         f"golden_pages(GOLDEN_RAW, Path({str(tmp_path)!r}));"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )

@@ -3,7 +3,7 @@
 Built from tests/fixtures/site_raw_evidence/ (a real `invoke bench --server-metrics` run
 of gunicorn and uWSGI, raw and raw+metrics, plaintext and session, with a real
 `invoke calibrate`), from the golden fixture with one file added, and from the study's
-Kask histogram imported with harness/metricsimport.py.
+Kask histogram imported with harness/raw/metricsimport.py.
 """
 
 from __future__ import annotations
@@ -18,15 +18,17 @@ import pandas as pd
 import pytest
 from test_site import SUBJECT, page_text
 
-from harness import evidence, summary
-from harness.context import FLAGS_PAGE
-from harness.dataset import load_runs
-from harness.flaginfo import FLAGS
-from harness.flagview import cell_flags
-from harness.metricsimport import import_metrics
-from harness.pages import escape
-from harness.perfprobe import hand_written_docs
-from harness.site import GOLDEN_RAW, REPO, build_site, golden_pages
+from harness.pages.context import FLAGS_PAGE
+from harness.pages.flagview import cell_flags
+from harness.pages.render import escape
+from harness.paths import GOLDEN_RAW
+from harness.paths import REPO_ROOT as REPO
+from harness.perf.probe import hand_written_docs
+from harness.raw.metricsimport import import_metrics
+from harness.site.build import build_site, golden_pages
+from harness.tables import evidence, summary
+from harness.tables.dataset import load_runs
+from harness.tables.flaginfo import FLAGS
 
 EVIDENCE_RAW = REPO / "tests" / "fixtures" / "site_raw_evidence"
 EVIDENCE = "20261126T152655Z-smoke"

@@ -1,4 +1,4 @@
-"""The build's worker processes (harness/sitepool.py): jobs, errors, dead workers, no hang."""
+"""The build's worker processes (harness/site/pool.py): jobs, errors, dead workers, no hang."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness.sitepool import BrokenWorkers, Workers
+from harness.site.pool import BrokenWorkers, Workers
 
 
 def test_jobs_run_in_workers_forked_from_one_zygote() -> None:

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness import runner
-from harness.parse import parse_wrk
-from harness.schema import figures
+from harness.bench import runner
+from harness.parse.wrk import parse_wrk
+from harness.tables.schema import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -77,7 +77,7 @@ def wrk(
 
 
 def row(run: runner.WrkRun, **extra: Any) -> dict[str, Any]:
-    """The tidy-table columns flags read, as harness.dataset would fill them for one cell."""
+    """The tidy-table columns flags read, as harness.tables.dataset would fill them for one cell."""
     result = parse_wrk(run.stdout.decode())
     threads, conns = result.threads or 1, result.connections or 0
     out = {

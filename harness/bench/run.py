@@ -1,0 +1,115 @@
+"""Bench entry point: one run of the matrix with a progress display.
+
+`run_bench` opens (or resumes) a run, measures every unfinished cell in the planned
+order and marks the run complete; on Ctrl-C or SIGTERM it stops the current server,
+marks the run interrupted and re-raises, so the caller exits non-zero.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from harness.bench import cell as bench
+from harness.bench import runsetup
+from harness.bench.remote.plan import check_same_hosts
+from harness.matrix.build import Matrix
+from harness.raw.store import utc_now
+
+if TYPE_CHECKING:  # paramiko and fabric load only when a run has remote hosts
+    from harness.bench.remote.cell import RemoteBench
+
+
+def run_bench(
+    matrix: Matrix,
+    out: Path,
+    servers: dict[str, bench.AnyServer],
+    resume: str | bool = False,
+    fresh: bool = False,
+    console: Console | None = None,
+    remote: RemoteBench | None = None,
+) -> str:
+    """`remote`: the prepared hosts when server or clients are not this machine."""
+    console = console or Console(stderr=True)
+    if remote is None:
+        wrk = runsetup.preflight_environment(out, matrix)
+    else:
+        wrk = remote.preflight(out)
+    runsetup.ensure_env_path()
+    store, matrix = runsetup.open_run(out, matrix, resume, fresh)
+    if remote is None:
+        unavailable = runsetup.unavailable_reasons(matrix, servers)
+    else:
+        unavailable = remote.unavailable
+    if store.run_json.exists():
+        reaped = runsetup.reap_leftovers(store)
+        if reaped:
+            console.print(
+                f"[yellow]stopped {len(reaped)} server process(es) left by the killed run"
+            )
+        runsetup.cleanup_partial(store)
+        meta = store.read_run()
+        check_same_hosts(meta, remote.plan if remote else None)
+        meta.update(status="running", resumed_at=utc_now())
+        meta.pop("format_version", None), meta.pop("kind", None)
+        store.write_run(meta)
+        console.print(f"resuming run [bold]{store.run_id}[/] in {out}")
+    else:
+        meta = runsetup.run_metadata(matrix, store.run_id, unavailable, servers)
+        if remote is not None:
+            meta.update(remote.run_metadata(matrix))  # hosts, and the server's host/versions
+        store.write_run(meta)
+        console.print(f"new run [bold]{store.run_id}[/] in {out}")
+    for what, why in unavailable.items():
+        console.print(f"[red]unavailable:[/] {what}: {why} (its cells are recorded as failed)")
+
+    todo = [c for c in matrix.cells if not store.is_finished(c)]
+    done_before = len(matrix.cells) - len(todo)
+    failed = 0
+    status = "interrupted"
+    start = time.monotonic()
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with (
+            bench.sigterm_as_interrupt(),
+            Progress(*columns, console=console, transient=False) as progress,
+        ):
+            task = progress.add_task("cells", total=len(matrix.cells), completed=done_before)
+            for cell in todo:
+                progress.update(task, description=cell.key)
+                outcome = bench.measure_cell(store, matrix, cell, wrk, unavailable, servers, remote)
+                if outcome.status != "ok":
+                    failed += 1
+                    progress.console.print(f"[red]failed[/] {cell.key}: {outcome.reason}")
+                else:
+                    progress.console.print(f"ok     {cell.key}: {outcome.requests_per_sec} req/s")
+                progress.advance(task)
+        status = "complete"
+    finally:
+        meta = store.read_run()
+        meta.pop("format_version", None), meta.pop("kind", None)
+        meta.update(status=status, ended_at=utc_now())
+        store.write_run(meta)
+        console.print(
+            f"run {store.run_id}: {status}, {len(todo)} cell(s) measured in "
+            f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"
+        )
+    return store.run_id

@@ -1,0 +1,250 @@
+"""Bench side: a background sampler of one cell — server tree, wrk, listen socket.
+
+    with Sampler(server.pgid, child_named("wrk"), port) as sampler:
+        run = runner.run_wrk(...)
+    write_samples(base.with_suffix(".samples.json"), sampler)
+
+A few times a second it records the server's whole process tree (pids, CPU %, RSS),
+wrk's CPU %, and the kernel's view of the server port (accept queue, established
+connections; see harness/bench/sockstat.py). `summarize(samples)` turns them into the columns
+the flags need (harness/tables/flags.py). CPU % is per one CPU, like top: 200 = two busy cores.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.bench.sockstat import port_state
+from harness.raw.store import read_json, write_atomic
+
+# Format history: 1 — first version (header fields, `columns`, one row per sample).
+FORMAT_VERSION = 1
+# The sampler shares the machine with what it measures: it never spends more than this
+# share of wall time sampling, whatever the interval asked for.
+MAX_DUTY = 0.10
+# Counting established connections walks every TCP socket of the host (see sockstat): it
+# is done only as often as keeps its cost under this share. The accept queue is cheap.
+ESTABLISHED_DUTY = 0.05
+
+
+@dataclass(frozen=True)
+class Sample:
+    t_s: float  # seconds since the sampler started
+    server_pids: tuple[int, ...]  # the tree under the server's main process, sorted
+    server_cpu_pct: float | None  # since the previous sample; None on the first one
+    server_rss_bytes: int | None  # sum over the tree (shared pages of forked workers count twice)
+    wrk_running: bool  # wrk was found alive at this sample
+    wrk_cpu_pct: float | None  # None while wrk is not running or on its first sample
+    accept_queue: int | None  # None when no port is watched or nothing listens on it
+    established: int | None  # None also when not counted at this sample (cost)
+
+
+COLUMNS = [f.name for f in fields(Sample)]
+
+
+class _CpuMeter:
+    """CPU % of a set of processes from cpu_times deltas between two calls."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, float] = {}
+        self.when: float | None = None
+
+    def update(self, procs: list[psutil.Process], now: float) -> float | None:
+        totals: dict[int, float] = {}
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                totals[p.pid] = t.user + t.system
+            except psutil.Error:
+                continue  # exited between listing and reading: its last slice is lost
+        pct = None
+        if totals and self.when is not None and now > self.when:
+            # A pid not seen last time was born since: all its CPU time is in this interval.
+            used = sum(v - self.last.get(pid, 0.0) for pid, v in totals.items())
+            pct = round(max(used, 0.0) / (now - self.when) * 100, 1)
+        self.last, self.when = totals, now
+        return pct
+
+
+def child_named(name: str) -> Callable[[], int | None]:
+    """A getter for the pid of our child process called `name` (wrk run by runner.run_wrk)."""
+    me = psutil.Process()
+
+    def get() -> int | None:
+        for child in me.children():
+            try:
+                if child.name() == name:
+                    return child.pid
+            except psutil.Error:
+                continue
+        return None
+
+    return get
+
+
+class Sampler:
+    """Samples in a daemon thread from __enter__ to __exit__; results in `.samples`."""
+
+    def __init__(
+        self,
+        server_pid: int,
+        wrk_pid: Callable[[], int | None] | None = None,
+        port: int | None = None,
+        interval_s: float = 0.25,
+    ) -> None:
+        self.server_pid, self.wrk_pid, self.port = server_pid, wrk_pid, port
+        self.interval_s = interval_s
+        self.samples: list[Sample] = []
+        self.sampler_cpu_s = 0.0  # the sampler thread's own CPU time: its cost, recorded
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cell-sampler", daemon=True)
+        self._server_cpu, self._wrk_cpu = _CpuMeter(), _CpuMeter()
+        self._wrk: psutil.Process | None = None
+        self._next_established = 0.0  # monotonic time of the next established count
+        self._established_cost = 0.0  # seconds the last sample spent counting them
+
+    def __enter__(self) -> Sampler:
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        cpu0 = time.thread_time()
+        while not self._stop.is_set():
+            began = time.monotonic()
+            self.samples.append(self.sample_once(began))
+            # Left out: the established count has its own budget (ESTABLISHED_DUTY).
+            cost = time.monotonic() - began - self._established_cost
+            self._stop.wait(max(self.interval_s - cost, cost * (1 / MAX_DUTY - 1)))
+        self.sampler_cpu_s = round(time.thread_time() - cpu0, 3)
+
+    def sample_once(self, now: float) -> Sample:
+        tree = _tree(self.server_pid)
+        rss = sum(_rss(p) for p in tree)
+        server_pct = self._server_cpu.update(tree, now)
+        wrk_pct = self._wrk_sample(now)
+        running = self._wrk is not None
+        queue = established = None
+        if self.port is not None:
+            # Count once wrk has run for a sample already: its connections are open by then,
+            # so a rare count never lands on the ramp-up (needs no wrk getter otherwise).
+            was_running = bool(self.samples and self.samples[-1].wrk_running)
+            settled = self.wrk_pid is None or (running and was_running)
+            count = settled and now >= self._next_established
+            began = time.monotonic()
+            state = port_state(self.port, established=count)
+            self._established_cost = time.monotonic() - began if count else 0.0
+            if count:
+                wait = self._established_cost / ESTABLISHED_DUTY
+                self._next_established = now + max(self.interval_s, wait)
+            if state.listening:
+                queue, established = state.accept_queue, state.established
+        return Sample(
+            round(now - self._start, 3), tuple(sorted(p.pid for p in tree)),
+            server_pct, rss if tree else None, running, wrk_pct, queue, established,
+        )  # fmt: skip
+
+    def _wrk_sample(self, now: float) -> float | None:
+        if self._wrk is None or not _alive(self._wrk):
+            pid = self.wrk_pid() if self.wrk_pid else None
+            try:
+                found = psutil.Process(pid) if pid else None
+            except psutil.Error:
+                found = None
+            self._wrk = found if found is not None and _alive(found) else None
+            self._wrk_cpu = _CpuMeter()
+        if self._wrk is None:
+            return None
+        return self._wrk_cpu.update([self._wrk], now)
+
+
+def _rss(p: psutil.Process) -> int:
+    try:
+        return int(p.memory_info().rss)
+    except psutil.Error:
+        return 0  # exited since the tree was listed
+
+
+def _alive(p: psutil.Process) -> bool:
+    # An exited wrk stays a zombie until run_wrk reaps it; it uses no CPU any more.
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _stat(values: list[Any], how: Callable[[list[Any]], Any]) -> Any:
+    return how(values) if values else None
+
+
+def summarize(samples: list[Sample]) -> dict[str, Any]:
+    """Per-cell columns for the tidy table; None means "not measured"."""
+    cpu = [s.server_cpu_pct for s in samples if s.server_cpu_pct is not None]
+    rss = [s.server_rss_bytes for s in samples if s.server_rss_bytes is not None]
+    wrk = [s.wrk_cpu_pct for s in samples if s.wrk_cpu_pct is not None]
+    # Socket state only while wrk ran: before and after, no connection is expected.
+    running = [s for s in samples if s.wrk_running]
+    queue = [s.accept_queue for s in running if s.accept_queue is not None]
+    est = [s.established for s in running if s.established is not None]
+    pid_sets = [frozenset(s.server_pids) for s in samples]
+    # A process that vanished: a worker died (and maybe was replaced) or the server exited.
+    # A tree that only grows (workers spawned on demand) is not a change.
+    vanished = any(a - b for a, b in zip(pid_sets, pid_sets[1:], strict=False))
+    return {
+        "samples_n": len(samples),
+        "server_cpu_pct_mean": _stat(cpu, lambda v: round(statistics.fmean(v), 1)),
+        "server_cpu_pct_max": _stat(cpu, max),
+        "server_rss_mb_max": _stat(rss, lambda v: round(max(v) / 2**20, 1)),  # MiB
+        "wrk_cpu_pct_mean": _stat(wrk, lambda v: round(statistics.fmean(v), 1)),
+        "wrk_cpu_pct_max": _stat(wrk, max),
+        "accept_queue_max": _stat(queue, max),
+        "accept_queue_median": _stat(queue, statistics.median),
+        "established_min": _stat(est, min),
+        "established_median": _stat(est, statistics.median),
+        "server_pids_changed": vanished if any(pid_sets) else None,
+    }
+
+
+def write_samples(path: Path, sampler: Sampler) -> None:
+    """Store the samples as `c<N>-r<k>.samples.json` beside the cell (atomically)."""
+    # One compact row per sample, not rawstore.write_json's indented objects: 720 samples
+    # of a 3-minute cell take ~50 KB instead of ~180 KB.
+    head = {"format_version": FORMAT_VERSION, "kind": "samples", "interval_s": sampler.interval_s}
+    head.update(port=sampler.port, server_pid=sampler.server_pid, columns=COLUMNS)
+    head["sampler_cpu_s"] = sampler.sampler_cpu_s
+    lines = [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    rows = ",\n".join("    " + json.dumps(list(astuple(s))) for s in sampler.samples)
+    text = "{\n" + "\n".join(lines) + '\n  "samples": [\n' + rows + "\n  ]\n}\n"
+    write_atomic(path, text.encode())
+
+
+def read_samples(path: Path) -> list[Sample]:
+    obj = read_json(path)
+    if obj.get("kind") != "samples" or obj.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: not a samples file of format {FORMAT_VERSION} "
+            f"(kind {obj.get('kind')!r}, format {obj.get('format_version')!r})"
+        )
+    samples = [dict(zip(obj["columns"], row, strict=True)) for row in obj["samples"]]
+    return [Sample(**{**s, "server_pids": tuple(s["server_pids"])}) for s in samples]

@@ -1,0 +1,216 @@
+"""Site stage 3a: the tidy table and summaries -> chart specs (pandas, no drawing).
+
+Each `*_chart` function returns a `harness.figures.ChartSpec`: plain data with the
+site-wide colour of every server and app already chosen, so a chart of the same
+cells looks the same on every page. Drawing happens in `harness.figures.draw`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from harness.figures.draw import ChartSpec, Panel, Series
+from harness.tables.summary import ERROR_KINDS, LATENCY
+
+# One colour per id across the whole site, chosen to read on white and on Material's
+# slate background alike (mid luminance, saturated).
+SERVER_COLOURS = {
+    "gunicorn": "#3b82f6",
+    "gunicorn-gthread": "#06b6d4",
+    "meinheld": "#a855f7",
+    "uwsgi": "#ef4444",
+    "cheroot": "#f59e0b",
+    "waitress": "#10b981",
+    "bjoern": "#ec4899",
+    "granian": "#84cc16",
+}
+APP_COLOURS = {
+    "raw": "#0ea5e9",
+    "flask": "#f97316",
+    "cherrypy": "#e11d48",
+    "falcon": "#8b5cf6",
+    "bottle": "#14b8a6",
+    "django": "#22c55e",
+    # The same app timed by the latency middleware (`--server-metrics`): set apart from
+    # the app itself, which is usually on the same chart.
+    "raw+metrics": "#a855f7",
+    "flask+metrics": "#854d0e",
+}
+# Ids not listed above still get a stable colour: a hash of the id picks one.
+FALLBACK_COLOURS = ["#6366f1", "#d946ef", "#eab308", "#0891b2", "#dc2626", "#65a30d"]
+ERROR_LABELS = {
+    "connect": "connect",
+    "read": "read",
+    "write": "write",
+    "timeout": "timeout",
+    "non_2xx_3xx": "non-2xx/3xx",
+}
+
+
+def colour(kind: str, ident: str) -> str:
+    """The site-wide colour of a server or app id."""
+    table = SERVER_COLOURS if kind == "server" else APP_COLOURS
+    return table.get(ident) or FALLBACK_COLOURS[zlib.crc32(ident.encode()) % len(FALLBACK_COLOURS)]
+
+
+def _clean(values: pd.Series) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _floats(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def _column(df: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as float64, missing values (NaN, NA) as NaN: what `as_float` makes of it."""
+    return df[name].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _grouped(
+    df: pd.DataFrame, by: str, metrics: Mapping[str, np.ndarray], scale: float = 1.0
+) -> list[tuple[Series, ...]]:
+    """Per metric: one series per `by` value (sorted), each from the rows of that value.
+
+    `metrics`: each metric's values, one per row of `df` (`_column`). A series is the
+    mean line, min-max band and dots of the metric over the ok repeats (`ok_rows`:
+    latency blanked where no request was answered), per connection level that has a
+    value, and the connection level of every failed repeat. One groupby per panel on
+    plain arrays: filtering and copying the wide table for each line made this the
+    slowest step of planning a site.
+    """
+    kind = "server" if by == "server" else "app"
+    named = df[by].notna().to_numpy(dtype=bool)
+    key = df[by].astype(str).to_numpy(dtype=object)
+    keys = sorted(set(key[named]))
+    ok = (df["status"] == "ok").to_numpy(dtype=bool, na_value=False)
+    answered = np.nan_to_num(_column(df, "requests"), nan=0.0) > 0
+    x = _column(df, "connections")
+    failed = {k: tuple(sorted(float(c) for c in x[~ok & (key == k)])) for k in keys}
+    out = []
+    for metric, values in metrics.items():
+        if metric in LATENCY:  # wrk's 0.00us latencies when nothing was answered
+            values = np.where(answered, values, np.nan)
+        measured = ok & named & ~np.isnan(values)
+        # Rows without a value left out before grouping, as one line's groupby of the
+        # metric did: pandas's compensated mean takes another path when the column
+        # holds a NaN, which can change the last bit of a mean (and a chart's cache key).
+        stats = (
+            pd.DataFrame({"key": key[measured], "x": x[measured], "v": values[measured]})
+            .groupby(["key", "x"], sort=True)["v"]
+            .agg(["mean", "min", "max"])
+        )
+        level_key = stats.index.get_level_values(0).to_numpy(dtype=object)
+        level_x = stats.index.get_level_values(1).to_numpy(dtype=float)
+        mean, low, high = (stats[a].to_numpy(dtype=float) for a in ("mean", "min", "max"))
+        series = []
+        for k in keys:
+            line = level_key == k
+            dots = measured & (key == k)
+            series.append(
+                Series(
+                    label=k,
+                    colour=colour(kind, k),
+                    x=_floats(level_x[line]),
+                    mean=_floats(mean[line] * scale),
+                    low=_floats(low[line] * scale),
+                    high=_floats(high[line] * scale),
+                    dots_x=_floats(x[dots]),
+                    dots_y=_floats(values[dots] * scale),
+                    failed_x=failed[k],
+                )
+            )
+        out.append(tuple(series))
+    return out
+
+
+def _levels(df: pd.DataFrame) -> tuple[int, ...]:
+    return tuple(sorted(int(c) for c in df["connections"].unique()))
+
+
+def throughput_chart(df: pd.DataFrame, name: str, by: str, alt: str) -> ChartSpec:
+    """Requests per second against connections, one line per `by` (server or app)."""
+    (lines,) = _grouped(df, by, {"requests_per_sec": _column(df, "requests_per_sec")})
+    panel = Panel("Throughput", "Requests per second (req/s)", lines)
+    return ChartSpec(name, alt, _levels(df), (panel,))
+
+
+def latency_chart(df: pd.DataFrame, name: str, alt: str) -> ChartSpec:
+    """p50, p99 and max latency against connections, one line per app."""
+    labels = {"latency_p50_ms": "p50", "latency_p99_ms": "p99", "latency_max_ms": "Max"}
+    panels = tuple(
+        Panel(f"{label} latency", f"{label} latency (ms)", lines)
+        for label, lines in zip(
+            labels.values(), _grouped(df, "app", {m: _column(df, m) for m in labels}), strict=True
+        )
+    )
+    return ChartSpec(name, alt, _levels(df), panels, columns=3)
+
+
+def errors_chart(df: pd.DataFrame, name: str, alt: str) -> ChartSpec:
+    """Each wrk error counter per request (in %), one panel per counter, one line per app."""
+    requests = _column(df, "requests")
+    per_request = np.where(requests > 0, requests, np.nan)
+    rates = _grouped(
+        df,
+        "app",
+        {f"rate_{k}": _column(df, col) / per_request for k, col in ERROR_KINDS.items()},
+        100,
+    )
+    panels = tuple(
+        Panel(f"{ERROR_LABELS[k]} errors", "per request (%)", lines)
+        for k, lines in zip(ERROR_KINDS, rates, strict=True)
+    )
+    return ChartSpec(name, alt, _levels(df), panels, columns=3)
+
+
+def overhead_chart(ov: pd.DataFrame, name: str, alt: str) -> ChartSpec:
+    """Per framework: throughput kept (% of raw) and added p50 latency, one line per server."""
+
+    def panel(app: str, col: str, title: str, ylabel: str, scale: float, ref: float) -> Panel:
+        sel = ov[ov["app"] == app]
+        series = []
+        for server, g in sel.groupby("server", sort=True):
+            g = g.dropna(subset=[col]).sort_values("connections")
+            series.append(
+                Series(
+                    str(server),
+                    colour("server", str(server)),
+                    tuple(_clean(g["connections"])),
+                    tuple(_clean(g[col] * scale)),
+                    tuple(_clean(g[f"{col}_min"] * scale)),
+                    tuple(_clean(g[f"{col}_max"] * scale)),
+                )
+            )
+        return Panel(title, ylabel, tuple(series), reference=ref, from_zero=False)
+
+    apps = sorted(ov["app"].unique())
+    # One row per framework: what it keeps of the raw app's throughput, what it adds to p50.
+    panels = [
+        p
+        for a in apps
+        for p in (
+            panel(a, "share", f"{a}: throughput kept", "% of raw app's req/s", 100, 100),
+            panel(a, "added_p50_ms", f"{a}: added p50 latency", "ms over raw app", 1, 0),
+        )
+    ]
+    return ChartSpec(name, alt, _levels(ov), tuple(panels), columns=2)
+
+
+def resources_chart(df: pd.DataFrame, name: str, by: str, alt: str) -> ChartSpec:
+    """Server CPU %, server memory and wrk CPU % against connections, one line per `by`."""
+    titles = {
+        "server_cpu_pct_mean": ("Server CPU (mean)", "% of one CPU"),
+        "server_rss_mb_max": ("Server memory (max RSS)", "MiB, whole process tree"),
+        "wrk_cpu_pct_mean": ("wrk CPU (mean)", "% of one CPU"),
+    }
+    panels = tuple(
+        Panel(title, ylabel, lines)
+        for (title, ylabel), lines in zip(
+            titles.values(), _grouped(df, by, {m: _column(df, m) for m in titles}), strict=True
+        )
+    )
+    return ChartSpec(name, alt, _levels(df), panels, columns=3)

@@ -1,0 +1,170 @@
+"""Site stage 3d: run and cell sidecars -> the context of the Methodology page.
+
+Takes `run.json` and the cell sidecars of one run (as dicts, straight from raw/) and
+returns the facts the page lists: host, versions, the matrix settings, pinning and
+limits, and the exact command lines, one per server and app (they differ between
+cells only by port and `-c`). The method's caveats are fixed text in the template.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.pages.context import Run, rel, server_page, when
+from harness.tables.evidence import CLIENT_BOUND_SHARE
+
+
+def _join(values: Sequence[object] | None) -> str:
+    return ", ".join(str(v) for v in values) if values else "not pinned"
+
+
+def _distinct(cells: Sequence[Mapping[str, Any]], key: str) -> str:
+    values = sorted({str(c.get(key)) for c in cells if c.get(key) is not None})
+    return ", ".join(values) if values else "not recorded"
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:g} s" if isinstance(value, int | float) else "not recorded"
+
+
+def _git(git: Mapping[str, Any]) -> str:
+    commit = git.get("commit") or "an unrecorded commit"
+    return f"{commit} with uncommitted changes" if git.get("dirty") else str(commit)
+
+
+def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Facts of one run for the Methodology page, all as display strings."""
+    s, host = run.get("settings") or {}, run.get("host") or {}
+    memory = host.get("memory_bytes")
+    ordered = sorted(
+        cells, key=lambda c: (c["server"], c["app"], c["workload"], c["connections"], c["repeat"])
+    )
+    commands: dict[tuple[str, str], dict[str, str]] = {}
+    wrk: dict[str, dict[str, str]] = {}
+    for c in ordered:
+        if c.get("server_argv") and (c["server"], c["app"]) not in commands:
+            env = c.get("server_env") or {}
+            commands[(c["server"], c["app"])] = {
+                "server": c["server"],
+                "app": c["app"],
+                "argv": shlex.join(str(a) for a in c["server_argv"]),
+                "env": " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(env.items()))
+                or "nothing",
+            }
+        if c.get("wrk_argv") and c["workload"] not in wrk:
+            wrk[c["workload"]] = {
+                "workload": c["workload"],
+                "url": str(c.get("url", "")),
+                "argv": shlex.join(str(a) for a in c["wrk_argv"]),
+            }
+    ready = [
+        float(c["server_ready_s"])
+        for c in cells
+        if isinstance(c.get("server_ready_s"), int | float)
+    ]
+    return {
+        "host": [
+            ("Host name", host.get("hostname") or "unknown"),
+            ("CPU", host.get("cpu_model") or "unknown"),
+            ("Cores", str(host.get("cores") or "unknown")),
+            ("Memory", f"{memory / 2**30:.1f} GiB" if memory else "unknown"),
+            ("Kernel", host.get("kernel") or "unknown"),
+            ("Operating system", host.get("os") or "unknown"),
+            (
+                "Open files (soft / hard)",
+                f"{host.get('nofile_soft', '?')} / {host.get('nofile_hard', '?')}",
+            ),
+        ],
+        "versions": sorted(
+            (str(k), str(v) if v else "unknown") for k, v in (run.get("versions") or {}).items()
+        ),
+        "settings": [
+            ("Run", f"{run['run_id']} ({run.get('status', 'unknown')})"),
+            ("Started / ended", f"{when(run.get('started_at'))} / {when(run.get('ended_at'))}"),
+            ("Servers", ", ".join(s.get("servers") or []) or "not recorded"),
+            ("Apps", ", ".join(s.get("apps") or []) or "not recorded"),
+            ("Workloads", ", ".join(s.get("workloads") or []) or "not recorded"),
+            (
+                "Connections (wrk -c)",
+                ", ".join(str(c) for c in s.get("connections") or []) or "not recorded",
+            ),
+            ("Repeats per cell", str(s.get("repeats", "?"))),
+            ("Duration per cell", _seconds(s.get("duration_s"))),
+            ("Warm-up per cell (not measured)", _seconds(s.get("warmup_s"))),
+            ("wrk threads (-t)", str(s.get("threads", "?"))),
+            ("wrk timeout (--timeout)", _seconds(s.get("timeout_s"))),
+            (
+                "Server workers / threads",
+                f"{s.get('workers', '?')} / {s.get('server_threads', '?')}",
+            ),
+            (
+                "Cell order",
+                f"shuffled (seed {s.get('seed')})"
+                if s.get("shuffle")
+                else "as planned, not shuffled",
+            ),
+            ("Server CPUs", _join(s.get("server_cpus"))),
+            ("wrk CPUs", _join(s.get("client_cpus"))),
+            ("Open-files limit given to server and wrk", _distinct(cells, "nofile_limit")),
+            (
+                "Server ready after",
+                f"{min(ready):.2f}–{max(ready):.2f} s" if ready else "not recorded",
+            ),
+            ("Cells planned / recorded", f"{len(run.get('cells_planned', []))} / {len(cells)}"),
+        ],
+        # Each server's settings, with the reason for each, are on its own page.
+        "servers": [
+            {"id": str(k), "model": str(v.get("worker_model", ""))}
+            for k, v in sorted((run.get("servers") or {}).items())
+        ],
+        "bench_argv": shlex.join(str(a) for a in run.get("argv", [])),
+        "git": _git(run.get("git") or {}),
+        "commands": list(commands.values()),
+        "wrk": list(wrk.values()),
+        "unavailable": sorted((run.get("unavailable") or {}).items()),
+    }
+
+
+def ceiling_context(found: Mapping[str, Any], run: Run) -> dict[str, Any]:
+    """`harness.tables.evidence.client_ceiling` as display facts for Methodology and Home."""
+    fastest = found.get("fastest")
+    cal = found.get("calibration")
+    out: dict[str, Any] = {
+        "measured": cal is not None,
+        "failed": found.get("failed"),
+        "command": f"invoke calibrate --run {run['run_id']}",
+        "threshold": CLIENT_BOUND_SHARE,
+        "share": found.get("share"),
+        "client_bound": bool(found.get("client_bound")),
+        "fastest": None
+        if fastest is None
+        else {**fastest, "link": server_page(str(fastest["server"]))},
+    }
+    if cal is not None:
+        s = run.get("settings") or {}
+        out.update(
+            rps=cal.get("requests_per_sec"),
+            date=when(cal.get("started_at")),
+            nginx=cal.get("nginx_version") or "nginx, version unknown",
+            connections=cal.get("connections"),
+            threads=cal.get("threads"),
+            duration_s=cal.get("duration_s"),
+            client_cpus=_join(cal.get("client_cpus")),
+            server_cpus=_join(cal.get("server_cpus")),
+            run_client_cpus=_join(s.get("client_cpus")),
+            run_server_cpus=_join(s.get("server_cpus")),
+            same_pinning=bool(found.get("same_pinning")),
+            wrk_cpu=cal.get("wrk_cpu_pct_mean"),
+            path=cal.get("path"),
+        )
+    return out
+
+
+def linked(ceiling: Mapping[str, Any], page: str) -> dict[str, Any]:
+    """The ceiling facts with the fastest cell's server page linked from `page`."""
+    fastest = ceiling.get("fastest")
+    if fastest is None:
+        return dict(ceiling)
+    return {**ceiling, "fastest": {**fastest, "link": rel(page, fastest["link"])}}

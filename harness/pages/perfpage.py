@@ -1,0 +1,73 @@
+"""Site stage 3c: docs/about/perf.json (written by `invoke perf`) -> the page about the
+tool's own speed.
+
+The figures are measured on demand, not on every build, and committed with the docs;
+without the file the page says how to measure instead, so `mkdocs build --strict`
+works either way. Decisions (which target was met) were made when measuring; this
+module only picks what the template prints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.pages.context import HOME, rel
+
+PERF_PAGE = "results/perf.md"
+PERF_JSON = "about/perf.json"  # relative to docs/: committed, and a download on the site
+HARNESS_KEYS = "cell configured_s cell_wall_s process_wall_s overhead_ratio".split() + [
+    "server_ready_s",
+    "wrk_measured_s",
+    "other_s",
+    "servers_not_installed",
+    "cells",
+]
+SIZE_KEYS = (
+    *"cells runs parse_files_per_s parse_cached_files_per_s table_s table_cached_s".split(),
+    *"build_cold_s build_nochange_s mkdocs_floor_s peak_rss_mb charts_drawn_cold".split(),
+)
+
+
+def read_perf(docs_dir: Path) -> dict[str, Any] | None:
+    """The perf figures in `docs_dir`, or None when they were never measured."""
+    path = docs_dir / PERF_JSON
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return doc if isinstance(doc, dict) else None
+
+
+def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
+    """The context of perf.md.j2: sizes measured, targets against their floors."""
+    ctx: dict[str, Any] = {
+        "title": "Performance of the tool",
+        "home": rel(PERF_PAGE, HOME),
+        "measured": doc is not None,
+    }
+    if doc is None:
+        return ctx
+    # A figure an older perf.json lacks prints as "—" instead of failing the build.
+    sizes = [{**dict.fromkeys(SIZE_KEYS), **s} for s in doc.get("sizes", [])]
+    for s in sizes:
+        floor = s.get("mkdocs_floor_s")
+        nochange = s.get("build_nochange_s")
+        s["nochange_over_floor"] = nochange / floor if nochange and floor else None
+    return {
+        **ctx,
+        "json": rel(PERF_PAGE, PERF_JSON),
+        "at": str(doc.get("measured_at", "unknown")).replace("T", " "),
+        "host": doc.get("host") or {},
+        "load": doc.get("load_average_before") or [],
+        "sizes": sizes,
+        "targets": doc.get("targets") or [],
+        "harness": {**dict.fromkeys(HARNESS_KEYS), **(doc.get("harness") or {})}
+        if doc.get("harness")
+        else {},
+        "notes": doc.get("notes") or [],
+    }
+
+
+def plan_perf(pages: dict[str, tuple[str, dict[str, Any]]], docs_dir: Path) -> None:
+    pages[PERF_PAGE] = ("perf.md.j2", perf_context(read_perf(docs_dir)))

@@ -1,0 +1,240 @@
+"""Site stage 3c: the chosen runs -> every page (template + context) and every chart.
+
+`plan_site` is pure: it takes run sidecars, the subject run's cell sidecars, the tidy
+table, the list of downloadable files, the runs' client calibrations and the cells the
+server timed, and returns what `harness.site.build` renders and draws. The subject run gets
+the full set of pages; every chosen run gets a run page (and a client-vs-server page
+when the server timed its cells).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from harness.figures import charts as fig
+from harness.figures.draw import ChartSpec, DensitySpec
+from harness.pages.context import (
+    DATA,
+    ERRORS,
+    FLAGS_PAGE,
+    HOME,
+    LATENCY,
+    METHODOLOGY,
+    OVERHEAD,
+    RESOURCES,
+    RUNS,
+    SERVERS,
+    Run,
+    headline,
+    measured,
+    primary_app,
+    primary_workload,
+    records,
+    rel,
+    server_page,
+    status_text,
+    warning_items,
+)
+from harness.pages.evidenceplan import plan_flags, plan_resources
+from harness.pages.flagview import cell_badges, cell_flags, flag_items, key_of
+from harness.pages.latencyplan import TimedCell, plan_latency
+from harness.pages.methodology import ceiling_context, linked, methodology_context
+from harness.pages.runplan import SitePlan, plan_data, plan_runs
+from harness.pages.serverplan import RunTables, plan_server
+from harness.tables import evidence, summary
+
+
+def plan_site(
+    runs: Sequence[Run],
+    subject: Run,
+    table: pd.DataFrame,
+    cells: Sequence[Mapping[str, Any]],
+    downloads: Mapping[str, Sequence[tuple[str, str]]],
+    calibrations: Mapping[str, Mapping[str, Any]] | None = None,
+    timed: Sequence[TimedCell] = (),
+    on_chart: Callable[[ChartSpec | DensitySpec], object] | None = None,
+) -> SitePlan:
+    """Pages and charts for the chosen `runs`, with `subject` on the main pages.
+
+    `on_chart` is called with each chart as it is planned (`SitePlan.on_chart`).
+    """
+    plan = SitePlan(on_chart=on_chart)
+    df = table[table["run_id"] == subject["run_id"]]
+    stats = summary.cell_stats(df)
+    errors = summary.error_rates(df, stats)
+    workers = (subject.get("settings") or {}).get("workers")
+    t = RunTables(
+        df,
+        stats,
+        errors,
+        summary.warnings(stats, errors),
+        evidence.resources(df, workers if isinstance(workers, int) else None),
+        evidence.session_replies(df),
+        cell_flags(df),
+    )
+    app = primary_app(subject, sorted(df["app"].unique()))
+    workload = primary_workload(subject, sorted(df["workload"].unique()))
+    servers = sorted(df["server"].unique())
+    ceiling = ceiling_context(
+        evidence.client_ceiling((calibrations or {}).get(subject["run_id"]), stats, subject),
+        subject,
+    )
+
+    def base(page: str, title: str) -> dict[str, Any]:
+        return {"title": title, "m": measured(subject, page), "home": rel(page, HOME)}
+
+    def badges(page: str) -> Any:
+        return lambda key: cell_badges(t.flags, page, key)
+
+    head = headline(stats, app, workload, HOME, badges=badges(HOME))
+    home_fig = plan.chart(
+        HOME,
+        fig.throughput_chart(
+            df[(df["app"] == app) & (df["workload"] == workload)],
+            "home-throughput.svg",
+            "server",
+            f"Requests per second of the {app} app ({workload}) against connections, per server",
+        ),
+    )
+    versions = subject.get("versions") or {}
+    links = {
+        "methodology": METHODOLOGY,
+        "servers": SERVERS,
+        "overhead": OVERHEAD,
+        "errors": ERRORS,
+        "resources": RESOURCES,
+        "latency": LATENCY,
+        "flags": FLAGS_PAGE,
+        "data": DATA,
+        "runs": RUNS,
+    }
+    warned = {key_of(w) for w in records(t.warns)} | set(t.flags)
+    plan.pages[HOME] = (
+        "index.md.j2",
+        {
+            **base(HOME, "WSGI servers compared"),
+            "servers": [
+                {
+                    "id": s,
+                    "version": versions.get(s) or "version unknown",
+                    "link": rel(HOME, server_page(s)),
+                }
+                for s in servers
+            ],
+            "apps": sorted(df["app"].unique()),
+            "workloads": sorted(df["workload"].unique()),
+            "unavailable": sorted((subject.get("unavailable") or {}).items()),
+            "headline": head,
+            "figure": home_fig,
+            "warnings": len(warned),
+            "cells": len(stats),
+            "ceiling": linked(ceiling, HOME),
+            "links": {k: rel(HOME, v) for k, v in links.items()},
+        },
+    )
+    plan.pages[METHODOLOGY] = (
+        "methodology.md.j2",
+        {
+            **base(METHODOLOGY, "Methodology"),
+            **methodology_context(subject, cells),
+            "raw_format": rel(METHODOLOGY, "raw-format.md"),
+            "server_links": {s: rel(METHODOLOGY, server_page(s)) for s in servers},
+            "warnings": warning_items(t.warns, METHODOLOGY),
+            "flagged": flag_items(t.flags, METHODOLOGY),
+            "flags_page": rel(METHODOLOGY, FLAGS_PAGE),
+            "ceiling": linked(ceiling, METHODOLOGY),
+            "preflight": evidence.preflight(df),
+        },
+    )
+    plan.pages[SERVERS] = (
+        "servers.md.j2",
+        {
+            **base(SERVERS, "Servers"),
+            "headline": headline(stats, app, workload, SERVERS, badges=badges(SERVERS)),
+            "servers": [{"id": s, "link": rel(SERVERS, server_page(s))} for s in servers],
+        },
+    )
+    for server in servers:
+        plan_server(plan, base, server, t, subject)
+    _overhead(plan, base, t)
+    plan.pages[ERRORS] = (
+        "errors.md.j2",
+        {
+            **base(ERRORS, "Errors"),
+            # Reasons are listed once, in the failed-repeats table below.
+            "rows": [
+                {
+                    **r,
+                    "status": status_text(r, reasons=False),
+                    "flags": cell_badges(t.flags, ERRORS, key_of(r)),
+                }
+                for r in records(errors)
+            ],
+            "flags_page": rel(ERRORS, FLAGS_PAGE),
+            "with_errors": int((t.warns["kind"] == "errors").sum()),
+            "cells": len(errors),
+            "failed": [
+                {
+                    **c,
+                    "exit_codes": " / ".join(
+                        "—" if c.get(k) is None else str(c[k])
+                        for k in ("server_exit_code", "wrk_exit_code")
+                    ),
+                }
+                for c in cells
+                if c.get("status") != "ok"
+            ],
+        },
+    )
+    plan_flags(plan, base, t)
+    plan_resources(plan, base, t, subject, app, workload)
+    plan_latency(plan, runs, subject, table, timed)
+    plan_runs(plan, runs, subject, table, stats)
+    plan_data(plan, runs, subject, downloads)
+    return plan
+
+
+def _overhead(plan: SitePlan, base: Any, t: RunTables) -> None:
+    """Framework apps against the raw app; `<x>+metrics` against `<x>` (timing's own cost)."""
+    ov = summary.overhead(t.df, stats=t.stats)
+
+    def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        return [
+            {
+                **r,
+                "flags": cell_badges(t.flags, OVERHEAD, key_of(r)),
+                "baseline_flags": cell_badges(
+                    t.flags, OVERHEAD, key_of({**r, "app": r["baseline"]})
+                ),
+            }
+            for r in records(frame)
+        ]
+
+    timing = ov["app"].str.endswith(summary.METRICS_SUFFIX)
+    frameworks = ov[~timing & (ov["baseline"] == summary.RAW_APP)]
+    plan.pages[OVERHEAD] = (
+        "overhead.md.j2",
+        {
+            **base(OVERHEAD, "Overhead"),
+            "raw_app": summary.RAW_APP,
+            "errors": rel(OVERHEAD, ERRORS),
+            "latency": rel(OVERHEAD, LATENCY),
+            "flags_page": rel(OVERHEAD, FLAGS_PAGE),
+            "suffix": summary.METRICS_SUFFIX,
+            "figure": plan.chart(
+                OVERHEAD,
+                fig.overhead_chart(
+                    frameworks,
+                    "overhead.svg",
+                    "Throughput kept and added p50 latency per framework and server",
+                ),
+            )
+            if len(frameworks)
+            else None,
+            "rows": rows(frameworks),
+            "timing": rows(ov[timing]),
+        },
+    )

@@ -1,0 +1,137 @@
+"""Site stage 3c: the chosen runs -> the Runs page, one page per run, the Data page.
+
+Also defines `SitePlan`, the collection of pages and charts that `harness.pages.plan`
+fills for the subject run and that `harness.site.build` renders and draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness.figures import charts
+from harness.figures.draw import ChartSpec, DensitySpec
+from harness.pages.context import (
+    DATA,
+    HOME,
+    RUNS,
+    Run,
+    figure,
+    headline,
+    measured,
+    primary_app,
+    primary_workload,
+    rel,
+    run_page,
+    slug,
+)
+from harness.tables import summary
+
+
+@dataclass
+class SitePlan:
+    pages: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    charts: list[ChartSpec | DensitySpec] = field(default_factory=list)
+    # Called with each chart as it is planned: the build starts drawing it meanwhile.
+    on_chart: Callable[[ChartSpec | DensitySpec], object] | None = None
+
+    def chart(self, page: str, spec: ChartSpec | DensitySpec) -> dict[str, str]:
+        self.charts.append(spec)
+        if self.on_chart is not None:
+            self.on_chart(spec)
+        return figure(page, spec.name, spec.alt)
+
+
+def plan_runs(
+    plan: SitePlan,
+    runs: Sequence[Run],
+    subject: Run,
+    table: pd.DataFrame,
+    subject_stats: pd.DataFrame | None = None,
+) -> None:
+    """The Runs index and one page per chosen run: status, headline and chart.
+
+    `subject_stats`: `summary.cell_stats` of the subject run, when the caller has it.
+    """
+    listing = []
+    subject_servers = set(table[table["run_id"] == subject["run_id"]]["server"].unique())
+    for run in runs:
+        page = run_page(run["run_id"])
+        df = table[table["run_id"] == run["run_id"]]
+        done = len(df)
+        ok = int((df["status"] == "ok").sum()) if done else 0
+        entry = {
+            "id": run["run_id"],
+            "status": run.get("status"),
+            "subject_text": "subject" if run is subject else "",
+            "started": measured(run, page)["started"],
+            "link": rel(RUNS, page),
+            "planned": len(run.get("cells_planned", [])),
+            "ok": ok,
+            "failed": done - ok,
+        }
+        listing.append(entry)
+        ctx: dict[str, Any] = {
+            "title": f"Run {run['run_id']}",
+            "m": measured(run, page),
+            "home": rel(page, HOME),
+            "run": entry,
+            "headline": None,
+            "figure": None,
+            "data": rel(page, DATA),
+            "unavailable": sorted(run.get("unavailable", {}).items()),
+        }
+        if done and ok:
+            stats = subject_stats if run is subject else None
+            if stats is None:
+                stats = summary.cell_stats(df)
+            app = primary_app(run, sorted(df["app"].unique()))
+            workload = primary_workload(run, sorted(df["workload"].unique()))
+            ctx["headline"] = headline(stats, app, workload, page, linked=subject_servers)
+            ctx["figure"] = plan.chart(
+                page,
+                charts.throughput_chart(
+                    df[(df["app"] == app) & (df["workload"] == workload)],
+                    f"run-{slug(run['run_id'])}-throughput.svg",
+                    "server",
+                    f"Requests per second of the {app} app in run {run['run_id']}",
+                ),
+            )
+        plan.pages[page] = ("run.md.j2", ctx)
+    plan.pages[RUNS] = (
+        "runs.md.j2",
+        {"title": "Runs", "runs": listing, "m": measured(subject, RUNS), "home": rel(RUNS, HOME)},
+    )
+
+
+def plan_data(
+    plan: SitePlan,
+    runs: Sequence[Run],
+    subject: Run,
+    downloads: Mapping[str, Sequence[tuple[str, str]]],
+) -> None:
+    """The Data page: every chosen run's downloads (docs-relative path, description)."""
+    plan.pages[DATA] = (
+        "data.md.j2",
+        {
+            "title": "Data",
+            "m": measured(subject, DATA),
+            "home": rel(DATA, HOME),
+            "schema": rel(DATA, "schema.md"),
+            "raw_format": rel(DATA, "raw-format.md"),
+            "runs": [
+                {
+                    "id": r["run_id"],
+                    "status": r.get("status"),
+                    "files": [
+                        {"name": f.rsplit("/", 1)[-1], "path": rel(DATA, f), "what": what}
+                        for f, what in downloads.get(r["run_id"], [])
+                    ],
+                }
+                for r in runs
+            ],
+        },
+    )

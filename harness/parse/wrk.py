@@ -1,0 +1,376 @@
+"""Parse stage: the text wrk or wrk2 printed -> one `WrkResult`.
+
+`parse_wrk(text)` is pure (no I/O, nothing heavier than `re` imported), so a parse test
+needs neither pandas nor wrk. `parse_wrk_file(path)` reads a file and attaches its path
+to any `RawFormatError`. The grammar mirrors wrk 4.1's src/wrk.c and src/units.c and
+wrk2's print_hdr_latency(); docs/schema.md documents every field.
+
+Two paths, one result. `_line_grammar` is the grammar: line by line, it reads every
+layout wrk, wrk2, a Lua script or a terminal paste produce, and names the line that is
+wrong. A site build parses every raw file, thousands, and the grammar's Python per line
+is most of that cost; so `parse_wrk` first tries `_fast_path`, one compiled regex that
+matches the whole text as wrk 4.x prints it (Lua lines around it, the --latency block
+and the error lines included) and is about twice as fast. It accepts only what the
+grammar reads the same way (spaces as the only whitespace, no wrk2 line, numbers and
+units as wrk prints them) and converts with the same tables; for anything else (wrk2's
+output, tabs or CRs, a latency in minutes, every error) it returns None and the grammar
+decides. tests/test_parse.py checks that both paths give the same record, float bits
+included, on real captures and generated texts.
+"""
+
+from __future__ import annotations
+
+import re
+from os import PathLike
+from typing import Any
+
+from harness.parse.records import RawFormatError, WrkResult
+
+__all__ = ["RawFormatError", "WrkResult", "parse_wrk", "parse_wrk_file"]
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+|nan|inf)"  # glibc prints 0/0 as "-nan"
+_TIME = rf"({_NUM})(us|ms|s|m|h)"
+_COUNTS = rf"({_NUM})([kMGTP]?)"
+_SIZE = rf"({_NUM})([KMGTP]?)B"
+_PCT = rf"({_NUM})%"
+# wrk's own unit tables: time base us (then s, m, h), counts x1000, sizes x1024. A scale
+# is (decimal exponent, factor): "2.01" + "e3" parses to exactly 2010.0, where
+# 2.01 * 1000 gives 2009.9999999999998; only minutes and hours need a factor.
+_Scale = tuple[str, float]
+_TIME_MS: dict[str, _Scale] = dict(
+    us=("e-3", 1), ms=("", 1), s=("e3", 1), m=("e3", 60), h=("e3", 3600)
+)
+_TIME_S: dict[str, _Scale] = dict(us=("e-6", 1), ms=("e-3", 1), s=("", 1), m=("", 60), h=("", 3600))
+_COUNT: dict[str, _Scale] = {p: (f"e{3 * i}", 1.0) for i, p in enumerate("kMGTP", 1)}
+_COUNT[""] = ("", 1.0)
+_SIZE_SCALE = {p: 1024.0**i for i, p in enumerate(("", "K", "M", "G", "T", "P"))}
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.ASCII)  # no Unicode digits: wrk prints ASCII only
+
+
+_RUNNING = _re(r"Running\s+(\d+)(s|m|h)\s+test\s+@\s+(\S.*)")
+_THREADS = _re(r"(\d+)\s+threads\s+and\s+(\d+)\s+connections")
+_THREAD_STATS = _re(r"Thread\s+Stats\s+Avg\s+Stdev\s+Max\s+\+/-\s+Stdev")
+_LATENCY = _re(rf"Latency\s+{_TIME}\s+{_TIME}\s+{_TIME}\s+{_PCT}")
+_REQ_SEC = _re(rf"Req/Sec\s+{_COUNTS}\s+{_COUNTS}\s+{_COUNTS}\s+{_PCT}")
+_PERCENTILE = _re(rf"(\d+(?:\.\d+)?)%\s+{_TIME}")
+_HDR_HEADING = _re(r"Latency Distribution \(HdrHistogram - (.*)\)")
+_SPECTRUM_ROW = _re(rf"({_NUM})\s+([01]\.\d+)\s+\d+\s+{_NUM}")
+_SPECTRUM_NOISE = _re(r"Detailed Percentile spectrum:|Value\s+Percentile\s+TotalCount.*|#\[.*\]|-+")
+_REQUESTS = _re(rf"(\d+)\s+requests\s+in\s+{_TIME},\s+{_SIZE}\s+read")
+_SOCKET = _re(r"Socket errors:\s+connect (-?\d+), read (-?\d+), write (-?\d+), timeout (-?\d+)")
+_NON2XX = _re(r"Non-2xx or 3xx responses:\s+(\d+)")
+_RPS = _re(rf"Requests/sec:\s+({_NUM})")
+_TRANSFER = _re(rf"Transfer/sec:\s+{_SIZE}")
+
+_W_RUNNING = "'Running <duration> test @ <url>'"
+_W_THREADS = "'<N> threads and <N> connections'"
+_W_STATS = "'Thread Stats   Avg      Stdev     Max   +/- Stdev'"
+_W_LATENCY = "'Latency <time> <time> <time> <percent>%'"
+_W_REQ_SEC = "'Req/Sec <count> <count> <count> <percent>%'"
+_W_REQUESTS = "'<N> requests in <time>, <size> read'"
+_W_PERCENTILE = f"'<percent>% <time>' or {_W_REQUESTS}"
+_W_SOCKET = "'Socket errors: connect <N>, read <N>, write <N>, timeout <N>'"
+_W_NON2XX = "'Non-2xx or 3xx responses: <N>'"
+_W_RPS = "'Requests/sec: <number>'"
+_W_TRANSFER = "'Transfer/sec: <size>'"
+# A line starting like a summary line but not matching it is unreadable, not misplaced:
+# say what that line should look like.
+_PREFIXES = (
+    ("Running", _RUNNING, _W_RUNNING),
+    ("Latency ", _LATENCY, _W_LATENCY),
+    ("Req/Sec", _REQ_SEC, _W_REQ_SEC),
+    ("Socket errors", _SOCKET, _W_SOCKET),
+    ("Non-2xx", _NON2XX, _W_NON2XX),
+    ("Requests/sec", _RPS, _W_RPS),
+    ("Transfer/sec", _TRANSFER, _W_TRANSFER),
+)
+_SUMMARY_STARTS = tuple(p for p, _, _ in _PREFIXES[1:])
+
+
+def _scaled(num: str, scale: _Scale) -> float:
+    exp, factor = scale
+    value = float(num + exp) if exp and num[-1] in "0123456789." else float(num)
+    if factor == 1:
+        return value
+    dot = num.find(".")  # round away the noise of x60, to the digits printed
+    return round(value * factor, len(num) - dot - 1 if dot >= 0 else 0)
+
+
+def _ms(num: str, unit: str) -> float:
+    return _scaled(num, _TIME_MS[unit])
+
+
+# The fast path: wrk 4.x's layout as one regex (see the module docstring). Fields are
+# separated by spaces only, so the grammar's strip() and \s+ find the same fields; a tab,
+# CR or any other whitespace falls back. `_NL` ends a line: its trailing spaces, blank
+# lines (the grammar skips them) and the next line's indentation. Lua may print lines
+# before "Running" and between the threads and Thread Stats lines: `_OTHER_LINES` skips
+# those the grammar skips there, starting with none of the words it looks for (so no
+# wrk2 calibration line) nor with a digit (a requests line). Whatever follows
+# Transfer/sec is ignored, as by the grammar. Numbers are those wrk prints, a subset of
+# `_NUM` (a percentage may be "-nan"), for fewer regex steps; "+1", ".5" or "inf" fall back.
+# So are units: those that only shift the decimal point, `float(num + exp)` exactly as
+# `_scaled` computes them; a latency in minutes or hours ("1000.00m" too) falls back.
+_S = "[ ]++"
+_NL = "[ ]*+\\n[ \\n]*+"
+_OTHER_LINES = (
+    "(?:(?!Running|Thread|Latency|Req/Sec|Socket|Non-2xx|Requests/sec|Transfer/sec)"
+    "[!-/:-~][^\\n]*+\\n[ \\n]*+)*+"
+)
+_F_NUM = r"\d+\.?\d*"
+_F_TIME = rf"({_F_NUM})(us|ms|s)"
+_F_MS = {unit: exp for unit, (exp, factor) in _TIME_MS.items() if factor == 1}
+_F_S = {unit: exp for unit, (exp, factor) in _TIME_S.items() if factor == 1}
+_F_COUNT = {unit: exp for unit, (exp, factor) in _COUNT.items() if factor == 1}
+_F_COUNTS = rf"({_F_NUM})([kMGTP]?)"
+_F_SIZE = rf"({_F_NUM})([KMGTP]?)B"
+_F_PCT = rf"(-?(?:{_F_NUM}|nan))%"
+_FAST = _re(
+    rf"[ \n]*+{_OTHER_LINES}"
+    rf"Running{_S}(\d+)(s|m|h){_S}test{_S}@{_S}([!-~]++(?:{_S}[!-~]++)*+){_NL}"
+    rf"(\d+){_S}threads{_S}and{_S}(\d+){_S}connections{_NL}{_OTHER_LINES}"
+    rf"Thread{_S}Stats{_S}Avg{_S}Stdev{_S}Max{_S}\+/-{_S}Stdev{_NL}"
+    rf"Latency{_S}{_F_TIME}{_S}{_F_TIME}{_S}{_F_TIME}{_S}{_F_PCT}{_NL}"
+    rf"Req/Sec{_S}{_F_COUNTS}{_S}{_F_COUNTS}{_S}{_F_COUNTS}{_S}{_F_PCT}{_NL}"
+    # --latency: wrk 4.x prints these four percentiles, in this order; others fall back.
+    rf"(?:Latency Distribution{_NL}50%{_S}{_F_TIME}{_NL}75%{_S}{_F_TIME}{_NL}"
+    rf"90%{_S}{_F_TIME}{_NL}99%{_S}{_F_TIME}{_NL})?"
+    rf"(\d+){_S}requests{_S}in{_S}{_F_TIME},{_S}{_F_SIZE}{_S}read{_NL}"
+    rf"(?:Socket errors:{_S}"
+    rf"connect (-?\d+), read (-?\d+), write (-?\d+), timeout (-?\d+){_NL})?"
+    rf"(?:Non-2xx or 3xx responses:{_S}(\d+){_NL})?"
+    rf"Requests/sec:{_S}({_F_NUM}){_NL}"
+    rf"Transfer/sec:{_S}{_F_SIZE}[ ]*+(?:\n|\Z)"
+)
+
+
+def _fast_path(text: str) -> WrkResult | None:
+    """The record for wrk 4.x's usual layout, in one match; None for anything else."""
+    m = _FAST.match(text.replace("^C", ""))
+    if m is None:
+        return None
+    g = m.groups()
+    test_s, test_unit, url, threads, connections = g[:5]
+    lat_avg, lat_avg_unit, lat_sd, lat_sd_unit, lat_max, lat_max_unit, lat_pct = g[5:12]
+    rps_avg, rps_avg_unit, rps_sd, rps_sd_unit, rps_max, rps_max_unit, rps_pct = g[12:19]
+    p50, p50_unit, p75, p75_unit, p90, p90_unit, p99, p99_unit = g[19:27]
+    requests, run_s, run_unit, read, read_unit = g[27:32]
+    connect_errors, read_errors, write_errors, timeout_errors, non2xx = g[32:37]
+    total, transfer, transfer_unit = g[37:]
+    # int() in the grammar's order: for a number too long for int(), the same error first.
+    n_threads, n_connections = int(threads), int(connections)
+    ms, count = _F_MS, _F_COUNT
+    percentiles = (
+        {}
+        if p50 is None
+        else {
+            50.0: float(p50 + ms[p50_unit]),
+            75.0: float(p75 + ms[p75_unit]),
+            90.0: float(p90 + ms[p90_unit]),
+            99.0: float(p99 + ms[p99_unit]),
+        }
+    )
+    errors = (0, 0, 0, 0)
+    if connect_errors is not None:
+        errors = (int(connect_errors), int(read_errors), int(write_errors), int(timeout_errors))
+    n_non2xx = 0 if non2xx is None else int(non2xx)
+    # Positional, in the order of WrkResult's fields: a third cheaper than by keyword.
+    return WrkResult(
+        "wrk",
+        url,
+        n_threads,
+        n_connections,
+        _scaled(test_s, _TIME_S[test_unit]),
+        float(run_s + _F_S[run_unit]),
+        int(requests),
+        float(read) * _SIZE_SCALE[read_unit],
+        float(total),
+        float(transfer) * _SIZE_SCALE[transfer_unit],
+        float(lat_avg + ms[lat_avg_unit]),
+        float(lat_sd + ms[lat_sd_unit]),
+        float(lat_max + ms[lat_max_unit]),
+        float(lat_pct),
+        float(rps_avg + count[rps_avg_unit]),
+        float(rps_sd + count[rps_sd_unit]),
+        float(rps_max + count[rps_max_unit]),
+        float(rps_pct),
+        percentiles,
+        {},
+        *errors,
+        n_non2xx,
+    )
+
+
+def _unexpected(lines: list[str], i: int, what: str) -> RawFormatError:
+    if i >= len(lines):
+        last = len(lines)
+        while last and not lines[last - 1]:
+            last -= 1
+        return RawFormatError(f"expected {what}, found end of text", last + 1)
+    s = lines[i]
+    for prefix, regex, fmt in _PREFIXES:
+        if s.startswith(prefix) and not regex.fullmatch(s):
+            what = fmt
+            break
+    shown = s if len(s) <= 80 else s[:77] + "..."
+    return RawFormatError(f"expected {what}, found {shown!r}", i + 1)
+
+
+def _skip_blank(lines: list[str], i: int) -> int:
+    while i < len(lines) and not lines[i]:
+        i += 1
+    return i
+
+
+def _expect(
+    lines: list[str], i: int, regex: re.Pattern[str], what: str
+) -> tuple[re.Match[str], int]:
+    i = _skip_blank(lines, i)
+    m = regex.fullmatch(lines[i]) if i < len(lines) else None
+    if m is None:
+        raise _unexpected(lines, i, what)
+    return m, i + 1
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Parse one wrk/wrk2 stdout. Raises RawFormatError naming the line that is wrong."""
+    result = _fast_path(text)
+    return result if result is not None else _line_grammar(text)
+
+
+def _line_grammar(text: str) -> WrkResult:
+    """The grammar: any layout it reads, or the RawFormatError naming the wrong line."""
+    # A terminal echoes Ctrl-C as "^C" wherever the cursor was; wrk never prints it.
+    # split("\n") + strip(): CRLF, tabs and indentation go; line numbers match an editor's.
+    lines = [s.strip() for s in text.replace("^C", "").split("\n")]
+    i, head, calibrated = _header(lines)
+    lat, i = _expect(lines, i + 1, _LATENCY, _W_LATENCY)
+    rps, i = _expect(lines, i, _REQ_SEC, _W_REQ_SEC)
+    avg_ms = _ms(lat[1], lat[2])
+    if lat[2] == "m" and lat[1] == "1000.00":
+        # 999.995..999.999 ms prints as "1000.00ms" and the 8-wide Avg column cuts it.
+        avg_ms = 1000.0
+    i, req, percentiles, uncorrected, hdr = _latency_blocks(lines, i)
+    errors = [0, 0, 0, 0]  # wrk prints these two lines only when non-zero
+    non2xx = 0
+    i += 1
+    while (i := _skip_blank(lines, i)) < len(lines):
+        if m := _SOCKET.fullmatch(lines[i]):
+            errors = [int(x) for x in m.groups()]
+        elif m := _NON2XX.fullmatch(lines[i]):
+            non2xx = int(m[1])
+        else:
+            break
+        i += 1
+    total, i = _expect(lines, i, _RPS, _W_RPS)
+    transfer, i = _expect(lines, i, _TRANSFER, _W_TRANSFER)
+    # Whatever follows Transfer/sec was printed by a Lua done(): not ours to read.
+    return WrkResult(
+        tool="wrk2" if calibrated or hdr else "wrk",
+        **head,
+        duration_s=_scaled(req[2], _TIME_S[req[3]]),
+        requests=int(req[1]),
+        bytes_read=float(req[4]) * _SIZE_SCALE[req[5]],
+        requests_per_sec=float(total[1]),
+        transfer_per_sec_bytes=float(transfer[1]) * _SIZE_SCALE[transfer[2]],
+        latency_avg_ms=avg_ms,
+        latency_stdev_ms=_ms(lat[3], lat[4]),
+        latency_max_ms=_ms(lat[5], lat[6]),
+        latency_within_stdev_pct=float(lat[7]),
+        thread_requests_per_sec_avg=_scaled(rps[1], _COUNT[rps[2]]),
+        thread_requests_per_sec_stdev=_scaled(rps[3], _COUNT[rps[4]]),
+        thread_requests_per_sec_max=_scaled(rps[5], _COUNT[rps[6]]),
+        thread_requests_per_sec_within_stdev_pct=float(rps[7]),
+        latency_percentiles_ms=dict(sorted(percentiles.items())),
+        latency_uncorrected_percentiles_ms=dict(sorted(uncorrected.items())),
+        errors_connect=errors[0],
+        errors_read=errors[1],
+        errors_write=errors[2],
+        errors_timeout=errors[3],
+        non_2xx_3xx=non2xx,
+    )
+
+
+def _header(lines: list[str]) -> tuple[int, dict[str, Any], bool]:
+    """Up to the Thread Stats line: its index, the Running/threads facts, wrk2 calibration."""
+    head: dict[str, Any] = dict.fromkeys(("url", "threads", "connections", "test_duration_s"))
+    calibrated, i, n = False, 0, len(lines)
+    # Lines before "Running" come from a Lua setup()/init(), lines after "connections"
+    # from wrk2's calibration or a Lua request()/response(): skip them.
+    while i < n and not _THREAD_STATS.fullmatch(lines[i]):
+        s = lines[i]
+        if s.startswith("Running") and (m := _RUNNING.fullmatch(s)):
+            head.update(test_duration_s=_scaled(m[1], _TIME_S[m[2]]), url=m[3])
+            t, i = _expect(lines, i + 1, _THREADS, _W_THREADS)
+            head.update(threads=int(t[1]), connections=int(t[2]))
+            continue
+        if s.startswith("Thread calibration:"):
+            calibrated = True
+        elif s.startswith("Running"):
+            raise _unexpected(lines, i, _W_RUNNING)
+        elif s.startswith(_SUMMARY_STARTS) or _REQUESTS.fullmatch(s):
+            raise _unexpected(lines, i, _W_STATS)
+        i += 1
+    if i == n:  # no Thread Stats line: a wrong file, or one cut short
+        if head["url"] is None:
+            raise _unexpected(lines, _skip_blank(lines, 0), _W_RUNNING)
+        raise _unexpected(lines, n, _W_STATS)
+    return i, head, calibrated
+
+
+_Pcts = dict[float, float]
+
+
+def _latency_blocks(lines: list[str], i: int) -> tuple[int, re.Match[str], _Pcts, _Pcts, bool]:
+    """Optional --latency blocks (wrk's, or wrk2's HdrHistogram ones) up to the requests line."""
+    percentiles: _Pcts = {}
+    uncorrected: _Pcts = {}
+    target: _Pcts | None = None
+    spectrum = hdr = False
+    while True:
+        i = _skip_blank(lines, i)
+        s = lines[i] if i < len(lines) else ""
+        if spectrum and target is not None and (m := _SPECTRUM_ROW.fullmatch(s)):
+            # HdrHistogram prints the fraction with 6 decimals and the value in ms; a
+            # fraction printed twice keeps its last (larger) value, as its percentile.
+            target[round(float(m[2]) * 100, 4)] = float(m[1])
+        elif s.endswith("read") and (req := _REQUESTS.fullmatch(s)):
+            return i, req, percentiles, uncorrected, hdr
+        elif target is not None and (m := _PERCENTILE.fullmatch(s)):
+            target[float(m[1])] = _ms(m[2], m[3])
+        elif s == "Latency Distribution":
+            target, spectrum = percentiles, False
+        elif m := _HDR_HEADING.fullmatch(s):
+            hdr, spectrum = True, False
+            target = percentiles if m[1].startswith("Recorded") else uncorrected
+        elif target is not None and _SPECTRUM_NOISE.fullmatch(s):
+            spectrum = spectrum or s.startswith("Detailed")
+        else:
+            raise _unexpected(lines, i, _W_REQUESTS if target is None else _W_PERCENTILE)
+        i += 1
+
+
+def parse_wrk_file(path: str | PathLike[str]) -> WrkResult:
+    """Read and parse one file; a RawFormatError then names the file. OSError passes."""
+    text = _read_text(path)
+    try:
+        return parse_wrk(text)
+    except RawFormatError as e:
+        raise e.at(path) from None
+
+
+def _read_text(path: str | PathLike[str]) -> str:
+    """What `Path(path).read_text(encoding="utf-8", errors="replace")` returns, without a
+    text-mode file: the bytes decoded at once, newlines translated as text mode does."""
+    with open(path, "rb") as f:
+        return decode_text(f.read())
+
+
+def decode_text(data: bytes) -> str:
+    """A file's bytes as text mode reads them (also for harness/tables/parsecache.py)."""
+    # wrk prints ASCII; undecodable bytes become U+FFFD and fail the grammar, not the codec.
+    text = data.decode("utf-8", "replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text

@@ -1,0 +1,238 @@
+"""Perf stage: measure the harness itself -> docs/about/perf.json, behind `invoke perf`.
+
+For each size, in a fresh process, writes a synthetic raw tree (`harness.perf.synth`) to a
+temp dir and times, in this order: a cold `build-site` (empty docs/ and caches), then
+alternately a `build-site` with nothing changed and a bare `mkdocs build` of the same
+docs/ (the floor a rebuild cannot beat), then parsing every wrk output and building the
+table with and without the parse cache. Builds run as subprocesses, so their peak RSS
+(mkdocs and the chart workers included) comes from wait4(). Optionally it runs three real
+10 s cells (2 s warm-up + 8 s measured) with `invoke bench` and compares the median
+cell's wall time with its configured time.
+Targets are judged here, once, and stored with the figures; the site's page only
+prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.paths import REPO_ROOT as REPO  # noqa: E402
+from harness.perf import synth
+from harness.perf.probe import hand_written_docs, measure_parse, timed
+from harness.perf.targets import BENCH_CONNECTIONS, BENCH_DURATION_S, BENCH_WARMUP_S, judge
+
+FORMAT_VERSION = 1
+_BUILD = (
+    "import sys; from pathlib import Path; from harness.site.build import build_site; "
+    "build_site(*map(Path, sys.argv[1:4]), runs='all', cache_dir=Path(sys.argv[4]))"
+)
+
+_MEASURE = (
+    "import json, sys; from pathlib import Path; from harness.perf.run import measure_size; "
+    "print(json.dumps(measure_size(int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))))"
+)
+
+
+def measure_size(cells: int, work: Path, repeats: int = 3) -> dict[str, Any]:
+    """Every figure of one size, measured in `work` (a fresh temp dir).
+
+    The no-change build and the bare mkdocs build are run `repeats` times, alternately,
+    and their medians reported: on a shared machine one sample can be off by half.
+    """
+    from harness.site.cache import read_log
+    from harness.tables.dataset import load_runs
+    from harness.tables.parsecache import ParseCache
+
+    raw, docs, site, cache = work / "raw", work / "docs", work / "site", work / ".cache"
+    runs = synth.write_tree(raw, cells)
+    hand_written_docs(docs)
+    # The builds first, while this process is small: a child's peak RSS counts this
+    # process's until it execs (vfork), so a big parent would inflate every figure.
+    build = [sys.executable, "-c", _BUILD, str(raw), str(docs), str(site), str(cache)]
+    floor = [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f"]
+    floor.append(str(work / ".mkdocs.generated.yml"))
+    cold = timed(build)
+    cold_log = read_log(cache)
+    nochange, floors = [], []
+    for _ in range(repeats):
+        nochange.append(timed(build))
+        floors.append(timed(floor))
+    again = read_log(cache)
+    outputs = sorted(p for p in raw.glob("*/*/*/*/c*-r*.txt") if p.name.count(".") == 1)
+    parse = measure_parse(outputs)
+    start = time.perf_counter()
+    load_runs(raw)
+    table_s = time.perf_counter() - start
+    load_runs(raw, cache=ParseCache(work / "warm-parse"))  # fills the cache
+    start = time.perf_counter()
+    load_runs(raw, cache=ParseCache(work / "warm-parse"))
+    table_cached_s = time.perf_counter() - start
+    return {
+        "cells": cells,
+        "runs": len(runs),
+        **parse,
+        "table_s": round(table_s, 3),
+        "table_cached_s": round(table_cached_s, 3),
+        "build_cold_s": cold["wall_s"],
+        "build_cold_cpu_s": cold["cpu_s"],
+        "build_nochange_s": statistics.median(t["wall_s"] for t in nochange),
+        "mkdocs_floor_s": statistics.median(t["wall_s"] for t in floors),
+        "build_nochange_samples_s": [t["wall_s"] for t in nochange],
+        "mkdocs_floor_samples_s": [t["wall_s"] for t in floors],
+        "build_nochange_cpu_s": statistics.median(t["cpu_s"] for t in nochange),
+        "mkdocs_floor_cpu_s": statistics.median(t["cpu_s"] for t in floors),
+        "peak_rss_mb": max(t["rss_mb"] for t in [cold, *nochange]),
+        "build_cold_rss_mb": cold["rss_mb"],
+        "build_nochange_rss_mb": max(t["rss_mb"] for t in nochange),
+        "mkdocs_floor_rss_mb": max(t["rss_mb"] for t in floors),
+        "charts_drawn_cold": cold_log.get("charts_drawn"),
+        "charts_drawn_nochange": again.get("charts_drawn"),
+        "nochange_generated": again.get("generated"),
+        "cold_seconds": cold_log.get("seconds"),
+        "docs_files": sum(1 for p in docs.rglob("*") if p.is_file()),
+    }
+
+
+def _cell_timing(sidecar: Path) -> dict[str, Any]:
+    """One measured cell: its wall time against its configured seconds, and where the
+    rest went: the server's start (until it answered), wrk beyond its configured time
+    (wrk stops its threads on a 100 ms timer), and the rest (files, sampling, stop)."""
+    cell = json.loads(sidecar.read_text(encoding="utf-8"))
+
+    def at(key: str) -> datetime:
+        return datetime.fromisoformat(str(cell[key]).replace("Z", "+00:00"))
+
+    warmup = float(cell.get("warmup_s") or 0)
+    configured = float(cell.get("duration_s") or 0) + warmup
+    wall = (at("ended_at") - at("started_at")).total_seconds()
+    lua = sidecar.parent / str((cell.get("files") or {}).get("lua_json", ""))
+    wrk_s = round(json.loads(lua.read_text())["duration_us"] / 1e6, 3) if lua.is_file() else None
+    ready = cell.get("server_ready_s")
+    return {
+        "cell": "/".join(str(cell[k]) for k in ("server", "app", "workload"))
+        + f"/c{cell['connections']}-r{cell['repeat']}",
+        "status": cell.get("status"),
+        "configured_s": configured,
+        "cell_wall_s": round(wall, 3),
+        "overhead_ratio": round(wall / configured - 1, 4) if configured else None,
+        "server_ready_s": ready,
+        "wrk_measured_s": wrk_s,
+        "other_s": round(wall - (ready or 0) - (wrk_s or 0) - warmup, 3),
+    }
+
+
+def measure_harness(
+    work: Path, warmup_s: int = BENCH_WARMUP_S, duration_s: int = BENCH_DURATION_S - BENCH_WARMUP_S
+) -> dict[str, Any]:
+    """A real short bench: one 10 s cell (2 s warm-up + 8 s measured) per server of the
+    quick profile that is installed, each with a fresh server as always. The overhead
+    is the run's: the cells' wall time over their configured time, less one. Every cell
+    is kept, with where its extra time went."""
+    from harness.matrix.build import load_profile
+    from harness.matrix.servers import SERVERS, check_available
+
+    # Servers not installed here are left out (and named in the figures), not failed.
+    quick = [str(s) for s in load_profile("quick")["servers"]]
+    missing = {s: why for s in quick if (why := check_available(SERVERS[s]))}
+    servers = [s for s in quick if s not in missing]
+    out = work / "bench-raw"
+    argv = [sys.executable, "-m", "invoke", "bench", "--profile", "smoke"]
+    argv += ["--servers", ",".join(servers), "--connections", str(BENCH_CONNECTIONS)]
+    argv += ["--duration", f"{duration_s}s", "--warmup", f"{warmup_s}s"]
+    argv += ["--out", str(out), "--new"]
+    process = timed(argv)
+    sidecars = sorted(p for p in out.glob("*/*/*/*/c*-r*.json") if p.name.count(".") == 1)
+    cells = [_cell_timing(p) for p in sidecars]
+    measured = [c for c in cells if c["status"] == "ok" and c["overhead_ratio"] is not None]
+    if not measured:
+        raise RuntimeError(f"the perf bench measured no cell: {[c['status'] for c in cells]}")
+    configured = sum(c["configured_s"] for c in measured)
+    wall = sum(c["cell_wall_s"] for c in measured)
+    ready = [c["server_ready_s"] for c in measured if c["server_ready_s"] is not None]
+    return {
+        "cell": f"{len(measured)} servers × raw/plaintext/c{BENCH_CONNECTIONS}",
+        "status": "ok" if len(measured) == len(cells) else f"{len(measured)}/{len(cells)} ok",
+        "configured_s": round(configured / len(measured), 3),  # per cell
+        "cell_wall_s": round(wall / len(measured), 3),  # per cell
+        "overhead_ratio": round(wall / configured - 1, 4),
+        "server_ready_s": round(statistics.mean(ready), 3) if ready else None,
+        "wrk_measured_s": round(
+            statistics.mean(c["wrk_measured_s"] for c in measured if c["wrk_measured_s"]), 3
+        ),
+        "other_s": round(statistics.mean(c["other_s"] for c in measured), 3),
+        "worst_cell": max(measured, key=lambda c: c["overhead_ratio"])["cell"],
+        "servers_not_installed": missing,
+        "process_wall_s": process["wall_s"],
+        "cells": cells,
+    }
+
+
+def _host() -> dict[str, Any]:
+    from harness.bench.hostinfo import cpu_model
+
+    return {
+        "hostname": platform.node(),
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def run_perf(
+    sizes: Sequence[int], out: Path, bench: bool = True, repeats: int = 3
+) -> dict[str, Any]:
+    """Measure every size (and one real cell when `bench`), write perf.json to `out`."""
+    load = [round(x, 2) for x in os.getloadavg()]
+    measured = []
+    for cells in sizes:
+        # Each size in a fresh process, so no size inherits the memory of the one before.
+        with tempfile.TemporaryDirectory(prefix=f"perf-{cells}-") as tmp:
+            argv = [sys.executable, "-c", _MEASURE, str(cells), tmp, str(repeats)]
+            done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"measuring {cells} cells failed:\n{done.stderr[-3000:]}")
+            measured.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    harness = None
+    if bench:
+        with tempfile.TemporaryDirectory(prefix="perf-bench-") as tmp:
+            harness = measure_harness(Path(tmp))
+    top = max(measured, key=lambda s: s["cells"]) if measured else {}
+    doc: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "host": _host(),
+        "load_average_before": load,
+        # The top-level figures are those of the largest size measured.
+        "cells": top.get("cells"),
+        **{
+            k: top.get(k)
+            for k in (
+                "parse_files_per_s",
+                "table_s",
+                "build_cold_s",
+                "build_nochange_s",
+                "mkdocs_floor_s",
+                "peak_rss_mb",
+            )
+        },
+        "harness_overhead_ratio": (harness or {}).get("overhead_ratio"),
+        "sizes": measured,
+        "harness": harness,
+        "targets": judge(measured, harness),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_name(f".{out.name}.part")
+    tmp_out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    tmp_out.replace(out)
+    return doc

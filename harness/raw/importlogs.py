@@ -1,0 +1,231 @@
+"""Bench side: turn a directory of plain wrk outputs into a raw run (docs/raw-format.md).
+
+`import_logs(src_dir, pattern, out_dir) -> run_id` reads files such as the study's
+`uwsgi.500.log`, takes the server and connection count (and optionally app, workload,
+repeat) from each file name through `pattern`, copies each text byte for byte to
+`<out_dir>/<run-id>/<server>/<app>/<workload>/c<N>-r<k>.txt` and writes the sidecars.
+
+- Pattern fields: `{server}` and `{connections}` are required; `{app}`, `{workload}` and
+  `{repeat}` are optional. Numbers are digits; names are anything but `/`, matched as
+  short as the rest of the pattern allows (`{server}.{connections}.log` reads
+  `gunicorn.gthread.500.log` as server `gunicorn.gthread`).
+- Repeats: files may sit in one level of subdirectories named `r1`, `run2`, `repeat3`
+  or `4` (case-insensitive), which gives the repeat; else `{repeat}`, else 1.
+- What the logs cannot tell is recorded as unknown: app and workload `unknown` unless
+  given, versions, host facts, argv, CPUs and limits `null`, profile `imported`.
+  Threads, duration and URL come from wrk's own header lines.
+- A text without a wrk summary becomes a failed cell whose reason says so; a file name
+  that does not match, two files for one cell, or a header that contradicts the file
+  name stop the import with one error listing every offending file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from harness.matrix.build import Cell
+from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk
+from harness.raw.store import RunStore, utc_now, write_atomic
+
+FIELDS = {"server": r"[^/]+?", "app": r"[^/]+?", "workload": r"[^/]+?"}
+NUMBERS = ("connections", "repeat")
+REPEAT_DIR = re.compile(r"(?:r|run|repeat)?[-_]?(\d+)", re.IGNORECASE)
+UNKNOWN = "unknown"
+HOST_KEYS = "hostname cpu_model cores memory_bytes kernel os nofile_soft nofile_hard".split()
+
+
+class ImportLogsError(ValueError):
+    """The directory or pattern cannot be imported; the message lists what to fix."""
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """`{server}.{connections}.log` -> an anchored regex with one named group per field."""
+    if "/" in pattern:
+        raise ImportLogsError(f"pattern {pattern!r}: a file name, not a path (no '/')")
+    parts, seen = [], set()
+    for literal, field in re.findall(r"([^{]*)(?:\{([^}]*)\})?", pattern):
+        parts.append(re.escape(literal))
+        if not field:
+            continue
+        if field not in FIELDS and field not in NUMBERS:
+            known = ", ".join(f"{{{k}}}" for k in [*FIELDS, *NUMBERS])
+            raise ImportLogsError(
+                f"pattern {pattern!r}: unknown field {{{field}}} (known: {known})"
+            )
+        if field in seen:
+            raise ImportLogsError(f"pattern {pattern!r}: field {{{field}}} appears twice")
+        seen.add(field)
+        parts.append(f"(?P<{field}>{r'[0-9]+' if field in NUMBERS else FIELDS[field]})")
+    missing = [f"{{{f}}}" for f in ("server", "connections") if f not in seen]
+    if missing:
+        raise ImportLogsError(f"pattern {pattern!r}: needs {' and '.join(missing)}")
+    return re.compile("".join(parts))
+
+
+def _candidates(src: Path) -> list[tuple[Path, int | None]]:
+    """(file, repeat from its directory or None) for top-level files and repeat dirs."""
+    found: list[tuple[Path, int | None]] = []
+    for entry in sorted(src.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            found.append((entry, None))
+        elif entry.is_dir():
+            m = REPEAT_DIR.fullmatch(entry.name)
+            for sub in sorted(entry.rglob("*")):
+                if sub.is_file() and not sub.name.startswith("."):
+                    # Only files right inside a repeat directory can match; -1 marks the rest.
+                    inside = m is not None and sub.parent == entry
+                    found.append((sub, int(m.group(1)) if m is not None and inside else -1))
+    return found
+
+
+def _cells(src: Path, regex: re.Pattern[str], pattern: str) -> dict[Cell, Path]:
+    cells: dict[Cell, Path] = {}
+    unmatched, clashes = [], []
+    for path, dir_repeat in _candidates(src):
+        m = regex.fullmatch(path.name) if dir_repeat != -1 else None
+        if m is None:
+            unmatched.append(path.relative_to(src).as_posix())
+            continue
+        fields = m.groupdict()
+        repeat = int(fields["repeat"]) if fields.get("repeat") else dir_repeat or 1
+        if dir_repeat and fields.get("repeat") and int(fields["repeat"]) != dir_repeat:
+            name = path.relative_to(src)
+            clashes.append(f"{name}: repeat {fields['repeat']} in a repeat-{dir_repeat} directory")
+            continue
+        cell = Cell(
+            fields["server"],
+            fields.get("app") or UNKNOWN,
+            fields.get("workload") or UNKNOWN,
+            int(fields["connections"]),
+            repeat,
+        )
+        if cell.connections < 1 or repeat < 1:
+            clashes.append(f"{path.relative_to(src)}: connections and repeat count from 1")
+        elif cell in cells:
+            first = cells[cell].relative_to(src)
+            clashes.append(f"{first} and {path.relative_to(src)}: both {cell.key}")
+        else:
+            cells[cell] = path
+    if not cells and not clashes:
+        names = ", ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else "")
+        raise ImportLogsError(
+            f"pattern {pattern!r} matches none of the {len(unmatched)} files in {src}: {names}"
+        )
+    if unmatched:
+        clashes.append("file names that do not match the pattern: " + ", ".join(unmatched))
+    if clashes:
+        raise ImportLogsError(f"{src}: cannot import:\n  " + "\n  ".join(clashes))
+    return cells
+
+
+def _read(path: Path, cell: Cell) -> tuple[bytes, WrkResult | None, str | None]:
+    data = path.read_bytes()
+    try:
+        result = parse_wrk(data.decode("utf-8", "replace"))
+    except RawFormatError as e:
+        return data, None, f"no wrk summary in {path.name}: {e}"
+    if result.connections not in (None, cell.connections):
+        raise ImportLogsError(
+            f"{path}: the file name says {cell.connections} connections, wrk's header says "
+            f"{result.connections}; fix the pattern or the name"
+        )
+    return data, result, None
+
+
+def _run_id(out: Path, profile: str) -> str:
+    # Run ids are UTC start times to the second; a second import within the same second
+    # takes the next free second rather than overwrite or fail.
+    now = datetime.now(UTC)
+    for step in range(60):
+        run_id = (now + timedelta(seconds=step)).strftime("%Y%m%dT%H%M%SZ") + f"-{profile}"
+        if not (out / run_id).exists():
+            return run_id
+    raise ImportLogsError(f"{out}: no free run id for profile {profile!r}")
+
+
+def import_logs(
+    src_dir: str | Path, pattern: str, out_dir: str | Path, profile: str = "imported"
+) -> str:
+    """Import every wrk output in `src_dir` named by `pattern` as one run; return its id."""
+    src, out = Path(src_dir), Path(out_dir)
+    if not src.is_dir():
+        raise ImportLogsError(f"{src}: not a directory")
+    cells = _cells(src, compile_pattern(pattern), pattern)
+    texts = {cell: _read(path, cell) for cell, path in cells.items()}
+    store = RunStore(out, _run_id(out, profile))
+    order = sorted(cells, key=lambda c: (c.repeat, c.server, c.app, c.workload, c.connections))
+    parsed = [r for _d, r, _e in texts.values() if r is not None]
+
+    def same(values: list[Any]) -> Any:
+        return values[0] if values and all(v == values[0] for v in values) else None
+
+    servers = sorted({c.server for c in cells})
+    unknown_settings = "warmup_s timeout_s workers server_threads seed server_cpus client_cpus"
+    store.write_run(
+        {
+            "run_id": store.run_id,
+            "profile": profile,
+            "status": "complete",
+            "started_at": None,
+            "ended_at": None,
+            "settings": {
+                "servers": servers,
+                "apps": sorted({c.app for c in cells}),
+                "workloads": sorted({c.workload for c in cells}),
+                "connections": sorted({c.connections for c in cells}),
+                "repeats": max(c.repeat for c in cells),
+                "duration_s": same([r.test_duration_s for r in parsed]),
+                "threads": same([r.threads for r in parsed]),
+                "shuffle": False,
+                **dict.fromkeys(unknown_settings.split()),
+            },
+            "cells_planned": [c.key for c in order],
+            "host": dict.fromkeys(HOST_KEYS),
+            "versions": {"python": None, "wrk": None, **dict.fromkeys(servers)},
+            "servers": {s: {"worker_model": UNKNOWN, "settings": {}} for s in servers},
+            "git": {"commit": None, "dirty": None},
+            "argv": ["import-logs", str(src), pattern],
+            "unavailable": {},
+            "imported_from": {"src_dir": str(src.resolve()), "pattern": pattern, "at": utc_now()},
+        }
+    )
+    for cell in order:
+        data, result, reason = texts[cell]
+        write_atomic(store.cell_files(cell)["stdout"], data)
+        # Where each text came from, so an import can be checked against its source.
+        source = {"path": cells[cell].relative_to(src).as_posix(), "sha256": _sha256(data)}
+        store.write_cell(cell, {**_cell_meta(store.run_id, cell, result, reason), "source": source})
+    return store.run_id
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _cell_meta(
+    run_id: str, cell: Cell, result: WrkResult | None, reason: str | None
+) -> dict[str, Any]:
+    unknown = (
+        "warmup_s timeout_s server_argv server_env wrk_argv server_cpus client_cpus nofile_limit"
+        " started_at ended_at server_ready_s wrk_exit_code server_exit_code server_stderr_tail"
+    )
+    return {
+        "run_id": run_id,
+        "server": cell.server,
+        "app": cell.app,
+        "workload": cell.workload,
+        "connections": cell.connections,
+        "repeat": cell.repeat,
+        "threads": result.threads if result else None,
+        "duration_s": result.test_duration_s if result else None,
+        "url": result.url if result else None,
+        "status": "ok" if result else "failed",
+        "reason": reason,
+        **dict.fromkeys(unknown.split()),
+    }

@@ -1,0 +1,157 @@
+"""Server-side latency, import: a service the tool did not start -> a cell in `raw/`.
+
+`import_metrics(prom_files, wrk_file, run_dir, …)` takes wrk's stdout and one or two
+Prometheus scrapes of a service measured elsewhere (the study's Kask case), and writes
+them into the raw tree like a measured cell: wrk's text and the scrapes byte for byte,
+the histogram delta as `c<N>-r<k>.metrics.prom`, and a cell sidecar marked
+`"imported": true` whose unknown fields are null. Nothing is started or scraped here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.parse.prometheus import PromHistError, histogram_delta, parse_histograms
+from harness.parse.records import RawFormatError
+from harness.parse.wrk import parse_wrk
+from harness.raw.store import FORMAT_VERSION, read_json, utc_now, write_atomic, write_json
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class MetricsImportError(ValueError):
+    """Input that cannot be imported; the message names the file and the fix."""
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise MetricsImportError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def _next_repeat(cell_dir: Path, connections: int) -> int:
+    taken = {int(m.group(1)) for p in cell_dir.glob(f"c{connections}-r*.json")
+             if (m := re.fullmatch(rf"c{connections}-r(\d+)\.json", p.name))}  # fmt: skip
+    return max(taken, default=0) + 1
+
+
+def import_metrics(
+    prom_files: Sequence[Path],
+    wrk_file: Path,
+    run_dir: Path,
+    *,
+    server: str,
+    app: str,
+    workload: str = "imported",
+    repeat: int | None = None,
+    lua_json: Path | None = None,
+    note: str = "",
+) -> Path:
+    """Add one imported cell to `run_dir` (created if new); return its sidecar path.
+
+    `prom_files` is either one file (a histogram counted from zero for this load, e.g.
+    a service started just for it) or two (scrapes before and after the load; their
+    difference is stored). Connections, threads, duration and URL come from wrk's own
+    header lines.
+    """
+    for what, ident in (("server", server), ("app", app), ("workload", workload)):
+        if not _ID.match(ident):
+            raise MetricsImportError(f"--{what}: {ident!r} must be letters, digits, . _ -")
+    if len(prom_files) not in (1, 2):
+        raise MetricsImportError("give one Prometheus file (a delta) or two (before, after)")
+    wrk_bytes = _read(wrk_file)
+    try:
+        wrk = parse_wrk(wrk_bytes.decode("utf-8", "replace"))
+    except RawFormatError as e:
+        raise MetricsImportError(str(e.at(wrk_file))) from None
+    if wrk.connections is None:
+        raise MetricsImportError(f"{wrk_file}: no '<N> threads and <N> connections' line")
+    texts = [_read(p) for p in prom_files]
+    try:
+        if len(texts) == 2:
+            delta = histogram_delta(texts[0].decode(), texts[1].decode())
+        else:
+            delta = texts[0].decode()
+        if not parse_histograms(delta, str(prom_files[-1])):
+            raise MetricsImportError(f"{prom_files[-1]}: no histogram series found")
+    except (PromHistError, UnicodeDecodeError) as e:
+        raise MetricsImportError(str(e)) from None
+
+    cell_dir = run_dir / server / app / workload
+    k = repeat if repeat is not None else _next_repeat(cell_dir, wrk.connections)
+    base = cell_dir / f"c{wrk.connections}-r{k}"
+    sidecar = base.with_suffix(".json")
+    if sidecar.exists():
+        raise MetricsImportError(f"{sidecar}: this cell exists already; choose another --repeat")
+    files: dict[str, str] = {}
+
+    def put(kind: str, suffix: str, data: bytes) -> None:
+        path = base.with_name(base.name + suffix)
+        write_atomic(path, data)
+        files[kind] = path.name
+
+    put("stdout", ".txt", wrk_bytes)
+    if lua_json is not None:
+        put("lua_json", ".lua.json", _read(lua_json))
+    if len(texts) == 2:
+        put("metrics_before", ".metrics.before.prom", texts[0])
+        put("metrics_after", ".metrics.after.prom", texts[1])
+    put("metrics", ".metrics.prom", delta.encode())
+
+    now = utc_now()
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": "cell",
+        "run_id": run_dir.name,
+        "server": server,
+        "app": app,
+        "workload": workload,
+        "connections": wrk.connections,
+        "repeat": k,
+        "threads": wrk.threads,
+        "duration_s": wrk.test_duration_s,
+        "url": wrk.url,
+        "status": "ok",
+        "reason": None,
+        "imported": True,
+        "import": {
+            "imported_at": now,
+            "note": note,
+            "sources": {
+                str(p): hashlib.sha256(_read(p)).hexdigest()
+                for p in [wrk_file, *prom_files, *([lua_json] if lua_json else [])]
+            },
+        },
+        # What the harness would have recorded had it run the load: unknown here.
+        "server_argv": None,
+        "server_env": None,
+        "wrk_argv": None,
+        "started_at": None,
+        "ended_at": None,
+        "files": files,
+    }
+    _register(run_dir, f"{server}/{app}/{workload}/c{wrk.connections}-r{k}", now)
+    write_json(sidecar, meta)  # last: a cell exists when its sidecar exists
+    return sidecar
+
+
+def _register(run_dir: Path, key: str, now: str) -> None:
+    """List the cell in run.json's `imported_cells` (not `cells_planned`: resuming a
+    bench run compares that list with its matrix); create an import-only run if new."""
+    path = run_dir / "run.json"
+    if path.is_file():
+        run = read_json(path)
+    else:
+        run = {"format_version": FORMAT_VERSION, "kind": "run", "run_id": run_dir.name,
+               "profile": "import", "status": "complete", "started_at": now,
+               "ended_at": now, "cells_planned": [], "imported": True}  # fmt: skip
+    cells = list(run.get("imported_cells") or [])
+    if key not in cells:
+        cells.append(key)
+    run["imported_cells"] = cells
+    write_json(path, run)

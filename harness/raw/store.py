@@ -1,0 +1,142 @@
+"""Bench stage 3: the raw store, `raw/<run-id>/…` (format in docs/raw-format.md).
+
+Writes wrk's output verbatim and the JSON sidecars, always atomically (temp file in
+the same directory + fsync + rename), so a file that exists is complete. Reads back
+only what resuming needs: the run sidecar and which cells are finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.matrix.build import Cell
+
+# Format history: 1 — first version (run.json + per-cell .txt/.lua.json/.json).
+FORMAT_VERSION = 1
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id(profile: str) -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{profile}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as f:
+        obj = json.load(f)
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return obj
+
+
+class RunStore:
+    """The files of one run under `<out>/<run-id>/`."""
+
+    def __init__(self, out: Path, run_id: str) -> None:
+        self.out = out
+        self.run_id = run_id
+        self.root = out / run_id
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    def cell_base(self, cell: Cell) -> Path:
+        return (
+            self.root
+            / cell.server
+            / cell.app
+            / cell.workload
+            / f"c{cell.connections}-r{cell.repeat}"
+        )
+
+    def cell_files(self, cell: Cell) -> dict[str, Path]:
+        base = self.cell_base(cell)
+        return {
+            "sidecar": base.with_suffix(".json"),
+            "stdout": base.with_suffix(".txt"),
+            "lua_json": base.with_suffix(".lua.json"),
+            "warmup": base.with_suffix(".warmup.txt"),
+            "metrics_before": base.with_suffix(".metrics.before.prom"),
+            "metrics_after": base.with_suffix(".metrics.after.prom"),
+            "metrics": base.with_suffix(".metrics.prom"),
+            "samples": base.with_suffix(".samples.json"),
+        }
+
+    def is_finished(self, cell: Cell) -> bool:
+        """A cell is finished when its sidecar exists (written last, atomically) and does
+        not record an interruption (those are measured again on resume)."""
+        path = self.cell_files(cell)["sidecar"]
+        if not path.exists():
+            return False
+        try:
+            return not read_json(path).get("interrupted", False)
+        except (OSError, ValueError):
+            return False
+
+    def write_run(self, meta: dict[str, Any]) -> None:
+        write_json(self.run_json, {"format_version": FORMAT_VERSION, "kind": "run", **meta})
+
+    def read_run(self) -> dict[str, Any]:
+        return read_json(self.run_json)
+
+    def write_cell(self, cell: Cell, meta: dict[str, Any]) -> None:
+        files = self.cell_files(cell)
+        names = {k: p.name for k, p in files.items() if k != "sidecar" and p.exists()}
+        write_json(
+            files["sidecar"],
+            {"format_version": FORMAT_VERSION, "kind": "cell", **meta, "files": names},
+        )
+
+
+def find_unfinished(out: Path, profile: str, settings: dict[str, Any]) -> str | None:
+    """The newest run in `out` with the same profile and settings that did not complete."""
+    if not out.is_dir():
+        return None
+    for run_dir in sorted(out.iterdir(), reverse=True):
+        path = run_dir / "run.json"
+        if not path.is_file():
+            continue
+        try:
+            meta = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if (
+            meta.get("profile") == profile
+            and meta.get("status") != "complete"
+            and _same_matrix(meta.get("settings", {}), settings)
+        ):
+            return run_dir.name
+    return None
+
+
+def _same_matrix(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    # An unseeded shuffle draws a fresh seed each time; a resumed run keeps the order it
+    # recorded, so only the set of cells and how each is measured must match.
+    keys = (set(a) | set(b)) - {"seed", "shuffle"}
+    return all(a.get(k) == b.get(k) for k in keys)

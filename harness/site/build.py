@@ -1,0 +1,318 @@
+"""Site stage 5: raw/ -> docs/ -> site/, the orchestration behind `invoke build-site`.
+
+Reads only raw/: loads the tidy table (`harness.tables.dataset`), plans pages and charts
+(`harness.pages.plan`, plus comparisons and the perf page) and writes the data downloads
+(`harness.site.downloads`), while worker processes (`harness.site.pool`) draw each chart as it
+is planned (`harness.figures.draw`), zip the raw files and render the markdown
+(`harness.pages.render`); then runs `mkdocs build --strict` in this process
+(`harness.site.engine`), which lists docs/ while the pages are rendered and converts them
+while the last charts are drawn (each file exists, empty, until it is written).
+Generated files go to `docs/index.md` and `docs/results/` only, which are wiped first;
+hand-written pages and vendored assets are never touched. With a cache
+(`harness.site.cache`), unchanged inputs skip straight to mkdocs, and parsed outputs,
+per-run tables, charts and zips are reused by content.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.pages import render as pages
+from harness.pages.context import (
+    FIGURES,
+    LATENCY,
+    RUNS,
+    SERVERS,
+    SiteError,
+    select_runs,
+)
+from harness.pages.perfpage import PERF_JSON, plan_perf
+from harness.paths import BASE_CONFIG, GOLDEN_DIR, GOLDEN_RAW
+from harness.site.cache import BuildCache
+from harness.site.downloads import export_run
+from harness.site.engine import build_strict
+from harness.site.pool import Workers
+
+GENERATED = ("index.md", "results")  # relative to docs/; rebuilt on every build
+
+
+def read_runs(raw_dir: Path) -> list[dict[str, Any]]:
+    """Every run sidecar under raw_dir, by run id."""
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(raw_dir.glob("*/run.json"))]
+    return sorted(runs, key=lambda r: str(r.get("run_id")))
+
+
+def read_cells(run_dir: Path) -> list[dict[str, Any]]:
+    """The cell sidecars of one run (`c<N>-r<k>.json`, not the Lua reports)."""
+    cells = []
+    for path in sorted(run_dir.glob("*/*/*/c*-r*.json")):
+        if path.name.count(".") == 1:  # c10-r1.json, not c10-r1.lua.json
+            cells.append(json.loads(path.read_text(encoding="utf-8")))
+    return cells
+
+
+@dataclass
+class Pending:
+    """What completes docs/ while worker processes do it: `pages` must run before the
+    pages are read (rendered markdown), `files` before the other files are (charts,
+    zips, the build stamp). Until then each such file exists, empty."""
+
+    pages: list[Callable[[], object]] = field(default_factory=list)
+    files: list[Callable[[], object]] = field(default_factory=list)
+
+
+def generate_docs(
+    raw_dir: Path,
+    docs_dir: Path,
+    runs: str = "latest",
+    draw: bool = True,
+    compare: Sequence[tuple[str, str]] = (),
+    cache: BuildCache | None = None,
+    workers: Workers | None = None,
+    pending: Pending | None = None,
+) -> dict[str, list[str]]:
+    """Write the generated pages, charts and downloads; return the nav additions.
+
+    `compare`: (run A, run B) pairs to compare besides the newest two of one shape.
+    This process plans; worker processes (`workers`, or a pool of its own) draw each
+    chart as it is planned, zip the raw files and render the pages.
+    With `pending`, what waits for them is left there for the caller (which starts
+    mkdocs meanwhile); without, it is done before returning.
+    """
+    cache = cache or BuildCache(None)
+    if workers is None or pending is None:
+        with Workers(2, warm_up=draw) if workers is None else nullcontext(workers) as pool:
+            steps = Pending()
+            nav = generate_docs(raw_dir, docs_dir, runs, draw, compare, cache, pool, steps)
+            for step in [*steps.pages, *steps.files]:
+                step()
+        return nav
+    # The workers start now, so they are ready (the pages are theirs to render) while
+    # this process imports pandas and reads the table. They import matplotlib for the
+    # charts only when they will draw every chart: with some in the chart cache, a
+    # worker imports it when it draws one, and with all of them, never.
+    workers.start(warm_up=draw and cache.charts_cold())
+    # Imported here: pandas and the planners are needed only when docs/ is regenerated.
+    from harness.pages.comparepage import COMPARE, plan_compare
+    from harness.pages.latencyplan import read_timed_cells
+    from harness.pages.plan import plan_site
+    from harness.tables.dataset import load_calibrations
+
+    every_run = read_runs(raw_dir)
+    chosen, subject = select_runs(every_run, runs)
+    everything = cache.load(raw_dir)  # all runs: comparisons need them
+    table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
+    if not (table["run_id"] == subject["run_id"]).any():
+        raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
+    for name in GENERATED:
+        target = docs_dir / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    zips = cache.directory / "zips" if cache.directory else None
+    zipped: list[Callable[[], object]] = []
+    downloads = {
+        r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir, zips, workers, zipped)
+        for r in chosen
+    }
+    drawer = cache.drawer(workers, docs_dir / FIGURES) if draw else None
+    plan = plan_site(
+        chosen,
+        subject,
+        table,
+        read_cells(raw_dir / subject["run_id"]),
+        downloads,
+        load_calibrations(raw_dir),
+        read_timed_cells(raw_dir, table),
+        on_chart=drawer.add if drawer else None,
+    )
+    compared = plan_compare(plan.pages, every_run, everything, compare, chosen, subject)
+    plan_perf(plan.pages, docs_dir)
+    # The pages go before the charts still waiting: mkdocs reads them first.
+    for part in _shares(plan.pages, workers.processes):
+        for rel in part:
+            (docs_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (docs_dir / rel).touch()
+        pending.pages.append(workers.submit(pages.write_pages, part, docs_dir, urgent=True).result)
+    cache.lap("plan")
+    if drawer is not None:
+        pending.files.append(lambda: cache.drawn(drawer))  # waits for the charts
+    pending.files.extend(zipped)
+    return {
+        SERVERS: sorted(p for p in plan.pages if p.startswith("results/servers/") and p != SERVERS),
+        RUNS: sorted(
+            (p for p in plan.pages if p.startswith("results/runs/") and p != RUNS), reverse=True
+        ),
+        LATENCY: sorted(
+            (p for p in plan.pages if p.startswith("results/latency/") and p != LATENCY),
+            reverse=True,
+        ),
+        COMPARE: compared,
+    }
+
+
+def _shares(planned: Mapping[str, tuple[str, Any]], parts: int) -> list[dict[str, tuple[str, Any]]]:
+    """The pages split in up to `parts` shares of about equal size, the pages of one
+    template in one share (each worker compiles the templates it renders)."""
+    by_template: dict[str, dict[str, tuple[str, Any]]] = {}
+    for rel, (template, ctx) in planned.items():
+        by_template.setdefault(template, {})[rel] = (template, ctx)
+    shares: list[dict[str, tuple[str, Any]]] = [{} for _ in range(max(1, parts))]
+    sizes = [0] * len(shares)
+    weight = {t: len(pickle.dumps(group)) for t, group in by_template.items()}
+    for template in sorted(by_template, key=lambda t: (-weight[t], t)):
+        least = sizes.index(min(sizes))
+        shares[least].update(by_template[template])
+        sizes[least] += weight[template]
+    return [share for share in shares if share]
+
+
+def expand_nav(nav: Any, extra: Mapping[str, Sequence[str]], titles: Mapping[str, str]) -> Any:
+    """The base nav with each `Title: index.md` listed in `extra` turned into a section."""
+    if isinstance(nav, list):
+        return [expand_nav(item, extra, titles) for item in nav]
+    if isinstance(nav, dict):
+        out = {}
+        for title, value in nav.items():
+            if isinstance(value, str) and value in extra:
+                value = [value, *({titles.get(p, p): p} for p in extra[value])]
+            out[title] = expand_nav(value, extra, titles)
+        return out
+    return nav
+
+
+def write_config(docs_dir: Path, site_dir: Path, extra: Mapping[str, Sequence[str]]) -> Path:
+    """A config next to docs/ that INHERITs mkdocs.yml and adds paths and the full nav."""
+    base = yaml.safe_load(BASE_CONFIG.read_text(encoding="utf-8"))
+    titles = {p: Path(p).stem for paths in extra.values() for p in paths}
+    config = {
+        "INHERIT": str(BASE_CONFIG),
+        "docs_dir": str(docs_dir.resolve()),
+        "site_dir": str(site_dir.resolve()),
+        "nav": expand_nav(base["nav"], extra, titles),
+    }
+    path = docs_dir.resolve().parent / ".mkdocs.generated.yml"
+    path.write_text(
+        "# Written by harness/site/build.py on every build; edit mkdocs.yml instead.\n"
+        + yaml.safe_dump(config, sort_keys=False),
+        encoding="utf-8",
+    )
+    return path
+
+
+def mkdocs(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", *args],
+        env=env,
+        text=True,
+        capture_output=args[0] == "build",
+        check=False,
+    )
+
+
+def build_site(
+    raw_dir: Path,
+    docs_dir: Path,
+    site_dir: Path,
+    runs: str = "latest",
+    compare: Sequence[tuple[str, str]] = (),
+    cache_dir: Path | None = None,
+) -> Path:
+    """raw/ -> generated docs -> `mkdocs build --strict` into site_dir; returns site_dir.
+
+    Caches live in `cache_dir` (default: `.cache/` beside docs/); when raw/, the code
+    and the options are as at the last build, docs/ is kept and only mkdocs runs.
+    """
+    raw_dir, docs_dir = Path(raw_dir), Path(docs_dir)
+    cache = BuildCache(Path(cache_dir or docs_dir.resolve().parent / ".cache"))
+    with Workers(2) as workers:
+        pending = Pending()
+
+        def complete(steps: list[Callable[[], object]], before: str, after: str) -> None:
+            if not steps:
+                return
+            cache.lap(before)  # what mkdocs did meanwhile
+            while steps:
+                steps.pop(0)()
+            cache.lap(after)  # how long mkdocs then waited
+
+        extra = cache.generate(
+            raw_dir,
+            docs_dir,
+            {"runs": runs, "compare": list(compare)},
+            [docs_dir / PERF_JSON],
+            lambda: generate_docs(
+                raw_dir,
+                docs_dir,
+                runs,
+                compare=compare,
+                cache=cache,
+                workers=workers,
+                pending=pending,
+            ),
+            pending.files,  # the stamp last, once docs/ is complete
+        )
+        # mkdocs starts (imports, config, listing docs/) while the pages are rendered,
+        # and reads and converts them while the charts are drawn.
+        config = write_config(docs_dir, Path(site_dir), extra)
+        try:
+            build_strict(
+                config,
+                before_read=lambda: complete(pending.pages, "mkdocs_start", "pages"),
+                before_copy=lambda: complete(pending.files, "mkdocs_read", "files"),
+            )
+            for step in [*pending.pages, *pending.files]:  # if mkdocs did not ask
+                step()
+        finally:
+            cache.lap("mkdocs")
+            cache.write_log()
+    return Path(site_dir)
+
+
+def serve_site(
+    raw_dir: Path,
+    docs_dir: Path,
+    site_dir: Path,
+    runs: str = "latest",
+    addr: str = "127.0.0.1:8000",
+) -> int:
+    """Generate the docs and preview them with `mkdocs serve` (until interrupted)."""
+    extra = generate_docs(Path(raw_dir), Path(docs_dir), runs)
+    config = write_config(Path(docs_dir), Path(site_dir), extra)
+    return mkdocs("serve", "--config-file", str(config), "--dev-addr", addr).returncode
+
+
+def golden_pages(raw_dir: Path, work_dir: Path) -> dict[str, str]:
+    """The generated markdown of the fixture run (no charts drawn): path -> text."""
+    generate_docs(raw_dir, work_dir, runs="all", draw=False)
+    return {
+        p.relative_to(work_dir).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(work_dir.rglob("*.md"))
+    }
+
+
+def update_golden(raw_dir: Path = GOLDEN_RAW, golden_dir: Path = GOLDEN_DIR) -> list[Path]:
+    """Regenerate tests/golden/ from the fixture raw tree; review the diff like code."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rendered = golden_pages(raw_dir, Path(tmp))
+    shutil.rmtree(golden_dir, ignore_errors=True)
+    written = []
+    for rel, text in rendered.items():
+        path = golden_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

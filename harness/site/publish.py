@@ -1,0 +1,94 @@
+"""Site stage 6: a built site/ -> where stakeholders read it.
+
+Two kinds of target. A git remote (URL, `user@host:path`, or a local repository) gets
+the site as a new commit on its `gh-pages` branch, on top of the branch's history, as
+`mkdocs gh-deploy` does; the commit is made in a throwaway repository so the working
+repository's branches and index are never touched. Any other path is a directory
+that receives a copy of the site, replacing a copy published there before.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from harness.pages.context import SiteError
+
+BRANCH = "gh-pages"
+# Left in a published directory so a later publish knows it may replace its contents.
+MARKER = ".wsgi-baseline-site"
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
+
+
+def is_git_target(target: str) -> bool:
+    """A URL, an scp-like address, or an existing git repository (bare or not)."""
+    if "://" in target or _SCP_LIKE.match(target):
+        return True
+    path = Path(target)
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() or (path / ".git").exists()
+
+
+def publish(site_dir: Path, target: str, message: str = "Publish the wsgi-baseline site") -> str:
+    """Publish `site_dir` to `target`; return a one-line description of what was done."""
+    site_dir = Path(site_dir)
+    if not (site_dir / "index.html").is_file():
+        raise SiteError(f"{site_dir} holds no built site (no index.html); run build-site first")
+    if is_git_target(target):
+        commit = push_gh_pages(site_dir, target, message)
+        return f"pushed {commit[:12]} to {target} branch {BRANCH}"
+    copy_site(site_dir, Path(target))
+    return f"copied the site to {target}"
+
+
+def _git(*args: str, env: dict[str, str], check: bool = True) -> str:
+    done = subprocess.run(["git", *args], env=env, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise SiteError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def push_gh_pages(site_dir: Path, remote: str, message: str) -> str:
+    """Commit site_dir as the new tree of the remote's gh-pages branch and push it."""
+    with tempfile.TemporaryDirectory(prefix="wsgi-baseline-publish-") as tmp:
+        env = {
+            **os.environ,
+            "GIT_DIR": str(Path(tmp) / "repo.git"),
+            "GIT_WORK_TREE": str(site_dir.resolve()),
+            "GIT_INDEX_FILE": str(Path(tmp) / "index"),
+            # Used only when git has no identity configured (CI, fresh machines).
+            "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "wsgi-baseline"),
+            "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "wsgi-baseline@localhost"),
+            "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "wsgi-baseline"),
+            "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "wsgi-baseline@localhost"),
+        }
+        bare = {k: v for k, v in env.items() if k not in ("GIT_DIR", "GIT_WORK_TREE")}
+        _git("init", "--quiet", "--bare", env["GIT_DIR"], env=bare)
+        # Keep the branch's history: the new commit's parent is the current tip, if any.
+        _git("fetch", "--quiet", remote, f"refs/heads/{BRANCH}", env=env, check=False)
+        parent = _git("rev-parse", "--verify", "--quiet", "FETCH_HEAD", env=env, check=False)
+        (site_dir / ".nojekyll").touch()  # GitHub Pages: serve folders starting with _
+        _git("add", "--all", "--force", env=env)  # no pathspec: the whole site
+        tree = _git("write-tree", env=env)
+        parents = ["-p", parent] if parent else []
+        commit = _git("commit-tree", tree, *parents, "-m", message, env=env)
+        _git("push", "--quiet", remote, f"{commit}:refs/heads/{BRANCH}", env=env)
+        return commit
+
+
+def copy_site(site_dir: Path, target: Path) -> None:
+    """Replace target's contents with the site; refuse a directory that is not ours."""
+    if target.exists():
+        if not target.is_dir():
+            raise SiteError(f"{target} exists and is not a directory")
+        if any(target.iterdir()) and not (target / MARKER).is_file():
+            raise SiteError(
+                f"{target} is not empty and was not published to before (no {MARKER}); "
+                "refusing to replace its contents"
+            )
+        shutil.rmtree(target)
+    shutil.copytree(site_dir, target)
+    (target / MARKER).write_text("Published by `invoke publish`; replaced on each publish.\n")

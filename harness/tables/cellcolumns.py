@@ -1,0 +1,86 @@
+"""Table stage: a cell's columns beyond wrk's figures, from documents already read.
+
+Takes the parsed cell sidecar, its `.samples.json` and its Lua report (harness/tables/dataset.py
+reads the files) and returns column dicts for harness/tables/schema.py: pinned CPU counts and
+the preflight verdict, the sampler summary (server and wrk CPU, accept queue, established
+connections) and the session workload's per-method counts. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any, cast
+
+from harness.bench.sampler import COLUMNS as SAMPLE_FIELDS
+from harness.bench.sampler import Sample, summarize
+from harness.parse.records import RawFormatError
+
+# A plain tuple per sample instead of the frozen Sample dataclass: summarize() reads only
+# attributes, and building 720 frozen dataclasses (a 3-minute cell) costs three times the
+# JSON parse, which load_runs pays for every cell.
+_SampleRow = namedtuple("_SampleRow", SAMPLE_FIELDS)  # type: ignore[misc]
+SESSION_METHODS = ("GET", "POST", "DELETE")
+SESSION_REPLIES = ("value", "created", "deleted", "not_found", "other")
+
+
+def sidecar_columns(cell: dict[str, Any], path: str) -> dict[str, Any]:
+    """CPU pinning counts and the preflight verdict, from the cell sidecar."""
+    out: dict[str, Any] = {}
+    for key in ("client_cpus", "server_cpus"):
+        cpus = cell.get(key)
+        if cpus is not None and not isinstance(cpus, list):
+            raise RawFormatError(f"{key}: expected a list of CPUs, found {cpus!r}", path=path)
+        out[f"{key}_n"] = len(cpus) if cpus else None  # unpinned: null, not 0
+    check = cell.get("preflight")
+    if check is None:
+        return out  # imported cells and runs from before the preflight
+    if not isinstance(check, dict) or not isinstance(check.get("checks", []), list):
+        raise RawFormatError("preflight: expected an object with a list of checks", path=path)
+    # Every failed check, blocking or not: gunicorn's sync worker fails keep-alive by design.
+    failed = [f"{c[0]}: {c[2]}" for c in check.get("checks", []) if _failed_check(c, path)]
+    out.update(
+        preflight_ok=check.get("ok"),
+        preflight_ignored=check.get("ignored"),
+        preflight_reason="; ".join(failed) or check.get("blocking"),
+    )
+    return out
+
+
+def _failed_check(check: Any, path: str) -> bool:
+    if not (isinstance(check, list) and len(check) == 3 and isinstance(check[1], bool)):
+        raise RawFormatError(
+            f"preflight.checks: expected [name, passed, detail], found {check!r}", path=path
+        )
+    return not check[1]
+
+
+def samples_columns(doc: dict[str, Any], path: str) -> dict[str, Any]:
+    """`summarize` of a parsed `.samples.json` (format checked by the caller)."""
+    if doc.get("columns") != SAMPLE_FIELDS or not isinstance(doc.get("samples"), list):
+        raise RawFormatError(f"expected columns {SAMPLE_FIELDS} and a list of samples", path=path)
+    try:
+        rows = [_SampleRow._make(r) for r in doc["samples"]]
+        return summarize(cast(list[Sample], rows))
+    except (TypeError, ValueError, AttributeError):
+        # A row of the wrong length or a value of the wrong type: name the file, not the line.
+        raise RawFormatError("expected one row of sample values per sample", path=path) from None
+
+
+def session_columns(report: dict[str, Any], path: str) -> dict[str, Any]:
+    """Requests issued per method and replies per kind from session.lua's report member."""
+    session = report.get("session")
+    if session is None:
+        return {}
+    if not isinstance(session, dict):
+        raise RawFormatError("session: expected an object", path=path)
+    issued, replies, checks = (session.get(k) for k in ("issued", "replies", "checks"))
+    if not all(d is None or isinstance(d, dict) for d in (issued, replies, checks)):
+        raise RawFormatError("session: issued, replies, checks: expected objects", path=path)
+    out = {f"session_{m.lower()}": (issued or {}).get(m) for m in SESSION_METHODS}
+    # A reply kind the mix never produced is absent from the report: zero, not unknown.
+    out.update({f"session_{k}": None if replies is None else replies.get(k, 0)
+                for k in SESSION_REPLIES})  # fmt: skip
+    out["session_exact"] = session.get("exact")
+    # Only an exact run (one connection per wrk thread) checks replies against its model.
+    out["session_mismatches"] = (checks or {}).get("mismatches")
+    return out

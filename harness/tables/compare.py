@@ -1,0 +1,171 @@
+"""Site stage 2: the tidy tables of two runs -> a run-to-run comparison (pandas only).
+
+`compare_cells` pairs every cell measured in both runs (same server, app, workload and
+connections) and gives, for throughput and p99 latency, the ratio of the means (B over
+A) and whether the difference is within the noise of the repeats: the repeats' ranges
+overlap or, with at least BOOTSTRAP_MIN_REPEATS ok repeats on each side, a percentile
+bootstrap interval of the ratio contains 1; with one repeat on each side the noise is
+unknown and no difference is called either way. `metadata_diff` lists what differs between
+the two run sidecars. Nothing here renders, draws or touches the disk.
+
+Why no p-value: with n repeats per side, an exact two-sided Mann-Whitney test cannot
+go below 2 / C(2n, n): 0.10 for n = 3. `min_rank_p` computes that floor so the page can
+say in words why three repeats cannot call a difference significant.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.tables.summary import GROUP, ok_rows
+
+# Throughput: higher is better; p99 latency: lower is better.
+METRICS = {"requests_per_sec": 1, "latency_p99_ms": -1}
+BOOTSTRAP_MIN_REPEATS = 5
+BOOTSTRAP_RESAMPLES = 4000
+BOOTSTRAP_LEVEL = 0.95
+SEED = 20261126  # a fixed seed: the same two runs always give the same page
+# Sidecar fields that differ between any two runs by design (identity and timing).
+ALWAYS_DIFFERENT = {"run_id", "started_at", "ended_at", "cells_planned", "format_version"}
+
+
+def min_rank_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p-value an exact Mann-Whitney test can reach: 2 / C(n_a+n_b, n_a)."""
+    if n_a < 1 or n_b < 1:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+
+
+def bootstrap_ratio(a: np.ndarray, b: np.ndarray, seed: int = SEED) -> tuple[float, float]:
+    """Percentile bootstrap interval (BOOTSTRAP_LEVEL) of mean(b) / mean(a)."""
+    rng = np.random.default_rng(seed)
+    ma = a[rng.integers(0, len(a), size=(BOOTSTRAP_RESAMPLES, len(a)))].mean(axis=1)
+    mb = b[rng.integers(0, len(b), size=(BOOTSTRAP_RESAMPLES, len(b)))].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = mb / ma
+    tail = (1 - BOOTSTRAP_LEVEL) / 2 * 100
+    low, high = np.nanpercentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _verdict(values_a: np.ndarray, values_b: np.ndarray, better: int) -> dict[str, Any]:
+    """Ratio, ranges and the noise verdict of one metric of one cell."""
+    out: dict[str, Any] = {"n_a": len(values_a), "n_b": len(values_b)}
+    if not len(values_a) or not len(values_b):
+        return {**out, "ratio": None, "verdict": "not comparable", "method": "none"}
+    mean_a, mean_b = float(values_a.mean()), float(values_b.mean())
+    out.update(mean_a=mean_a, mean_b=mean_b, min_a=float(values_a.min()))
+    out.update(max_a=float(values_a.max()), min_b=float(values_b.min()))
+    out["max_b"] = float(values_b.max())
+    out["ratio"] = mean_b / mean_a if mean_a else None
+    enough = min(len(values_a), len(values_b)) >= BOOTSTRAP_MIN_REPEATS
+    if len(values_a) < 2 and len(values_b) < 2:
+        # One repeat a side: no spread to hold a difference against, so none is called
+        # a regression or an improvement; the ratio is still shown.
+        return {**out, "method": "one repeat", "verdict": "noise unknown"}
+    if enough and mean_a:
+        low, high = bootstrap_ratio(values_a, values_b)
+        out.update(method="bootstrap", ci_low=low, ci_high=high)
+        noise = low <= 1.0 <= high
+    else:
+        out["method"] = "ranges"
+        noise = out["max_a"] >= out["min_b"] and out["max_b"] >= out["min_a"]
+    if noise or out["ratio"] is None:
+        out["verdict"] = "within noise"
+    else:
+        improved = (out["ratio"] > 1) == (better > 0)
+        out["verdict"] = "improvement" if improved else "regression"
+    return out
+
+
+def compare_cells(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell present in both tables: for each metric m, `m_ratio`,
+    `m_verdict` (within noise, improvement, regression, not comparable), `m_method`
+    (ranges or bootstrap), the means, ranges and numbers of ok repeats on each side.
+    """
+    ok_a, ok_b = ok_rows(a), ok_rows(b)
+    keys_a = set(map(tuple, a[GROUP].drop_duplicates().itertuples(index=False)))
+    keys_b = set(map(tuple, b[GROUP].drop_duplicates().itertuples(index=False)))
+    groups_a = {k: g for k, g in ok_a.groupby(GROUP, sort=False)}
+    groups_b = {k: g for k, g in ok_b.groupby(GROUP, sort=False)}
+    empty = ok_a.iloc[0:0]
+    rows = []
+    for key in sorted(keys_a & keys_b):
+        ga, gb = groups_a.get(key, empty), groups_b.get(key, empty)
+        row: dict[str, Any] = dict(zip(GROUP, key, strict=True))
+        for metric, better in METRICS.items():
+            va = ga[metric].dropna().to_numpy(dtype=float)
+            vb = gb[metric].dropna().to_numpy(dtype=float)
+            row.update({f"{metric}_{k}": v for k, v in _verdict(va, vb, better).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def only_in(a: pd.DataFrame, b: pd.DataFrame) -> list[dict[str, Any]]:
+    """Cells of `a` that `b` did not measure at all (as GROUP dicts, sorted)."""
+    keys_b = set(map(tuple, b[GROUP].drop_duplicates().itertuples(index=False)))
+    keys_a = sorted(set(map(tuple, a[GROUP].drop_duplicates().itertuples(index=False))))
+    return [dict(zip(GROUP, k, strict=True)) for k in keys_a if k not in keys_b]
+
+
+def tally(cells: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per metric: how many cells are regressions, improvements, within noise."""
+    kinds = ("regression", "improvement", "within noise", "noise unknown", "not comparable")
+    return {
+        m: {k: int((cells[f"{m}_verdict"] == k).sum()) if len(cells) else 0 for k in kinds}
+        for m in METRICS
+    }
+
+
+def _flatten(doc: Any, prefix: str = "") -> dict[str, str]:
+    """Nested sidecar fields as `a.b.c` -> JSON text (lists stay whole: a matrix axis)."""
+    if isinstance(doc, Mapping):
+        out: dict[str, str] = {}
+        for k, v in doc.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): doc if isinstance(doc, str) else json.dumps(doc)}
+
+
+def metadata_diff(run_a: Mapping[str, Any], run_b: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every sidecar field whose value differs: versions, host, settings, git, argv, …
+
+    Fields that differ by design (ids, times, the list of planned cells) are left out,
+    and so are the servers' long setting explanations when they are equal.
+    """
+    fa = {k: v for k, v in _flatten(run_a).items() if k.split(".")[0] not in ALWAYS_DIFFERENT}
+    fb = {k: v for k, v in _flatten(run_b).items() if k.split(".")[0] not in ALWAYS_DIFFERENT}
+    return [
+        {"field": k, "a": fa.get(k), "b": fb.get(k)}
+        for k in sorted(fa.keys() | fb.keys())
+        if fa.get(k) != fb.get(k)
+    ]
+
+
+def matrix_shape(run: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes two runs comparable cell for cell: profile and the matrix's axes."""
+    s = run.get("settings") or {}
+    axes = ("servers", "apps", "workloads", "connections")
+    return (run.get("profile"), *(tuple(s.get(k) or ()) for k in axes))
+
+
+def latest_pair(runs: list[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """The newest complete run and the newest older complete run of the same shape."""
+    complete = sorted(
+        (r for r in runs if r.get("status") == "complete"),
+        key=lambda r: str(r["run_id"]),
+        reverse=True,
+    )
+    if not complete:
+        return None
+    newest = complete[0]
+    for older in complete[1:]:
+        if matrix_shape(older) == matrix_shape(newest):
+            return str(older["run_id"]), str(newest["run_id"])
+    return None

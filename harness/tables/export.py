@@ -1,0 +1,46 @@
+"""Export stage: the tidy table -> results.csv and results.jsonl, for people and scripts.
+
+The CSV opens in any spreadsheet program (UTF-8, comma-separated, a header row, empty
+cells for missing values); JSON lines carry the same rows with `null` for missing.
+Both keep the table's fixed column and row order, so the same raw/ gives the same
+bytes. Files are written to a temporary name and renamed, like everything in raw/.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.raw.store import write_atomic
+
+CSV_NAME = "results.csv"
+JSONL_NAME = "results.jsonl"
+
+
+def export_table(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Write `results.csv` and `results.jsonl` into `out_dir`; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_text = df.to_csv(index=False, lineterminator="\n", na_rep="")
+    lines = [
+        json.dumps(_record(row), ensure_ascii=False, allow_nan=False) + "\n"
+        for row in df.to_dict("records")
+    ]
+    written = [out / CSV_NAME, out / JSONL_NAME]
+    write_atomic(written[0], csv_text.encode("utf-8"))
+    write_atomic(written[1], "".join(lines).encode("utf-8"))
+    return written
+
+
+def _record(row: dict[Any, Any]) -> dict[str, Any]:
+    # pandas hands back NaN (floats, text) and pd.NA (nullable ints, booleans) for
+    # "missing"; JSON has one spelling for it.
+    return {str(k): None if _missing(v) else v for k, v in row.items()}
+
+
+def _missing(v: Any) -> bool:
+    return v is pd.NA or v is None or (isinstance(v, float) and math.isnan(v))

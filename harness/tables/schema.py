@@ -1,0 +1,167 @@
+"""Table stage: the schema of the tidy table and how one cell's figures fill it.
+
+Column order, pandas dtypes and row sort order are fixed here so every output is
+deterministic; docs/schema.md documents each column (a test keeps both in step).
+`figures()` turns a WrkResult plus the cell's Lua report into the figure columns:
+exact values where the report has them, wrk's printed ones in the `*_printed` twins.
+Imports no pandas, so pages and figures can name columns cheaply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.parse.records import RawFormatError, WrkResult
+
+SORT_KEYS = ["run_id", "server", "app", "workload", "connections", "repeat"]
+PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
+
+
+def percentile_column(p: float) -> str:
+    """50.0 -> 'latency_p50_ms', 99.9 -> 'latency_p99_9_ms'."""
+    return "latency_p" + f"{p:g}".replace(".", "_") + "_ms"
+
+
+_PCTS = [percentile_column(p) for p in PERCENTILES]
+# Figures the Lua report knows exactly; each keeps wrk's printed value in `<name>_printed`.
+EXACT = [
+    *"requests duration_s requests_per_sec bytes_read transfer_per_sec_bytes".split(),
+    *"latency_avg_ms latency_stdev_ms latency_max_ms".split(),
+    *_PCTS,
+    *"thread_requests_per_sec_avg thread_requests_per_sec_stdev".split(),
+    "thread_requests_per_sec_max",
+]
+# Columns of one cell beyond wrk's summary (harness/tables/cellcolumns.py and the samples).
+SESSION = [
+    *"session_get session_post session_delete session_value session_created".split(),
+    *"session_deleted session_not_found session_other session_exact session_mismatches".split(),
+]
+SAMPLES = [
+    *"samples_n server_cpu_pct_mean server_cpu_pct_max server_rss_mb_max".split(),
+    *"wrk_cpu_pct_mean wrk_cpu_pct_max accept_queue_max accept_queue_median".split(),
+    *"established_min established_median server_pids_changed".split(),
+]
+COLUMNS = [
+    *"run_id server app workload connections repeat status reason flags flag_details".split(),
+    *"tool url figures_from requests duration_s requests_per_sec bytes_read".split(),
+    *"transfer_per_sec_bytes latency_min_ms latency_avg_ms latency_stdev_ms".split(),
+    *"latency_max_ms latency_within_stdev_pct".split(),
+    *_PCTS,
+    *"errors_connect errors_read errors_write errors_timeout non_2xx_3xx".split(),
+    *"thread_requests_per_sec_avg thread_requests_per_sec_stdev".split(),
+    *"thread_requests_per_sec_max thread_requests_per_sec_within_stdev_pct".split(),
+    *SESSION,
+    *[f"{name}_printed" for name in EXACT],
+    *"threads connections_effective test_duration_s duration_configured_s".split(),
+    *"warmup_configured_s timeout_configured_s nofile_limit started_at ended_at".split(),
+    *"server_ready_s wrk_exit_code server_exit_code client_cpus_n server_cpus_n".split(),
+    *"preflight_ok preflight_ignored preflight_reason".split(),
+    *SAMPLES,
+    *"profile run_status run_started_at run_ended_at imported python_version".split(),
+    *"wrk_version server_version framework_version host cpu_model cores kernel os".split(),
+    *"git_commit git_dirty stdout_file lua_json_file has_server_metrics metrics_file".split(),
+    "samples_file",
+]
+_INT = set(
+    "connections repeat requests requests_printed errors_connect errors_read errors_write"
+    " errors_timeout non_2xx_3xx threads connections_effective nofile_limit wrk_exit_code"
+    " server_exit_code cores client_cpus_n server_cpus_n samples_n accept_queue_max"
+    " established_min".split()
+    + [c for c in SESSION if c != "session_exact"]
+)
+_TEXT = set(
+    "run_id server app workload status reason flags flag_details tool url figures_from"
+    " started_at ended_at preflight_reason profile run_status run_started_at run_ended_at"
+    " python_version wrk_version server_version framework_version host cpu_model kernel os"
+    " git_commit stdout_file lua_json_file metrics_file samples_file".split()
+)
+_BOOL = set(
+    "git_dirty preflight_ok preflight_ignored server_pids_changed imported has_server_metrics"
+    " session_exact".split()
+)
+
+
+def _dtype(column: str) -> str:
+    if column in _INT:
+        return "Int64"  # nullable: a failed cell has no count, not a zero
+    if column in _TEXT:
+        return "str"
+    return "boolean" if column in _BOOL else "float64"
+
+
+DTYPES = {c: _dtype(c) for c in COLUMNS}
+
+
+def figures(
+    r: WrkResult, report: dict[str, Any] | None = None, report_path: str | Path = ""
+) -> dict[str, Any]:
+    """The figure columns of one ok cell; `report` is its parsed .lua.json, if any."""
+    printed: dict[str, Any] = {k: getattr(r, k) for k in EXACT if k not in _PCTS}
+    printed.update(zip(_PCTS, map(r.latency_percentiles_ms.get, PERCENTILES), strict=True))
+    exact = _exact(report, str(report_path)) if report is not None else {}
+    out = {k: exact[k] if exact.get(k) is not None else v for k, v in printed.items()}
+    out.update({f"{k}_printed": v for k, v in printed.items()})
+    out.update(
+        {k: getattr(r, k) for k in COLUMNS if k.startswith(("errors_", "non_2xx"))},
+        tool=r.tool,
+        figures_from="lua.json" if exact else "stdout",
+        latency_min_ms=exact.get("latency_min_ms"),
+        latency_within_stdev_pct=r.latency_within_stdev_pct,
+        thread_requests_per_sec_within_stdev_pct=r.thread_requests_per_sec_within_stdev_pct,
+        test_duration_s=r.test_duration_s,
+    )
+    return out
+
+
+def report_figures(report: dict[str, Any], report_path: str | Path) -> dict[str, Any]:
+    """The figure columns of an ok cell that has only a Lua report: the merged figures of
+    several wrk clients (no wrk printed them, so there is no stdout to parse)."""
+    out: dict[str, Any] = {k: None for k in COLUMNS if k.endswith("_printed")}
+    out.update(_exact(report, str(report_path)))
+    found = report.get("errors")
+    errors: dict[str, Any] = found if isinstance(found, dict) else {}
+    for kind in ("connect", "read", "write", "timeout"):
+        out[f"errors_{kind}"] = errors.get(kind)
+    # wrk's summary.errors.status is what it prints as "Non-2xx or 3xx responses".
+    out["non_2xx_3xx"] = errors.get("status")
+    out.update(tool="wrk", figures_from="lua.json (merged clients)")
+    return out
+
+
+def _exact(doc: dict[str, Any], path: str) -> dict[str, Any]:
+    """The Lua report (docs/raw-format.md) in table units: ms, s, per second."""
+
+    def num(*keys: str) -> Any:
+        v: Any = doc
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise RawFormatError(f"{'.'.join(keys)}: expected a number, found {v!r}", path=path)
+        return v
+
+    def ms(*keys: str) -> float | None:
+        v = num("latency_us", *keys)
+        return None if v is None else v / 1000
+
+    seconds, requests, size = num("duration_us"), num("requests"), num("bytes")
+    if requests is not None and not isinstance(requests, int):
+        raise RawFormatError(f"requests: expected a whole number, found {requests!r}", path=path)
+    seconds = seconds / 1e6 if seconds else None
+    out = {
+        "requests": requests,
+        "duration_s": seconds,
+        "bytes_read": size,
+        "requests_per_sec": requests / seconds if seconds and requests is not None else None,
+        "transfer_per_sec_bytes": size / seconds if seconds and size is not None else None,
+        "latency_min_ms": ms("min"),
+        "latency_avg_ms": ms("mean"),
+        "latency_stdev_ms": ms("stdev"),
+        "latency_max_ms": ms("max"),
+        "thread_requests_per_sec_avg": num("requests_per_thread_sec", "mean"),
+        "thread_requests_per_sec_stdev": num("requests_per_thread_sec", "stdev"),
+        "thread_requests_per_sec_max": num("requests_per_thread_sec", "max"),
+    }
+    for p, col in zip(PERCENTILES, _PCTS, strict=True):
+        out[col] = ms("percentiles", f"{p:g}")  # keys as Lua's tostring(): "50", "99.9"
+    return out

@@ -6,16 +6,33 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Context, Exit, task
 
-ROOT = Path(__file__).resolve().parent
-RAW = ROOT / "raw"
+from harness.errors import UserError
+from harness.paths import DOCS_DIR as DOCS
+from harness.paths import RAW_DIR as RAW
+from harness.paths import REPO_ROOT as ROOT
+from harness.paths import SITE_DIR as SITE
 
 
 def _fail(message: str, code: int = 2) -> Exit:
     return Exit(f"error: {message}", code=code)
+
+
+@contextmanager
+def _user_errors(interrupted: str = "interrupted") -> Iterator[None]:
+    """The one place an error the user can fix becomes one line and exit code 2
+    (harness.errors.UserError); Ctrl-C is exit code 130; bugs keep their traceback."""
+    try:
+        yield
+    except UserError as e:
+        raise _fail(str(e), e.exit_code) from None
+    except KeyboardInterrupt:
+        raise _fail(interrupted, code=130) from None
 
 
 @task(
@@ -98,13 +115,14 @@ def bench(
     remote_venv: str = "",
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
-    from harness.bench.cell import BenchError
-    from harness.bench.remote.plan import HostError, plan_hosts, remote_bench
+    from harness.bench.remote.session import remote_bench
     from harness.bench.run import run_bench
     from harness.bench.runsetup import registry
     from harness.matrix.apps import APPS
-    from harness.matrix.build import PROFILES_FILE, ConfigError, build_matrix, load_profile
+    from harness.matrix.build import build_matrix, load_profile
     from harness.matrix.customservers import load_custom_servers
+    from harness.matrix.hosts import plan_hosts
+    from harness.paths import PROFILES_FILE
 
     overrides = {
         "servers": servers or None,
@@ -134,22 +152,21 @@ def bench(
         except ValueError:
             raise _fail(f"--seed: {seed!r} is not a whole number") from None
     path = Path(profile_file) if profile_file else PROFILES_FILE
-    try:
+    with _user_errors("interrupted; run the same command again to resume"):
         servers = registry(load_custom_servers(path))
         hosts = plan_hosts(
-            load_profile(profile, path), overrides, server_host, client_host, ssh_key,
-            known_hosts, insecure_host_keys, remote_dir, remote_venv,
+            load_profile(profile, path), server_host, client_host, ssh_key, known_hosts,
+            insecure_host_keys, remote_dir, remote_venv,
         )  # fmt: skip
-        matrix = build_matrix(profile, overrides, list(servers), list(APPS), path)
+        matrix = build_matrix(
+            profile, overrides, list(servers), list(APPS), path,
+            split_cpus=hosts is None or hosts.shared_machine,
+        )  # fmt: skip
         with remote_bench(hosts, matrix, lambda m: print(m, file=sys.stderr)) as remote:
             run_id = run_bench(
                 matrix, Path(out) if out else RAW, servers, resume=resume or False, fresh=new,
                 remote=remote,
             )  # fmt: skip
-    except (ConfigError, BenchError, HostError) as e:
-        raise _fail(str(e)) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted; run the same command again to resume", code=130) from None
     print(run_id)
 
 
@@ -163,17 +180,13 @@ def bench(
 )
 def export(c: Context, raw: str = "", out: str = "export", skip_bad: bool = False) -> None:
     """Write the whole tidy table as CSV (opens in any spreadsheet) and JSON lines."""
-    from harness.parse.wrk import RawFormatError
-    from harness.tables.dataset import load_runs
-    from harness.tables.export import export_table
+    from harness.tables.export import export_raw
 
-    try:
-        table = load_runs(Path(raw) if raw else RAW, skip_bad=skip_bad)
-    except RawFormatError as e:
-        raise _fail(str(e)) from None
-    for skipped in table.attrs.get("skipped", []):
-        print(f"skipped {skipped['path']}: {skipped['error']}", file=sys.stderr)
-    for path in export_table(table, Path(out)):
+    with _user_errors():
+        done = export_raw(Path(raw) if raw else RAW, Path(out), skip_bad=skip_bad)
+    for error in done.skipped:
+        print(f"skipped: {error}", file=sys.stderr)
+    for path in done.written:
         print(path)
 
 
@@ -207,7 +220,6 @@ def calibrate(
     """Measure the client ceiling: what wrk drives here, with the run's pinning, against nginx."""
     import json
 
-    from harness.bench.calibrate import CalibrationError
     from harness.bench.calibrate import calibrate as measure
     from harness.matrix.build import default_pinning
 
@@ -218,7 +230,7 @@ def calibrate(
         raise _fail(f"--run: no run {run_id!r} in {raw_dir}")
     settings = json.loads(run_json.read_text()).get("settings") or {}
     server_cpus, client_cpus = default_pinning()
-    try:
+    with _user_errors():
         record = measure(
             raw_dir / run_id / "calibration.json",
             connections=connections or max(settings.get("connections") or [100]),
@@ -227,8 +239,6 @@ def calibrate(
             client_cpus=settings.get("client_cpus", client_cpus),
             server_cpus=settings.get("server_cpus", server_cpus),
         )
-    except CalibrationError as e:
-        raise _fail(str(e)) from None
     print(f"{run_id}: wrk drives {record.get('requests_per_sec')} req/s against nginx")
 
 
@@ -242,13 +252,10 @@ def calibrate(
 )
 def import_logs(c: Context, src: str, pattern: str, out: str = "") -> None:
     """Turn a directory of plain wrk outputs (an older study's logs) into a raw run."""
-    from harness.raw.importlogs import ImportLogsError
     from harness.raw.importlogs import import_logs as do_import
 
-    try:
+    with _user_errors():
         print(do_import(Path(src), pattern, Path(out) if out else RAW))
-    except ImportLogsError as e:
-        raise _fail(str(e)) from None
 
 
 @task(
@@ -278,10 +285,9 @@ def import_metrics(
     note: str = "",
 ) -> None:
     """Add a service's Prometheus histogram dump(s) and the matching wrk output to a run."""
-    from harness.raw.metricsimport import MetricsImportError
     from harness.raw.metricsimport import import_metrics as do_import
 
-    try:
+    with _user_errors():
         sidecar = do_import(
             [Path(p) for p in prom.split(",") if p],
             Path(wrk),
@@ -293,8 +299,6 @@ def import_metrics(
             lua_json=Path(lua_json) if lua_json else None,
             note=note,
         )
-    except MetricsImportError as e:
-        raise _fail(str(e)) from None
     print(sidecar)
 
 
@@ -309,8 +313,6 @@ def test(c: Context) -> None:
 
 
 # --- Report site (harness/site.py, harness/publish.py) ---------------------------------
-DOCS = ROOT / "docs"
-SITE = ROOT / "site"
 
 
 @task(
@@ -326,15 +328,11 @@ def build_site(
     c: Context, raw: str = "", runs: str = "latest", compare: list[str] | None = None
 ) -> None:
     """Render docs/ from raw/ (tables, charts, pages) and build site/ with mkdocs --strict."""
-    from harness.pages.context import SiteError
-    from harness.parse.wrk import RawFormatError
     from harness.site.build import build_site as build
 
     pairs = [_compare_pair(p) for p in compare or []]
-    try:
+    with _user_errors():
         print(build(Path(raw) if raw else RAW, DOCS, SITE, runs=runs, compare=pairs))
-    except (SiteError, RawFormatError) as e:
-        raise _fail(str(e)) from None
 
 
 def _compare_pair(text: str) -> tuple[str, str]:
@@ -355,13 +353,10 @@ def serve_site(
     c: Context, raw: str = "", runs: str = "latest", addr: str = "127.0.0.1:8000"
 ) -> None:
     """Render docs/ from raw/ and preview the site with `mkdocs serve` (Ctrl-C stops it)."""
-    from harness.pages.context import SiteError
     from harness.site.build import serve_site as serve
 
-    try:
+    with _user_errors():
         serve(Path(raw) if raw else RAW, DOCS, SITE, runs=runs, addr=addr)
-    except SiteError as e:
-        raise _fail(str(e)) from None
 
 
 @task(
@@ -373,13 +368,10 @@ def serve_site(
 )
 def publish(c: Context, target: str, message: str = "Publish the wsgi-baseline site") -> None:
     """Put the built site/ where stakeholders read it (run build-site first)."""
-    from harness.pages.context import SiteError
     from harness.site.publish import publish as put
 
-    try:
+    with _user_errors():
         print(put(SITE, target, message))
-    except SiteError as e:
-        raise _fail(str(e)) from None
 
 
 @task
@@ -409,19 +401,15 @@ def compare(
 ) -> None:
     """Compare two runs cell by cell (req/s and p99 ratios, noise, metadata) into a page."""
     from harness.pages.comparepage import compare_page, render_standalone
-    from harness.pages.context import SiteError
-    from harness.parse.wrk import RawFormatError
     from harness.site.build import build_site as build
 
     raw_dir = Path(raw) if raw else RAW
-    try:
+    with _user_errors():
         if out:
             Path(out).write_text(render_standalone(raw_dir, run_a, run_b), encoding="utf-8")
             print(out)
             return
         site = build(raw_dir, DOCS, SITE, runs=runs, compare=[(run_a, run_b)])
-    except (SiteError, RawFormatError) as e:
-        raise _fail(str(e)) from None
     print(site / compare_page(run_a, run_b).replace(".md", ".html"))
     print(f"to keep this comparison in later builds: invoke build-site --compare {run_a}:{run_b}")
 

@@ -36,18 +36,17 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.parse.wrk import RawFormatError
-    from harness.tables.dataset import load_runs
-    from harness.tables.export import export_table
+    from harness.parse.records import RawFormatError
+    from harness.tables.export import export_raw
 
     try:
-        df = load_runs(args.raw_dir, skip_bad=args.skip_bad)
+        done = export_raw(args.raw_dir, args.out_dir, skip_bad=args.skip_bad)
     except RawFormatError as e:
         print(e, file=sys.stderr)
         return 1
-    for skipped in df.attrs["skipped"]:
-        print(f"skipped: {skipped['error']}", file=sys.stderr)
-    for path in export_table(df, args.out_dir):
+    for error in done.skipped:
+        print(f"skipped: {error}", file=sys.stderr)
+    for path in done.written:
         print(path)
     return 0
 

@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness.bench.sampler import Sampler, child_named, summarize
+from harness.bench.sampler import Sampler, child_named
+from harness.raw.samples import summarize
 from harness.tables.flags import FLAGS, add_flags, details_of, row_flags
 from tests import trustkit as kit
 

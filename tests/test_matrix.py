@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrix.build import ConfigError, Matrix, build_matrix, parse_duration, parse_ints
+from harness.matrix.build import build_matrix
+from harness.matrix.model import Matrix
+from harness.matrix.options import ConfigError, parse_duration, parse_ints
 
 SERVERS = ["gunicorn", "uwsgi", "cheroot"]
 APPS = ["raw", "flask"]

@@ -11,8 +11,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
+from harness.bench.servermetrics import scrape
 from harness.matrix.apps import APPS
-from harness.parse.prometheus import histogram_delta, merge_series, parse_histograms, scrape
+from harness.parse.prometheus import histogram_delta, merge_series, parse_histograms
 from harness.serving.metrics import (
     DEFAULT_BUCKETS,
     METRIC_NAME,

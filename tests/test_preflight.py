@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench.preflight import EOF_FRAMING, blocking, preflight
+from harness.bench.preflight import preflight
+from harness.raw.records import EOF_FRAMING, blocking
 from tests import trustkit as kit
 
 BODY = b"Hello, World!"

@@ -23,16 +23,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness.bench.remote.link import HostError
 from harness.bench.remote.merge import ERROR_KEYS, histogram_percentile, merge_histograms
-from harness.bench.remote.plan import (
-    HostError,
-    SshOptions,
-    check_same_hosts,
-    parse_host,
-    plan_hosts,
-)
 from harness.bench.runner import group_alive
-from harness.matrix.build import ConfigError
+from harness.matrix.apps import APPS
+from harness.matrix.build import build_matrix, default_pinning
+from harness.matrix.hosts import SshOptions, check_same_hosts, parse_host, plan_hosts
+from harness.matrix.options import ConfigError
+from harness.matrix.servers import SERVERS
 from harness.parse.wrk import parse_wrk_file
 from tests.sshd import Sshd, start_sshd
 
@@ -159,14 +157,20 @@ def test_bad_host_specs_say_why(text: str, message: str) -> None:
 
 
 def test_plan_is_none_when_everything_is_local_and_cpus_are_not_split_across_machines() -> None:
-    assert plan_hosts({}, {}) is None
-    overrides: dict = {}
-    plan = plan_hosts({}, overrides, server_host="a@vm1", client_hosts=["b@vm2"])
+    assert plan_hosts({}) is None
+    plan = plan_hosts({}, server_host="a@vm1", client_hosts=["b@vm2"])
     assert plan is not None and not plan.shared_machine
-    assert overrides == {"server_cpus": "none", "client_cpus": "none"}
-    same: dict = {}
-    assert plan_hosts({"server_host": "vm1", "client_hosts": ["vm1"]}, same) is not None
-    assert same == {}  # one machine for both: the usual CPU split stays
+    assert plan_hosts({"server_host": "vm1", "client_hosts": ["vm1"]}).shared_machine  # type: ignore[union-attr]
+    # Separate machines: no default pinning; CPUs given still count.
+    apart = build_matrix("quick", {}, list(SERVERS), list(APPS), split_cpus=False)
+    assert apart.server_cpus is None and apart.client_cpus is None
+    given = build_matrix(
+        "quick", {"server_cpus": "0", "client_cpus": "1"}, list(SERVERS), list(APPS),
+        split_cpus=False,
+    )  # fmt: skip
+    assert given.server_cpus == (0,) and given.client_cpus == (1,)
+    shared = build_matrix("quick", {}, list(SERVERS), list(APPS))
+    assert (shared.server_cpus, shared.client_cpus) == default_pinning()
 
 
 def test_ssh_record_names_the_policy_never_the_key(tmp_path: Path) -> None:
@@ -180,7 +184,7 @@ def test_ssh_record_names_the_policy_never_the_key(tmp_path: Path) -> None:
 
 
 def test_resume_refuses_other_hosts() -> None:
-    plan = plan_hosts({}, {}, server_host="a@vm1", client_hosts=["vm2"])
+    plan = plan_hosts({}, server_host="a@vm1", client_hosts=["vm2"])
     meta = {"run_id": "r1", "hosts": {"plan": plan.record() if plan else None}}
     check_same_hosts(meta, plan)
     with pytest.raises(ConfigError, match="--resume: run r1 was measured on server a@vm1"):

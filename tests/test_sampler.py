@@ -20,14 +20,8 @@ from pathlib import Path
 import pytest
 
 from harness.bench import sockstat
-from harness.bench.sampler import (
-    Sample,
-    Sampler,
-    child_named,
-    read_samples,
-    summarize,
-    write_samples,
-)
+from harness.bench.sampler import Sampler, child_named, write_samples
+from harness.raw.samples import Sample, read_samples, summarize
 from harness.tables.flags import row_flags
 from tests import trustkit as kit
 

@@ -22,9 +22,11 @@ from typing import Any
 
 from harness.bench import runner
 from harness.bench.preflight import preflight
-from harness.bench.sampler import Sampler, child_named, summarize
+from harness.bench.sampler import Sampler, child_named
+from harness.errors import UserError
 from harness.parse.wrk import RawFormatError, parse_wrk
 from harness.paths import LUA_DIR
+from harness.raw.samples import summarize
 from harness.raw.store import utc_now, write_atomic, write_json
 
 NGINX = "/usr/sbin/nginx"
@@ -61,7 +63,7 @@ http {{
 """
 
 
-class CalibrationError(RuntimeError):
+class CalibrationError(UserError):
     """nginx is missing, does not start or fails its preflight; the message says which."""
 
 

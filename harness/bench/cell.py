@@ -18,14 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.bench import hostinfo, runner
-from harness.bench.preflight import PreflightResult, blocking, preflight
+from harness.bench import hostinfo, runner, servermetrics
+from harness.bench.preflight import preflight
 from harness.bench.sampler import Sampler, child_named, write_samples
+from harness.errors import UserError
 from harness.matrix import workloads
 from harness.matrix.apps import AppSpec
-from harness.matrix.build import WORKLOADS, Cell, Matrix
 from harness.matrix.customservers import CustomServer
+from harness.matrix.model import WORKLOADS, Cell, Matrix
 from harness.matrix.servers import Budget, ServerSpec
+from harness.raw.records import PreflightResult, blocking
 from harness.raw.store import RunStore, utc_now, write_atomic
 
 if TYPE_CHECKING:  # remotecell imports this module; only the type is needed here
@@ -37,7 +39,7 @@ HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
 
 
-class BenchError(RuntimeError):
+class BenchError(UserError):
     """A problem that stops the whole run before measuring (bad --out, no wrk, …)."""
 
 
@@ -135,7 +137,7 @@ def _measure(
     files: dict[str, Path],
     base: dict[str, Any],
 ) -> CellOutcome:
-    metrics = workloads.MetricsDir(cell.app)
+    metrics = servermetrics.MetricsDir(cell.app)
     server = None
     try:
         started = _start_server(store, matrix, cell, spec, app, metrics, base)
@@ -171,7 +173,7 @@ def _start_server(
     cell: Cell,
     spec: AnyServer,
     app: AppSpec,
-    metrics: workloads.MetricsDir,
+    metrics: servermetrics.MetricsDir,
     base: dict[str, Any],
 ) -> tuple[runner.ServerProcess, int] | str:
     """Start the server on a free port and wait until it answers; or say why it did not."""
@@ -211,7 +213,7 @@ def _load(
     url: str,
     files: dict[str, Path],
     base: dict[str, Any],
-    metrics: workloads.MetricsDir,
+    metrics: servermetrics.MetricsDir,
     server: runner.ServerProcess,
     port: int,
 ) -> runner.WrkRun:
@@ -239,7 +241,7 @@ def _load(
         write_atomic(files["stdout"], run.stdout)
     after = _scrape(metrics, metrics_url, files["metrics_after"], base)
     if before is not None and after is not None:
-        workloads.store_delta(before, after, files["metrics"])
+        servermetrics.store_delta(before, after, files["metrics"])
     return run
 
 
@@ -265,13 +267,13 @@ def record_preflight(matrix: Matrix, check: PreflightResult, base: dict[str, Any
 
 
 def _scrape(
-    metrics: workloads.MetricsDir, url: str, path: Path, base: dict[str, Any]
+    metrics: servermetrics.MetricsDir, url: str, path: Path, base: dict[str, Any]
 ) -> str | None:
     """A failed scrape is recorded in the sidecar; it does not fail the wrk measurement."""
     if metrics.path is None:
         return None
     try:
-        return workloads.scrape_to(url, path)
+        return servermetrics.scrape_to(url, path)
     except Exception as e:  # noqa: BLE001 - any scrape failure is data, not a crash
         base.setdefault("metrics_errors", []).append(f"{path.name}: {e}")
         return None

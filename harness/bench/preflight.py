@@ -14,19 +14,9 @@ import socket
 import time
 from dataclasses import dataclass
 
+from harness.raw.records import ANNOUNCED_CLOSE, EOF_FRAMING, PreflightResult, preflight_result
+
 MAX_HEAD, MAX_BODY = 64 * 1024, 1024 * 1024  # a plaintext answer is tiny; never read forever
-ANNOUNCED_CLOSE = "server sent Connection: close: every request would need a new connection"
-EOF_FRAMING = (
-    "no Content-Length and not chunked: the body ends at connection close, "
-    "so wrk would count every response as a read error"
-)
-
-
-@dataclass(frozen=True)
-class PreflightResult:
-    ok: bool
-    checks: list[tuple[str, bool, str]]  # (name, passed, detail) in the order checked
-    reason: str | None  # the failed checks as "name: detail; …", None when ok
 
 
 class _Closed(Exception):
@@ -137,7 +127,7 @@ def preflight(
         sock = socket.create_connection((host, port), timeout=min(timeout_s, 2.0))
     except OSError as e:
         checks.append(("connect", False, f"cannot connect to {host}:{port}: {e.strerror or e}"))
-        return _result(checks)
+        return preflight_result(checks)
     with sock:
         conn = _Conn(sock, deadline)
         try:
@@ -145,7 +135,7 @@ def preflight(
             first = conn.response()
         except (_Closed, OSError, ValueError) as e:
             checks.append(("response", False, f"no valid HTTP response: {e}"))
-            return _result(checks)
+            return preflight_result(checks)
         # Parameters (charset) are compared only when the expected type names them.
         params = ";" in expected_type
         got_type = first.headers.get("content-type", "")
@@ -163,7 +153,7 @@ def preflight(
             ("framing", first.framing != "eof", framed if first.framing != "eof" else EOF_FRAMING),
         )
         checks.append(("keep_alive", *_second(conn, sock, request, first, expected_body)))
-    return _result(checks)
+    return preflight_result(checks)
 
 
 def _check(name: str, passed: bool, found: str, expected: str) -> tuple[str, bool, str]:
@@ -185,23 +175,3 @@ def _second(
     if second.status != 200 or second.body != body:
         return False, f"second request on the same connection: status {second.status}, wrong body"
     return True, "two requests answered on one connection"
-
-
-def _result(checks: list[tuple[str, bool, str]]) -> PreflightResult:
-    failed = [f"{name}: {detail}" for name, passed, detail in checks if not passed]
-    return PreflightResult(not failed, checks, "; ".join(failed) or None)
-
-
-def blocking(result: PreflightResult) -> str | None:
-    """The failures that make wrk's figures wrong, or None if the server may be measured.
-
-    An announced `Connection: close` (gunicorn's sync worker, by design) fails the
-    keep-alive check but only costs a reconnect per request: wrk honours it and counts
-    no error. Everything else (wrong answer, EOF framing, a silent close) blocks.
-    """
-    failed = [
-        f"{name}: {detail}"
-        for name, passed, detail in result.checks
-        if not passed and detail != ANNOUNCED_CLOSE
-    ]
-    return "; ".join(failed) or None

@@ -23,8 +23,8 @@ from rich.progress import (
 
 from harness.bench import cell as bench
 from harness.bench import runsetup
-from harness.bench.remote.plan import check_same_hosts
-from harness.matrix.build import Matrix
+from harness.matrix.hosts import check_same_hosts
+from harness.matrix.model import Matrix
 from harness.raw.store import utc_now
 
 if TYPE_CHECKING:  # paramiko and fabric load only when a run has remote hosts

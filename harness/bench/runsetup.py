@@ -18,8 +18,8 @@ from typing import Any
 from harness.bench import hostinfo, runner
 from harness.bench.cell import ACTIVE_MARKER, AnyServer, BenchError
 from harness.matrix import workloads
-from harness.matrix.build import Matrix
 from harness.matrix.customservers import CustomServer
+from harness.matrix.model import Matrix
 from harness.matrix.servers import SERVERS, check_available
 from harness.raw.store import RunStore, find_unfinished, new_run_id, utc_now
 

@@ -1,6 +1,6 @@
 """Site stage 3a: the tidy table and summaries -> chart specs (pandas, no drawing).
 
-Each `*_chart` function returns a `harness.figures.ChartSpec`: plain data with the
+Each `*_chart` function returns a `harness.figures.specs.ChartSpec`: plain data with the
 site-wide colour of every server and app already chosen, so a chart of the same
 cells looks the same on every page. Drawing happens in `harness.figures.draw`.
 """
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from harness.figures.draw import ChartSpec, Panel, Series
+from harness.figures.specs import ChartSpec, Panel, Series
 from harness.tables.summary import ERROR_KINDS, LATENCY
 
 # One colour per id across the whole site, chosen to read on white and on Material's

@@ -1,9 +1,7 @@
-"""Site stage 3: chart specs -> SVG files (with harness/figures/latency.py, the only
-modules that use matplotlib).
+"""Figure stage: chart specs (harness/figures/specs.py) -> SVG files; with
+harness/figures/latency.py, the only modules that use matplotlib.
 
-`ChartSpec` is plain, picklable data (built by `harness.figures.charts`, colours chosen);
-`DensitySpec` carries one cell's client-vs-server analysis for
-`figures_latency.draw_bucket_density`. `draw` runs in the build's worker processes
+`draw` runs in the build's worker processes
 (`harness.site.pool`); matplotlib is imported there, and only when there is something
 to draw.
 Output is byte-stable: the same spec gives the same SVG bytes.
@@ -12,54 +10,12 @@ Output is byte-stable: the same spec gives the same SVG bytes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.figures.specs import ChartSpec, DensitySpec
+
 INK = "#888888"  # text and axes: mid-grey reads on both light and dark pages
-
-
-@dataclass(frozen=True)
-class Series:
-    """One line: mean per x, a min-max band, every repeat as a dot, failed repeats as x."""
-
-    label: str
-    colour: str
-    x: tuple[float, ...]
-    mean: tuple[float, ...]
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-    dots_x: tuple[float, ...] = ()
-    dots_y: tuple[float, ...] = ()
-    failed_x: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True)
-class Panel:
-    title: str
-    ylabel: str
-    series: tuple[Series, ...]
-    reference: float | None = None  # a dashed horizontal line, e.g. 100 % of raw
-    from_zero: bool = True  # start the y axis at 0 (not for differences, which can be < 0)
-
-
-@dataclass(frozen=True)
-class ChartSpec:
-    name: str  # file name under the figures directory
-    alt: str
-    xticks: tuple[int, ...]
-    panels: tuple[Panel, ...]
-    columns: int = 1
-    xlabel: str = "Connections (wrk -c)"
-
-
-@dataclass(frozen=True)
-class DensitySpec:
-    """One cell's server-side bucket densities with wrk's view (harness/figures/latency.py)."""
-
-    name: str
-    alt: str
-    data: Any  # a harness.tables.clientserver.ClientServer: plain frozen dataclasses, picklable
 
 
 def draw(spec: ChartSpec | DensitySpec, path: Path) -> Path:

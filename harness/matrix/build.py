@@ -1,148 +1,24 @@
-"""Bench stage 1: options and profiles -> a validated `Matrix` of cells.
+"""Matrix stage: a profile and the command-line overrides -> a validated `Matrix`.
 
-Takes the profile TOML and the command-line overrides, checks every value and
-returns the typed matrix the bench loop walks. Every user error is a
-`ConfigError` with one line naming the option and the cause.
+Reads the profile TOML, merges the options given on the command line over it, checks
+every value (harness/matrix/options.py) and expands the cells in the order the bench
+measures them. Every user error is a `ConfigError` naming the option and the cause.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.matrix.model import METRICS_SUFFIX, WORKLOADS, Cell, Matrix
+from harness.matrix.options import ConfigError, parse_cpus, parse_duration, parse_ints, parse_list
 from harness.paths import PROFILES_FILE
 
 DEFAULT_PROFILE = "quick"
-# Workload id -> URL path wrk loads. "session" is a GET/POST/DELETE mix over /kv/<key>
-# driven by harness/bench/lua/session.lua.
-WORKLOADS = {"plaintext": "/", "json": "/json", "session": "/kv/"}
-METRICS_SUFFIX = "+metrics"  # app variant wrapped in the server-side timing middleware
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-class ConfigError(ValueError):
-    """A bad option or profile value; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One measurement: a server serving an app under one load level, one repeat."""
-
-    server: str
-    app: str
-    workload: str
-    connections: int
-    repeat: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.server}/{self.app}/{self.workload}/c{self.connections}-r{self.repeat}"
-
-
-@dataclass(frozen=True)
-class Matrix:
-    profile: str
-    servers: tuple[str, ...]
-    apps: tuple[str, ...]
-    workloads: tuple[str, ...]
-    connections: tuple[int, ...]
-    repeats: int
-    duration_s: float
-    warmup_s: float
-    threads: int
-    timeout_s: float
-    workers: int
-    server_threads: int
-    shuffle: bool = False
-    seed: int | None = None
-    server_cpus: tuple[int, ...] | None = None
-    client_cpus: tuple[int, ...] | None = None
-    server_metrics: bool = False
-    ignore_preflight: bool = False
-    session_mix: str = "80,15,5"
-    session_keys: int = 1000
-    session_seed: int = 1
-    cells: tuple[Cell, ...] = field(default=())
-
-    def settings(self) -> dict[str, Any]:
-        """The matrix as recorded in run.json (everything but the cell list)."""
-        return {
-            "servers": list(self.servers),
-            "apps": list(self.apps),
-            "workloads": list(self.workloads),
-            "connections": list(self.connections),
-            "repeats": self.repeats,
-            "duration_s": self.duration_s,
-            "warmup_s": self.warmup_s,
-            "threads": self.threads,
-            "timeout_s": self.timeout_s,
-            "workers": self.workers,
-            "server_threads": self.server_threads,
-            "shuffle": self.shuffle,
-            "seed": self.seed,
-            "server_cpus": list(self.server_cpus) if self.server_cpus else None,
-            "client_cpus": list(self.client_cpus) if self.client_cpus else None,
-            "server_metrics": self.server_metrics,
-            "ignore_preflight": self.ignore_preflight,
-            "session_mix": self.session_mix,
-            "session_keys": self.session_keys,
-            "session_seed": self.session_seed,
-        }
-
-
-def parse_duration(value: str | int | float, option: str) -> float:
-    """`180`, `180s`, `3m`, `500ms` -> seconds; negative or garbage is a ConfigError."""
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ConfigError(
-                f"{option}: {value!r} is not a duration (use e.g. 180, 180s, 3m, 500ms)"
-            )
-        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
-    if seconds < 0:
-        raise ConfigError(f"{option}: duration must not be negative, got {value!r}")
-    return seconds
-
-
-def parse_list(value: str | list[Any], option: str) -> list[str]:
-    """Comma-separated `a,b,c` (or a TOML list) -> stripped, non-empty items."""
-    items = value if isinstance(value, list) else str(value).split(",")
-    out = [str(item).strip() for item in items if str(item).strip()]
-    if not out:
-        raise ConfigError(f"{option}: empty list")
-    return out
-
-
-def parse_ints(value: str | list[Any], option: str, minimum: int = 1) -> list[int]:
-    out = []
-    for item in parse_list(value, option):
-        try:
-            n = int(item)
-        except ValueError:
-            raise ConfigError(f"{option}: {item!r} is not a whole number") from None
-        if n < minimum:
-            raise ConfigError(f"{option}: {n} is below the minimum of {minimum}")
-        out.append(n)
-    return out
-
-
-def parse_cpus(value: str | list[Any] | None, option: str) -> tuple[int, ...] | None:
-    if value in (None, "", "none"):
-        return None
-    cpus = tuple(parse_ints(value, option, minimum=0))
-    usable = os.sched_getaffinity(0)
-    bad = [c for c in cpus if c not in usable]
-    if bad:
-        raise ConfigError(f"{option}: CPU {bad[0]} is not usable here (usable: {sorted(usable)})")
-    return cpus
 
 
 def load_profile(name: str, path: Path = PROFILES_FILE) -> dict[str, Any]:
@@ -176,8 +52,15 @@ def build_matrix(
     known_servers: list[str],
     known_apps: list[str],
     profile_file: Path = PROFILES_FILE,
+    split_cpus: bool = True,
 ) -> Matrix:
-    """Merge profile and overrides (None = not given), validate, expand the cells."""
+    """Merge profile and overrides (None = not given), validate, expand the cells.
+
+    `split_cpus`: server and wrk share this machine, so unless CPUs are given the usable
+    ones are split between them (first half for the server, the rest for wrk). When
+    they run on different machines (harness/matrix/hosts.py) each has its own, and the
+    default is no pinning at all.
+    """
     raw = load_profile(profile, profile_file)
     raw.update({k: v for k, v in overrides.items() if v is not None})
 
@@ -235,7 +118,7 @@ def build_matrix(
             "use --workers 1 for session"
         )
     server_threads = parse_ints([raw.get("server_threads", 1)], "--server-threads")[0]
-    server_cpus, client_cpus = default_pinning()
+    server_cpus, client_cpus = default_pinning() if split_cpus else (None, None)
     if "server_cpus" in raw:
         server_cpus = parse_cpus(raw["server_cpus"], "--server-cpus")
     if "client_cpus" in raw:

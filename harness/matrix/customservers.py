@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.matrix.apps import AppSpec
-from harness.matrix.build import ConfigError
+from harness.matrix.options import ConfigError
 from harness.matrix.servers import Budget
 from harness.paths import APPS_DIR
 

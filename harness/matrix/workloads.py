@@ -8,16 +8,13 @@ Prometheus text to store. Keeps these decisions out of the per-cell sequence.
 from __future__ import annotations
 
 import importlib.util
-import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
 from harness.matrix.apps import APPS, AppSpec
-from harness.matrix.build import METRICS_SUFFIX, Matrix
-from harness.paths import APPS_DIR, LUA_DIR, REPO_ROOT
-from harness.raw.store import write_atomic
+from harness.matrix.model import METRICS_SUFFIX, Matrix
+from harness.paths import APPS_DIR, LUA_DIR
 
 SCRIPTS = {"session": LUA_DIR / "session.lua"}
 DEFAULT_SCRIPT = LUA_DIR / "report.lua"
@@ -95,39 +92,3 @@ def instrumented_env(app_id: str, env: dict[str, str], root: str, directory: str
         "WSGI_BASELINE_APP": APPS[base_app_id(app_id)].target,
         MULTIPROC_ENV: directory,
     }
-
-
-class MetricsDir:
-    """A fresh prometheus multiprocess directory per server start (removed afterwards)."""
-
-    def __init__(self, app_id: str) -> None:
-        self.path: Path | None = None
-        if is_instrumented(app_id):
-            self.path = Path(tempfile.mkdtemp(prefix="wsgi-baseline-metrics-"))
-
-    def server_env(self, app_id: str, env: dict[str, str]) -> dict[str, str]:
-        if self.path is None:
-            return env
-        from harness.serving.metrics import multiproc_env
-
-        multiproc_env(self.path)  # fresh: files of an earlier start would count twice
-        return instrumented_env(app_id, env, str(REPO_ROOT), str(self.path))
-
-    def cleanup(self) -> None:
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-
-def scrape_to(url: str, path: Path) -> str:
-    """Scrape `/metrics` and keep the text verbatim beside the cell's wrk output."""
-    from harness.parse.prometheus import scrape
-
-    text = scrape(url)
-    write_atomic(path, text.encode())
-    return text
-
-
-def store_delta(before: str, after: str, path: Path) -> None:
-    from harness.parse.prometheus import histogram_delta
-
-    write_atomic(path, histogram_delta(before, after).encode())

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from harness.errors import UserError
+
 if TYPE_CHECKING:  # pandas is imported where it is used: the site's no-change rebuild
     import pandas as pd  # imports this module but never needs pandas (harness/site/cache.py)
 
@@ -38,7 +40,7 @@ WARNING_LABELS = {
 }
 
 
-class SiteError(Exception):
+class SiteError(UserError):
     """A user error in choosing or reading runs; the message is one line."""
 
 

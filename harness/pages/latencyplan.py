@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.figures.draw import DensitySpec
+from harness.figures.specs import DensitySpec
 from harness.pages.context import (
     HOME,
     LATENCY,

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness.figures import charts as fig
-from harness.figures.draw import ChartSpec, DensitySpec
+from harness.figures.specs import ChartSpec, DensitySpec
 from harness.pages.context import (
     DATA,
     ERRORS,

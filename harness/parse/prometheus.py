@@ -4,7 +4,6 @@ Takes the text exposition format (a `/metrics` scrape or a stored `.metrics.prom
 file) and returns `HistogramSeries` records, read with prometheus-client's own parser;
 `histogram_delta` turns two scrapes into the text of what happened between them, and
 quantiles come from `harness.parse.promquantile` (PromQL's `histogram_quantile`, exactly).
-`scrape` is the only function doing I/O (one HTTP GET, for the bench stage);
 `quantiles_main` is the `python -m harness quantiles FILE...` command.
 """
 
@@ -13,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +21,13 @@ from prometheus_client.metrics_core import HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
+from harness.errors import UserError
 from harness.parse.promquantile import QUANTILES, histogram_quantile
 
 Labels = tuple[tuple[str, str], ...]
 
 
-class PromHistError(ValueError):
+class PromHistError(UserError, ValueError):
     """Text that is not a usable Prometheus histogram; the message says where and why."""
 
 
@@ -151,12 +150,6 @@ def format_histograms(families: dict[str, list[HistogramSeries]]) -> str:
 
     registry.register(_Fixed())
     return generate_latest(registry).decode()
-
-
-def scrape(url: str, timeout_s: float = 5.0) -> str:
-    """GET a `/metrics` endpoint and return its text (bench stage only)."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-        return bytes(resp.read()).decode("utf-8")
 
 
 def series_summary(s: HistogramSeries) -> dict[str, object]:

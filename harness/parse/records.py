@@ -11,8 +11,10 @@ from dataclasses import dataclass, fields
 from os import PathLike
 from typing import Any
 
+from harness.errors import UserError
 
-class RawFormatError(ValueError):
+
+class RawFormatError(UserError, ValueError):
     """A raw file that cannot be read; `str()` is one line: `path:line: message`."""
 
     def __init__(self, message: str, line: int | None = None, path: str | None = None):

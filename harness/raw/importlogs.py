@@ -27,7 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness.matrix.build import Cell
+from harness.errors import UserError
+from harness.matrix.model import Cell
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk
 from harness.raw.store import RunStore, utc_now, write_atomic
 
@@ -38,7 +39,7 @@ UNKNOWN = "unknown"
 HOST_KEYS = "hostname cpu_model cores memory_bytes kernel os nofile_soft nofile_hard".split()
 
 
-class ImportLogsError(ValueError):
+class ImportLogsError(UserError, ValueError):
     """The directory or pattern cannot be imported; the message lists what to fix."""
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.parse.prometheus import PromHistError, histogram_delta, parse_histograms
 from harness.parse.records import RawFormatError
 from harness.parse.wrk import parse_wrk
@@ -23,7 +24,7 @@ from harness.raw.store import FORMAT_VERSION, read_json, utc_now, write_atomic, 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class MetricsImportError(ValueError):
+class MetricsImportError(UserError, ValueError):
     """Input that cannot be imported; the message names the file and the fix."""
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.matrix.build import Cell
+from harness.matrix.model import Cell
 
 # Format history: 1 — first version (run.json + per-cell .txt/.lua.json/.json).
 FORMAT_VERSION = 1

@@ -17,54 +17,18 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.paths import HARNESS, TEMPLATES_DIR
 from harness.site.chartcache import ChartDrawer
+from harness.site.fingerprint import code_version, listing
 from harness.site.pool import Workers
 from harness.tables.parsecache import ParseCache
 
 STAMP = "results/.build-stamp.json"  # relative to docs/, inside what a build wipes
 GENERATED = ("index.md", "results")
 _FORMAT = 1
-
-
-def _files(top: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(path relative to top, stat) of every file below top; dotfiles (temp files) skipped."""
-    stack = [top]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for e in entries:
-            if e.name.startswith("."):
-                continue
-            if e.is_dir(follow_symlinks=False):
-                stack.append(Path(e.path))
-            else:
-                yield os.path.relpath(e.path, top), e.stat()
-
-
-def listing(top: Path) -> str:
-    """sha256 of the names, sizes and mtimes of the files below `top` (sorted)."""
-    h = hashlib.sha256()
-    for rel, st in sorted(_files(top)):
-        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def code_version() -> str:
-    """sha256 of the harness's Python code and the page templates."""
-    h = hashlib.sha256()
-    for folder in (HARNESS, TEMPLATES_DIR):
-        for rel, _ in sorted(_files(folder)):
-            if rel.endswith((".py", ".j2")):
-                h.update(rel.encode() + b"\0" + (folder / rel).read_bytes())
-    return h.hexdigest()
 
 
 def input_key(raw_dir: Path, extra: Mapping[str, Any], files: Sequence[Path] = ()) -> str:

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from harness.figures import draw as figures
+from harness.figures.draw import draw
+from harness.figures.specs import ChartSpec, DensitySpec
 from harness.paths import HARNESS
 from harness.site.pool import Job, Workers
 
 # The modules that draw: a change to either redraws every chart.
-DRAWING_CODE = (HARNESS / "figures" / "draw.py", HARNESS / "figures" / "latency.py")
+DRAWING_CODE = tuple(HARNESS / "figures" / f for f in ("specs.py", "draw.py", "latency.py"))
 # Cache entries no build has used for this long are deleted (each use refreshes mtime).
 KEEP_UNUSED_S = 14 * 24 * 3600
 
@@ -47,7 +48,7 @@ def drawing_version() -> str:
     return h.hexdigest()
 
 
-def chart_key(spec: figures.ChartSpec | figures.DensitySpec, version: str) -> str:
+def chart_key(spec: ChartSpec | DensitySpec, version: str) -> str:
     """sha256 of what is drawn (not the file name or alt text) and of the drawing code."""
     # repr of frozen dataclasses of tuples, floats and strings is stable across runs.
     data = repr(dataclasses.replace(spec, name="", alt=""))
@@ -65,19 +66,19 @@ class ChartDrawer:
         self.workers = workers
         self.out_dir = out_dir
         self.cache_dir = cache_dir
-        self.specs: list[figures.ChartSpec | figures.DensitySpec] = []
+        self.specs: list[ChartSpec | DensitySpec] = []
         self.keys: list[str] = []
         self.pending: dict[str, Job[Path]] = {}
         self._version = drawing_version() if cache_dir is not None else ""
 
-    def add(self, spec: figures.ChartSpec | figures.DensitySpec) -> None:
+    def add(self, spec: ChartSpec | DensitySpec) -> None:
         """Start drawing `spec` unless done before; `out_dir/<name>` exists from now on,
         empty until `finish` (so a site generator can list it meanwhile)."""
         self.specs.append(spec)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / spec.name).touch()
         if self.cache_dir is None:
-            job = self.workers.submit(figures.draw, spec, self.out_dir / spec.name)
+            job = self.workers.submit(draw, spec, self.out_dir / spec.name)
             self.pending[spec.name] = job
             return
         key = chart_key(spec, self._version)
@@ -89,7 +90,7 @@ class ChartDrawer:
         # draw() writes under a temporary name and renames: a build that is interrupted
         # never leaves half an SVG in the cache.
         named = dataclasses.replace(spec, name=cached.name)
-        self.pending[key] = self.workers.submit(figures.draw, named, cached)
+        self.pending[key] = self.workers.submit(draw, named, cached)
 
     def finish(self) -> ChartReport:
         """Wait for the charts still being drawn; every chart is then in `out_dir`."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.pages.context import DATA_DIR, slug
-from harness.site.cache import listing
+from harness.site.fingerprint import listing
 from harness.site.pool import Workers
 
 # Fixed zip entry time: the same raw files give the same archive bytes.

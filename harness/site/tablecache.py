@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.site.cache import code_version, listing
+from harness.site.fingerprint import code_version, listing
 from harness.tables.dataset import load_runs
 from harness.tables.parsecache import ParseCache
 from harness.tables.schema import SORT_KEYS

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any, cast
 
-from harness.bench.sampler import COLUMNS as SAMPLE_FIELDS
-from harness.bench.sampler import Sample, summarize
 from harness.parse.records import RawFormatError
+from harness.raw.samples import COLUMNS as SAMPLE_FIELDS
+from harness.raw.samples import Sample, summarize
 
 # A plain tuple per sample instead of the frozen Sample dataclass: summarize() reads only
 # attributes, and building 720 frozen dataclasses (a 3-minute cell) costs three times the

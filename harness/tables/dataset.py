@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.bench import sampler
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk_file
+from harness.raw import samples
 from harness.tables.cellcolumns import samples_columns, session_columns, sidecar_columns
 from harness.tables.flags import add_flags
 from harness.tables.parsecache import ParseCache
@@ -212,7 +212,7 @@ def _cell_row(
     row["imported"] = row["imported"] or bool(imported)
     if "samples" in paths:  # also for a failed cell: the sampler may have seen a crash
         path = paths["samples"]
-        doc = _read_json(path, "samples", sampler.FORMAT_VERSION)
+        doc = _read_json(path, "samples", samples.FORMAT_VERSION)
         row.update(_checked(samples_columns(doc, str(path)), path))
     if row.get("wrk_cpu_pct_mean") is None and get("wrk_cpu_pct_mean") is not None:
         # wrk ran on another host, where no sampler watched it: its agent read wrk's CPU

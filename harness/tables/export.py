@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,28 @@ from harness.raw.store import write_atomic
 
 CSV_NAME = "results.csv"
 JSONL_NAME = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class Export:
+    """What `export_raw` wrote, and every file it left out (`--skip-bad`), as error lines."""
+
+    written: list[Path]
+    skipped: list[str]
+
+
+def export_raw(raw_dir: str | Path, out_dir: str | Path, skip_bad: bool = False) -> Export:
+    """The whole table of `raw_dir` as results.csv and results.jsonl in `out_dir`: the one
+    implementation behind `invoke export` and `python -m harness export`.
+
+    A file that cannot be read stops the export with a RawFormatError naming it, unless
+    `skip_bad`: then it is left out and listed in `skipped` (never dropped silently).
+    """
+    from harness.tables.dataset import load_runs
+
+    table = load_runs(Path(raw_dir), skip_bad=skip_bad)
+    skipped = [str(s["error"]) for s in table.attrs.get("skipped", [])]
+    return Export(export_table(table, out_dir), skipped)
 
 
 def export_table(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:

@@ -8,7 +8,7 @@ badges and the legend page. Pure: no I/O, no plotting.
 A flag needs certain columns. A column that is missing or empty (NaN, NA) means "cannot
 tell", and the flag is not raised: an absent measurement is never evidence of a problem.
 The sampler columns (`wrk_cpu_pct_mean`, `established_median`, …) come from
-harness.bench.sampler.summarize; `client_cpus_n`/`server_cpus_n` are the pinned CPU counts
+harness.raw.samples.summarize; `client_cpus_n`/`server_cpus_n` are the pinned CPU counts
 (unpinned: wrk can use `threads` CPUs, the server the host's `cores`).
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.bench.preflight import ANNOUNCED_CLOSE
+from harness.raw.records import ANNOUNCED_CLOSE
 from harness.tables.flaginfo import FLAGS, LITTLE_LOW, FlagInfo, little_holds
 
 __all__ = ["FLAGS", "FlagInfo", "add_flags", "details_of", "row_flags"]

@@ -164,7 +164,7 @@ def _serve_commands(server: runner.ServerProcess, port: int, origin: str) -> str
 
 def _scrape(url: str, path: str) -> str | None:
     """Keep /metrics verbatim at `path`; the error as text (data for the sidecar) or None."""
-    from harness.matrix.workloads import scrape_to
+    from harness.bench.servermetrics import scrape_to
 
     try:
         scrape_to(url, Path(path))

@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench import cell as bench
-from harness.bench.preflight import PreflightResult
+from harness.bench import servermetrics
 from harness.bench.remote.clients import Load, ask, expect, record_runs, run_clients
-from harness.bench.remote.link import Agent
-from harness.bench.remote.plan import HostError, HostLost
+from harness.bench.remote.link import Agent, HostError, HostLost
 from harness.bench.remote.prepare import agent_shell, check, on_host
 from harness.bench.remote.session import RemoteSession
 from harness.matrix import workloads
 from harness.matrix.apps import AppSpec
-from harness.matrix.build import WORKLOADS, Cell, Matrix
+from harness.matrix.model import WORKLOADS, Cell, Matrix
 from harness.matrix.servers import Budget
+from harness.raw.records import PreflightResult
 from harness.raw.store import RunStore, write_atomic
 
 ACTIVE_MARKER = ".active-remote.json"  # which remote group runs now (for people and tests)
@@ -90,7 +90,7 @@ class RemoteBench(RemoteSession):
             write_atomic(files["samples"], self.server.host.read(samples) or b"")
             after = self._scrape(agent, files["metrics_after"], log, base) if instrumented else None
             if before is not None and after is not None:
-                workloads.store_delta(before, after, files["metrics"])
+                servermetrics.store_delta(before, after, files["metrics"])
             stopped = ask(agent, "stop", "exited")
             agent.close()
             agent = None

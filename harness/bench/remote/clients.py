@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench import cell as bench
-from harness.bench.remote.link import Agent
+from harness.bench.remote.link import Agent, HostError
 from harness.bench.remote.merge import MergeError, merge_reports
-from harness.bench.remote.plan import HostError
 from harness.bench.remote.prepare import Prepared, on_host
 from harness.bench.runner import WrkRun
-from harness.matrix.build import Cell, Matrix
+from harness.matrix.model import Cell, Matrix
 from harness.raw.store import write_atomic, write_json
 
 

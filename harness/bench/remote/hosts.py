@@ -19,8 +19,15 @@ from typing import Any
 import paramiko
 from fabric import Connection
 
-from harness.bench.remote.link import Agent, LocalAgent, SshAgent, agent_command
-from harness.bench.remote.plan import HostError, HostLost, HostSpec, SshOptions
+from harness.bench.remote.link import (
+    Agent,
+    HostError,
+    HostLost,
+    LocalAgent,
+    SshAgent,
+    agent_command,
+)
+from harness.matrix.hosts import HostSpec, SshOptions
 
 __all__ = ["Host", "HostError", "HostLost", "LocalHost", "SshHost", "open_host"]
 

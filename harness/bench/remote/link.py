@@ -17,7 +17,15 @@ from typing import Any
 
 import paramiko
 
-from harness.bench.remote.plan import HostError, HostLost
+from harness.errors import UserError
+
+
+class HostError(UserError):
+    """A host cannot be reached or prepared; the message says which and why."""
+
+
+class HostLost(HostError):
+    """The connection to a host dropped while we depended on it."""
 
 
 class Agent:

@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.bench.hostinfo import REPO_ROOT
 from harness.bench.remote.hosts import Host, LocalHost
-from harness.bench.remote.plan import HostError
+from harness.bench.remote.link import HostError
 
 CODE = ("apps", "harness", "pyproject.toml")
 # Proof that a remote directory is ours: we delete and replace its apps/ and harness/,

@@ -11,19 +11,24 @@ run.json needs (`hosts`, and the server's `host` and `versions`), and reconnects
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from harness.bench import cell as bench
 from harness.bench.remote.hosts import Host, LocalHost, SshHost, local_address_towards, open_host
-from harness.bench.remote.plan import HostError, HostPlan, HostSpec
+from harness.bench.remote.link import HostError
 from harness.bench.remote.prepare import Prepared, check_host, prepare, q
 from harness.bench.runner import nofile_needed
 from harness.bench.runsetup import check_writable
 from harness.matrix import workloads
-from harness.matrix.build import Matrix
+from harness.matrix.hosts import HostPlan, HostSpec
+from harness.matrix.model import Matrix
 from harness.matrix.servers import SERVERS
+
+if TYPE_CHECKING:  # the remote cell builds on this module
+    from harness.bench.remote.cell import RemoteBench
 
 
 class RemoteSession:
@@ -160,3 +165,21 @@ def _prepare(
     remote = [h for s, h in hosts.items() if isinstance(h, SshHost) and s != plan.server]
     bind = local_address_towards(remote[0].peer_address()) if remote else "127.0.0.1"
     return server, clients, bind
+
+
+@contextmanager
+def remote_bench(
+    plan: HostPlan | None, matrix: Matrix, say: Callable[[str], None]
+) -> Iterator[RemoteBench | None]:
+    """Connected, prepared hosts for the run (None for a local run); closed afterwards."""
+    if plan is None:
+        yield None
+        return
+    # Imported here: the remote cell builds on this module.
+    from harness.bench.remote.cell import RemoteBench
+
+    remote = RemoteBench.open(plan, matrix, say)
+    try:
+        yield remote
+    finally:
+        remote.close()

@@ -1,10 +1,11 @@
-"""Bench side, remote hosts: which machines a run uses and how we may reach them.
+"""Matrix stage: which machines a run uses and how we may reach them.
 
 Takes the host options of `invoke bench` (or the profile's `server_host`, `client_hosts`,
 `remote_dir`, `remote_venv` keys) and returns a `HostPlan`: the server host, one or more
 client hosts (each `user@host[:port]` or `local`), and the SSH policy. Nothing here opens
 a connection (harness/bench/remote/hosts.py does); a plan of only `local` with one client is
-`None`, so the local path of the bench stays exactly as it is.
+`None`, so the local path of the bench stays exactly as it is. Whether the server and
+wrk share a machine decides the default CPU split (`HostPlan.shared_machine`).
 
 Security rules: key-based authentication only (the SSH agent, the default keys, or
 `--ssh-key PATH`); host keys are checked against `--known-hosts` (default
@@ -15,16 +16,11 @@ No password, passphrase or key material is ever taken, kept or written.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harness.matrix.build import ConfigError, Matrix
-
-if TYPE_CHECKING:  # paramiko and fabric load only when a plan has remote hosts
-    from harness.bench.remote.cell import RemoteBench
+from harness.matrix.options import ConfigError
 
 LOCAL = "local"
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -36,14 +32,6 @@ _SPEC = re.compile(
     r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
     r"(?::(?P<port>[0-9]{1,5}))?$"
 )
-
-
-class HostError(RuntimeError):
-    """A host cannot be reached or prepared; the message says which and why."""
-
-
-class HostLost(HostError):
-    """The connection to a host dropped while we depended on it."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +117,6 @@ class HostPlan:
 
 def plan_hosts(
     profile: dict[str, Any],
-    overrides: dict[str, Any],
     server_host: str = "",
     client_hosts: list[str] | None = None,
     ssh_key: str = "",
@@ -138,13 +125,7 @@ def plan_hosts(
     remote_dir: str = "",
     remote_venv: str = "",
 ) -> HostPlan | None:
-    """Options over profile keys -> a plan, or None for the plain local run.
-
-    When the server and its clients are different machines, the default CPU split (first
-    half for the server, second half for wrk) would halve each machine, so unless CPUs
-    were chosen explicitly we pin nothing: `overrides` gets `server_cpus`/`client_cpus`
-    set to "none".
-    """
+    """Options over profile keys -> a plan, or None for the plain local run."""
     server = parse_host(server_host or str(profile.get("server_host", LOCAL)), "--server-host")
     given = client_hosts or profile.get("client_hosts") or [LOCAL]
     if isinstance(given, str):
@@ -167,10 +148,6 @@ def plan_hosts(
         remote_dir=remote_dir or str(profile.get("remote_dir", DEFAULT_REMOTE_DIR)),
         remote_venv=remote_venv or profile.get("remote_venv") or None,
     )
-    if not plan.shared_machine:
-        for key_name in ("server_cpus", "client_cpus"):
-            if overrides.get(key_name) is None and key_name not in profile:
-                overrides[key_name] = "none"
     return plan
 
 
@@ -187,20 +164,3 @@ def check_same_hosts(meta: dict[str, Any], plan: HostPlan | None) -> None:
             f"--resume: run {meta.get('run_id')} was measured on {_where(recorded)}, not "
             f"{_where(current)}; give the same host options, or start a new run with --new"
         )
-
-
-@contextmanager
-def remote_bench(
-    plan: HostPlan | None, matrix: Matrix, say: Callable[[str], None]
-) -> Iterator[RemoteBench | None]:
-    """Connected, prepared hosts for the run (None for a local run); closed afterwards."""
-    if plan is None:
-        yield None
-        return
-    from harness.bench.remote.cell import RemoteBench
-
-    remote = RemoteBench.open(plan, matrix, say)
-    try:
-        yield remote
-    finally:
-        remote.close()

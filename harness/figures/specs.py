@@ -1,0 +1,55 @@
+"""Figure stage: what a chart shows, as plain data — `ChartSpec` and `DensitySpec`.
+
+Built by `harness.figures.charts` (colours chosen) and by the page planners, drawn by
+`harness.figures.draw` in the site's worker processes. Frozen dataclasses of tuples,
+floats and strings: picklable, comparable, and their repr is stable, so a chart's cache
+key is its spec (harness/site/chartcache.py). Imports nothing heavier than dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: mean per x, a min-max band, every repeat as a dot, failed repeats as x."""
+
+    label: str
+    colour: str
+    x: tuple[float, ...]
+    mean: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    dots_x: tuple[float, ...] = ()
+    dots_y: tuple[float, ...] = ()
+    failed_x: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    ylabel: str
+    series: tuple[Series, ...]
+    reference: float | None = None  # a dashed horizontal line, e.g. 100 % of raw
+    from_zero: bool = True  # start the y axis at 0 (not for differences, which can be < 0)
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    name: str  # file name under the figures directory
+    alt: str
+    xticks: tuple[int, ...]
+    panels: tuple[Panel, ...]
+    columns: int = 1
+    xlabel: str = "Connections (wrk -c)"
+
+
+@dataclass(frozen=True)
+class DensitySpec:
+    """One cell's server-side bucket densities with wrk's view (harness/figures/latency.py)."""
+
+    name: str
+    alt: str
+    data: Any  # a harness.tables.clientserver.ClientServer: plain frozen dataclasses, picklable

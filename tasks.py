@@ -218,17 +218,16 @@ def calibrate(
     threads: int = 0,
 ) -> None:
     """Measure the client ceiling: what wrk drives here, with the run's pinning, against nginx."""
-    import json
-
     from harness.bench.calibrate import calibrate as measure
     from harness.matrix.build import default_pinning
+    from harness.raw.records import read_run
 
     raw_dir = Path(raw) if raw else RAW
     run_id = run or _latest_run(raw_dir)
     run_json = raw_dir / run_id / "run.json"
     if not run_json.is_file():
         raise _fail(f"--run: no run {run_id!r} in {raw_dir}")
-    settings = json.loads(run_json.read_text()).get("settings") or {}
+    settings = read_run(run_json).settings
     server_cpus, client_cpus = default_pinning()
     with _user_errors():
         record = measure(

@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from harness import RawFormatError, load_runs
-from harness.tables.dataset import FORMAT_VERSION, load_calibrations
+from harness.raw.records import FORMAT_VERSION
+from harness.tables.dataset import load_calibrations
 from harness.tables.export import export_table
 from harness.tables.schema import COLUMNS, DTYPES, EXACT, SORT_KEYS
 
@@ -175,7 +176,7 @@ def test_unknown_format_version_names_the_sidecar(tree: Path) -> None:
     sidecar.write_text(json.dumps({**doc, "format_version": FORMAT_VERSION + 1}))
     with pytest.raises(RawFormatError) as info:
         load_runs(tree)
-    assert str(info.value) == f"{sidecar}: unknown format_version 2 (this code reads 1)"
+    assert str(info.value) == f"{sidecar}: unknown format_version 3 (this code reads 1, 2)"
 
 
 def test_invalid_json_sidecar_names_file_and_line(tree: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench.remote.merge import ERROR_KEYS, MergeError, histogram_percentile, merge_reports
+from harness.bench.merge import ERROR_KEYS, MergeError, histogram_percentile, merge_reports
 
 FIXTURE = Path(__file__).parent / "fixtures" / "wrk" / "wrk410-with-report-lua.lua.json"
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.bench.remote.link import HostError
-from harness.bench.remote.merge import ERROR_KEYS, histogram_percentile, merge_histograms
+from harness.bench.cell import HostError
+from harness.bench.merge import ERROR_KEYS, histogram_percentile, merge_histograms
 from harness.bench.runner import group_alive
 from harness.matrix.apps import APPS
 from harness.matrix.build import build_matrix, default_pinning
@@ -185,10 +185,10 @@ def test_ssh_record_names_the_policy_never_the_key(tmp_path: Path) -> None:
 
 def test_resume_refuses_other_hosts() -> None:
     plan = plan_hosts({}, server_host="a@vm1", client_hosts=["vm2"])
-    meta = {"run_id": "r1", "hosts": {"plan": plan.record() if plan else None}}
-    check_same_hosts(meta, plan)
+    hosts = {"plan": plan.record() if plan else None}
+    check_same_hosts("r1", hosts, plan)
     with pytest.raises(ConfigError, match="--resume: run r1 was measured on server a@vm1"):
-        check_same_hosts(meta, None)
+        check_same_hosts("r1", hosts, None)
 
 
 # --- real SSH ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from harness.bench.sampler import Sampler, child_named
 from harness.errors import UserError
 from harness.parse.wrk import RawFormatError, parse_wrk
 from harness.paths import LUA_DIR
+from harness.raw.records import CALIBRATION_FORMAT_VERSION
 from harness.raw.samples import summarize
 from harness.raw.store import utc_now, write_atomic, write_json
 
@@ -33,7 +34,6 @@ NGINX = "/usr/sbin/nginx"
 BODY = b"Hello, World!"
 LUA_REPORT = LUA_DIR / "report.lua"
 # Format history: 1 — first version.
-FORMAT_VERSION = 1
 
 CONF = """\
 daemon off;
@@ -94,7 +94,7 @@ def calibrate(
     nofile = runner.nofile_needed(connections)
     runner.check_nofile(nofile)
     record: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
+        "format_version": CALIBRATION_FORMAT_VERSION,
         "kind": "calibration",
         "started_at": utc_now(),
         "nginx_version": nginx_version(nginx),

@@ -7,7 +7,11 @@ marks the run interrupted and re-raises, so the caller exits non-zero.
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,24 +25,40 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness.bench import cell as bench
 from harness.bench import runsetup
+from harness.bench.cell import CellHost, measure_cell
+from harness.bench.localhost import LocalCellHost
+from harness.matrix.customservers import AnyServer
 from harness.matrix.hosts import check_same_hosts
 from harness.matrix.model import Matrix
 from harness.raw.store import utc_now
 
 if TYPE_CHECKING:  # paramiko and fabric load only when a run has remote hosts
-    from harness.bench.remote.cell import RemoteBench
+    from harness.bench.remote.session import RemoteSession
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so servers are stopped and the run marked interrupted."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_bench(
     matrix: Matrix,
     out: Path,
-    servers: dict[str, bench.AnyServer],
+    servers: dict[str, AnyServer],
     resume: str | bool = False,
     fresh: bool = False,
     console: Console | None = None,
-    remote: RemoteBench | None = None,
+    remote: RemoteSession | None = None,
 ) -> str:
     """`remote`: the prepared hosts when server or clients are not this machine."""
     console = console or Console(stderr=True)
@@ -60,17 +80,22 @@ def run_bench(
             )
         runsetup.cleanup_partial(store)
         meta = store.read_run()
-        check_same_hosts(meta, remote.plan if remote else None)
-        meta.update(status="running", resumed_at=utc_now())
-        meta.pop("format_version", None), meta.pop("kind", None)
-        store.write_run(meta)
+        check_same_hosts(meta.run_id, meta.hosts, remote.plan if remote else None)
+        store.write_run(replace(meta, status="running", resumed_at=utc_now()))
         console.print(f"resuming run [bold]{store.run_id}[/] in {out}")
     else:
         meta = runsetup.run_metadata(matrix, store.run_id, unavailable, servers)
         if remote is not None:
-            meta.update(remote.run_metadata(matrix))  # hosts, and the server's host/versions
+            # hosts, and the server's host and versions
+            meta = replace(meta, **remote.run_metadata(matrix))
         store.write_run(meta)
         console.print(f"new run [bold]{store.run_id}[/] in {out}")
+    if remote is None:
+        host: CellHost = LocalCellHost(store, matrix, servers, wrk)
+    else:
+        from harness.bench.remote.cell import RemoteCellHost  # paramiko: remote runs only
+
+        host = RemoteCellHost(remote, store, matrix, servers)
     for what, why in unavailable.items():
         console.print(f"[red]unavailable:[/] {what}: {why} (its cells are recorded as failed)")
 
@@ -89,13 +114,13 @@ def run_bench(
     )
     try:
         with (
-            bench.sigterm_as_interrupt(),
+            sigterm_as_interrupt(),
             Progress(*columns, console=console, transient=False) as progress,
         ):
             task = progress.add_task("cells", total=len(matrix.cells), completed=done_before)
             for cell in todo:
                 progress.update(task, description=cell.key)
-                outcome = bench.measure_cell(store, matrix, cell, wrk, unavailable, servers, remote)
+                outcome = measure_cell(host, store, matrix, cell, unavailable)
                 if outcome.status != "ok":
                     failed += 1
                     progress.console.print(f"[red]failed[/] {cell.key}: {outcome.reason}")
@@ -104,10 +129,7 @@ def run_bench(
                 progress.advance(task)
         status = "complete"
     finally:
-        meta = store.read_run()
-        meta.pop("format_version", None), meta.pop("kind", None)
-        meta.update(status=status, ended_at=utc_now())
-        store.write_run(meta)
+        store.write_run(replace(store.read_run(), status=status, ended_at=utc_now()))
         console.print(
             f"run {store.run_id}: {status}, {len(todo)} cell(s) measured in "
             f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"

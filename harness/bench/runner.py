@@ -54,7 +54,7 @@ def check_nofile(needed: int) -> None:
         )
 
 
-def _preexec(cpus: Sequence[int] | None, nofile: int) -> Callable[[], None]:
+def child_setup(cpus: Sequence[int] | None, nofile: int) -> Callable[[], None]:
     def setup() -> None:
         # Die with the harness even on SIGKILL, so no server outlives a killed bench.
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -117,7 +117,7 @@ def start_server(
                 stdout=err,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_preexec(cpus, nofile),
+                preexec_fn=child_setup(cpus, nofile),
             )
         except OSError as e:
             raise LaunchError(f"cannot start {argv[0]}: {e.strerror}") from None
@@ -256,7 +256,7 @@ def run_wrk(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=_preexec(cpus, nofile),
+        preexec_fn=child_setup(cpus, nofile),
     )
     try:
         out, err = proc.communicate(timeout=limit_s)

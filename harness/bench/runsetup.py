@@ -16,12 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench import hostinfo, runner
-from harness.bench.cell import ACTIVE_MARKER, AnyServer, BenchError
+from harness.bench.localhost import ACTIVE_MARKER
+from harness.errors import UserError
 from harness.matrix import workloads
-from harness.matrix.customservers import CustomServer
+from harness.matrix.customservers import AnyServer, CustomServer
 from harness.matrix.model import Matrix
 from harness.matrix.servers import SERVERS, check_available
+from harness.raw.records import RunMeta
 from harness.raw.store import RunStore, find_unfinished, new_run_id, utc_now
+
+
+class BenchError(UserError):
+    """A problem that stops the whole run before measuring (bad --out, no wrk, …)."""
 
 
 def check_writable(out: Path) -> None:
@@ -42,7 +48,7 @@ def preflight_environment(out: Path, matrix: Matrix) -> str:
         raise BenchError("wrk: not found on PATH (install it: apt-get install wrk)")
     check_writable(out)
     try:
-        runner.check_nofile(runner.nofile_needed(max(matrix.connections)))
+        runner.check_nofile(matrix.nofile_limit)
     except runner.LaunchError as e:
         raise BenchError(str(e)) from None
     return wrk
@@ -70,7 +76,7 @@ def unavailable_reasons(matrix: Matrix, servers: dict[str, AnyServer]) -> dict[s
 
 def run_metadata(
     matrix: Matrix, run_id: str, unavailable: dict[str, str], servers: dict[str, AnyServer]
-) -> dict[str, Any]:
+) -> RunMeta:
     versions: dict[str, Any] = {
         "python": hostinfo.python_version(),
         "wrk": hostinfo.wrk_version(),
@@ -81,17 +87,16 @@ def run_metadata(
         dist = workloads.app_for(aid).framework_package
         if dist and not workloads.is_instrumented(aid):
             versions[aid] = hostinfo.package_version(dist)
-    return {
-        "run_id": run_id,
-        "profile": matrix.profile,
-        "status": "running",
-        "started_at": utc_now(),
-        "ended_at": None,
-        "settings": matrix.settings(),
-        "cells_planned": [c.key for c in matrix.cells],
-        "host": hostinfo.host_facts(),
-        "versions": versions,
-        "servers": {
+    return RunMeta(
+        run_id=run_id,
+        profile=matrix.profile,
+        status="running",
+        started_at=utc_now(),
+        settings=matrix.settings(),
+        cells_planned=tuple(c.key for c in matrix.cells),
+        host=hostinfo.host_facts(),
+        versions=versions,
+        servers={
             sid: {
                 "worker_model": servers[sid].worker_model,
                 "settings": servers[sid].settings,
@@ -99,10 +104,10 @@ def run_metadata(
             }
             for sid in matrix.servers
         },
-        "git": hostinfo.git_state(),
-        "argv": sys.argv,
-        "unavailable": unavailable,
-    }
+        git=hostinfo.git_state(),
+        argv=tuple(sys.argv),
+        unavailable=unavailable,
+    )
 
 
 def open_run(out: Path, matrix: Matrix, resume: str | bool, fresh: bool) -> tuple[RunStore, Matrix]:
@@ -121,12 +126,12 @@ def open_run(out: Path, matrix: Matrix, resume: str | bool, fresh: bool) -> tupl
     store = RunStore(out, run_id)
     meta = store.read_run()
     by_key = {c.key: c for c in matrix.cells}
-    planned = meta.get("cells_planned", [])
+    planned = meta.cells_planned
     if set(planned) != set(by_key):
         raise BenchError(f"--resume: run {run_id} was planned with other cells; start a new run")
     # Keep the recorded order (and seed) so a resumed shuffled run stays the same run.
-    settings = meta.get("settings", {})
-    matrix = replace(matrix, cells=tuple(by_key[k] for k in planned), seed=settings.get("seed"))
+    seed = meta.settings.get("seed")
+    matrix = replace(matrix, cells=tuple(by_key[k] for k in planned), seed=seed)
     return store, matrix
 
 

@@ -22,6 +22,7 @@ import psutil
 from harness.bench.sockstat import port_state
 from harness.raw import samples as samples_file
 from harness.raw.samples import Sample
+from harness.raw.store import write_atomic
 
 # The sampler shares the machine with what it measures: it never spends more than this
 # share of wall time sampling, whatever the interval asked for.
@@ -174,9 +175,14 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def write_samples(path: Path, sampler: Sampler) -> None:
-    """Store what `sampler` took as `c<N>-r<k>.samples.json` (harness/raw/samples.py)."""
-    samples_file.write_samples(
-        path, sampler.samples, interval_s=sampler.interval_s, port=sampler.port,
+def encode_samples(sampler: Sampler) -> bytes:
+    """What `sampler` took, as a `c<N>-r<k>.samples.json` file (harness/raw/samples.py)."""
+    return samples_file.encode_samples(
+        sampler.samples, interval_s=sampler.interval_s, port=sampler.port,
         server_pid=sampler.server_pid, sampler_cpu_s=sampler.sampler_cpu_s,
     )  # fmt: skip
+
+
+def write_samples(path: Path, sampler: Sampler) -> None:
+    """Store what `sampler` took as `c<N>-r<k>.samples.json`, atomically."""
+    write_atomic(path, encode_samples(sampler))

@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.matrix.apps import AppSpec
 from harness.matrix.options import ConfigError
-from harness.matrix.servers import Budget
+from harness.matrix.servers import Budget, ServerSpec
 from harness.paths import APPS_DIR
 
 
@@ -93,3 +93,7 @@ def _one(path: Path, sid: str, table: dict[str, Any]) -> CustomServer:
         stop_signal=int(stop),
         settings={str(k): str(v) for k, v in table.get("settings", {}).items()},
     )
+
+
+# A server the bench can start: built in (harness/matrix/servers.py) or declared by a user.
+AnyServer = ServerSpec | CustomServer

@@ -16,6 +16,7 @@ No password, passphrase or key material is ever taken, kept or written.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,12 +156,13 @@ def _where(plan: dict[str, Any] | None) -> str:
     return f"server {plan['server']}, clients {', '.join(plan['clients'])}" if plan else "here"
 
 
-def check_same_hosts(meta: dict[str, Any], plan: HostPlan | None) -> None:
-    """A resumed run must go on with the hosts it started on (ConfigError otherwise)."""
-    recorded = (meta.get("hosts") or {}).get("plan")
+def check_same_hosts(run_id: str, hosts: Mapping[str, Any] | None, plan: HostPlan | None) -> None:
+    """A resumed run must go on with the hosts it started on (ConfigError otherwise);
+    `hosts` is what the run recorded (run.json's `hosts`, None for a local run)."""
+    recorded = (hosts or {}).get("plan")
     current = plan.record() if plan else None
     if recorded != current:
         raise ConfigError(
-            f"--resume: run {meta.get('run_id')} was measured on {_where(recorded)}, not "
+            f"--resume: run {run_id} was measured on {_where(recorded)}, not "
             f"{_where(current)}; give the same host options, or start a new run with --new"
         )

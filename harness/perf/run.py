@@ -31,6 +31,7 @@ from harness.paths import REPO_ROOT as REPO  # noqa: E402
 from harness.perf import synth
 from harness.perf.probe import hand_written_docs, measure_parse, timed
 from harness.perf.targets import BENCH_CONNECTIONS, BENCH_DURATION_S, BENCH_WARMUP_S, judge
+from harness.raw.records import read_cell
 
 FORMAT_VERSION = 1
 _BUILD = (
@@ -108,21 +109,20 @@ def _cell_timing(sidecar: Path) -> dict[str, Any]:
     """One measured cell: its wall time against its configured seconds, and where the
     rest went: the server's start (until it answered), wrk beyond its configured time
     (wrk stops its threads on a 100 ms timer), and the rest (files, sampling, stop)."""
-    cell = json.loads(sidecar.read_text(encoding="utf-8"))
+    cell = read_cell(sidecar)
 
-    def at(key: str) -> datetime:
-        return datetime.fromisoformat(str(cell[key]).replace("Z", "+00:00"))
+    def at(value: str | None) -> datetime:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
-    warmup = float(cell.get("warmup_s") or 0)
-    configured = float(cell.get("duration_s") or 0) + warmup
-    wall = (at("ended_at") - at("started_at")).total_seconds()
-    lua = sidecar.parent / str((cell.get("files") or {}).get("lua_json", ""))
+    warmup = float(cell.warmup_configured_s or 0)
+    configured = float(cell.duration_configured_s or 0) + warmup
+    wall = (at(cell.ended_at) - at(cell.started_at)).total_seconds()
+    lua = sidecar.parent / cell.files.get("lua_json", "")
     wrk_s = round(json.loads(lua.read_text())["duration_us"] / 1e6, 3) if lua.is_file() else None
-    ready = cell.get("server_ready_s")
+    ready = cell.server_ready_s
     return {
-        "cell": "/".join(str(cell[k]) for k in ("server", "app", "workload"))
-        + f"/c{cell['connections']}-r{cell['repeat']}",
-        "status": cell.get("status"),
+        "cell": cell.key,
+        "status": cell.status,
         "configured_s": configured,
         "cell_wall_s": round(wall, 3),
         "overhead_ratio": round(wall / configured - 1, 4) if configured else None,

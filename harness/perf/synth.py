@@ -14,13 +14,14 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from harness.parse.wrk import parse_wrk
 from harness.paths import RAW_DIR, TEST_FIXTURES
+from harness.raw.records import CellSidecar, read_cell, read_run
 
 EXAMPLE_RAW = RAW_DIR
 WRK_FIXTURES = TEST_FIXTURES / "wrk"
@@ -59,7 +60,7 @@ class Template:
     rps: float
     threads: int
     report: dict[str, Any] | None
-    sidecar: dict[str, Any]
+    sidecar: CellSidecar
 
 
 def load_templates(
@@ -70,12 +71,12 @@ def load_templates(
     for sidecar_path in sorted(example_raw.glob("*/*/*/*/c*-r*.json")):
         if sidecar_path.name.count(".") != 1:
             continue
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-        files = sidecar.get("files") or {}
-        if sidecar.get("status") != "ok" or "stdout" not in files:
+        sidecar = read_cell(sidecar_path)
+        files = sidecar.files
+        if sidecar.status != "ok" or "stdout" not in files:
             continue
-        lua = files.get("lua_json")
-        report = json.loads((sidecar_path.parent / lua).read_text()) if lua else None
+        name = files.get("lua_json")
+        report = json.loads((sidecar_path.parent / name).read_text()) if name else None
         out.append(_template((sidecar_path.parent / files["stdout"]).read_text(), report, sidecar))
     if not out:
         raise FileNotFoundError(f"no ok cell with a sidecar under {example_raw}")
@@ -86,7 +87,7 @@ def load_templates(
     return out
 
 
-def _template(text: str, report: dict[str, Any] | None, sidecar: dict[str, Any]) -> Template:
+def _template(text: str, report: dict[str, Any] | None, sidecar: CellSidecar) -> Template:
     parsed = parse_wrk(text)
     return Template(text, parsed.requests_per_sec, parsed.threads or 1, report, sidecar)
 
@@ -181,17 +182,15 @@ def _write_run(
                 doc = json.dumps(scale_report(tpl.report, factor))
                 (cell_dir / files["lua_json"]).write_text(doc)
         at = began + timedelta(seconds=10 * n)
-        sidecar = {
-            **tpl.sidecar,
-            **{"run_id": run_id, "server": server, "app": app, "workload": "plaintext"},
-            **{"connections": conns, "repeat": r, "threads": tpl.threads},
-            "started_at": _iso(at),
-            "ended_at": _iso(at + timedelta(seconds=9)),
-            "status": "failed" if failed else "ok",
-            "reason": FAILURE if failed else None,
-            "files": files,
-        }
-        (cell_dir / f"{name}.json").write_text(json.dumps(sidecar, indent=2))
+        sidecar = replace(
+            tpl.sidecar,
+            run_id=run_id, server=server, app=app, workload="plaintext", connections=conns,
+            repeat=r, threads=tpl.threads, started_at=_iso(at),
+            ended_at=_iso(at + timedelta(seconds=9)), status="failed" if failed else "ok",
+            reason=FAILURE if failed else None, files=files,
+        )  # fmt: skip
+        # Plain writes, not the store's fsync'd ones: a synthetic tree is thrown away.
+        (cell_dir / f"{name}.json").write_text(json.dumps(sidecar.to_json(), indent=2))
         planned.append(f"{server}/{app}/plaintext/{name}")
     _write_run_json(out / run_id, run_id, began, planned, complete, templates[0])
     return run_id
@@ -200,19 +199,17 @@ def _write_run(
 def _write_run_json(
     run_dir: Path, run_id: str, began: datetime, planned: list[str], complete: bool, tpl: Template
 ) -> None:
-    example = json.loads(next(EXAMPLE_RAW.glob("*/run.json")).read_text(encoding="utf-8"))
+    example = read_run(next(EXAMPLE_RAW.glob("*/run.json")))
     settings = {
-        **example.get("settings", {}),
+        **example.settings,
         **{"servers": list(SERVERS), "apps": list(APPS), "workloads": ["plaintext"]},
         **{"connections": list(LEVELS), "repeats": REPEATS, "threads": tpl.threads},
     }
-    versions = {**example.get("versions", {}), "cherrypy": "18.10.0"}  # not in the example
-    doc = {
-        **example,
-        **{"run_id": run_id, "profile": PROFILE, "settings": settings, "versions": versions},
-        "status": "complete" if complete else "interrupted",
-        "started_at": _iso(began),
-        "ended_at": _iso(began + timedelta(seconds=10 * len(planned))),
-        "cells_planned": planned,
-    }
-    (run_dir / "run.json").write_text(json.dumps(doc, indent=2))
+    versions = {**example.versions, "cherrypy": "18.10.0"}  # not in the example
+    meta = replace(
+        example,
+        run_id=run_id, profile=PROFILE, settings=settings, versions=versions,
+        status="complete" if complete else "interrupted", started_at=_iso(began),
+        ended_at=_iso(began + timedelta(seconds=10 * len(planned))), cells_planned=tuple(planned),
+    )  # fmt: skip
+    (run_dir / "run.json").write_text(json.dumps(meta.to_json(), indent=2))

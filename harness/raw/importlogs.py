@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 from harness.errors import UserError
 from harness.matrix.model import Cell
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk
+from harness.raw.records import CellSidecar, RunMeta
 from harness.raw.store import RunStore, utc_now, write_atomic
 
 FIELDS = {"server": r"[^/]+?", "app": r"[^/]+?", "workload": r"[^/]+?"}
@@ -169,13 +171,11 @@ def import_logs(
     servers = sorted({c.server for c in cells})
     unknown_settings = "warmup_s timeout_s workers server_threads seed server_cpus client_cpus"
     store.write_run(
-        {
-            "run_id": store.run_id,
-            "profile": profile,
-            "status": "complete",
-            "started_at": None,
-            "ended_at": None,
-            "settings": {
+        RunMeta(
+            run_id=store.run_id,
+            profile=profile,
+            status="complete",
+            settings={
                 "servers": servers,
                 "apps": sorted({c.app for c in cells}),
                 "workloads": sorted({c.workload for c in cells}),
@@ -186,22 +186,21 @@ def import_logs(
                 "shuffle": False,
                 **dict.fromkeys(unknown_settings.split()),
             },
-            "cells_planned": [c.key for c in order],
-            "host": dict.fromkeys(HOST_KEYS),
-            "versions": {"python": None, "wrk": None, **dict.fromkeys(servers)},
-            "servers": {s: {"worker_model": UNKNOWN, "settings": {}} for s in servers},
-            "git": {"commit": None, "dirty": None},
-            "argv": ["import-logs", str(src), pattern],
-            "unavailable": {},
-            "imported_from": {"src_dir": str(src.resolve()), "pattern": pattern, "at": utc_now()},
-        }
+            cells_planned=tuple(c.key for c in order),
+            host=dict.fromkeys(HOST_KEYS),
+            versions={"python": None, "wrk": None, **dict.fromkeys(servers)},
+            servers={s: {"worker_model": UNKNOWN, "settings": {}} for s in servers},
+            git={"commit": None, "dirty": None},
+            argv=("import-logs", str(src), pattern),
+            imported_from={"src_dir": str(src.resolve()), "pattern": pattern, "at": utc_now()},
+        )
     )
     for cell in order:
         data, result, reason = texts[cell]
         write_atomic(store.cell_files(cell)["stdout"], data)
         # Where each text came from, so an import can be checked against its source.
         source = {"path": cells[cell].relative_to(src).as_posix(), "sha256": _sha256(data)}
-        store.write_cell(cell, {**_cell_meta(store.run_id, cell, result, reason), "source": source})
+        store.write_cell(replace(_cell_record(store.run_id, cell, result, reason), source=source))
     return store.run_id
 
 
@@ -209,24 +208,20 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _cell_meta(
+def _cell_record(
     run_id: str, cell: Cell, result: WrkResult | None, reason: str | None
-) -> dict[str, Any]:
-    unknown = (
-        "warmup_s timeout_s server_argv server_env wrk_argv server_cpus client_cpus nofile_limit"
-        " started_at ended_at server_ready_s wrk_exit_code server_exit_code server_stderr_tail"
+) -> CellSidecar:
+    """What a log tells of its cell; everything else (argv, CPUs, limits) is unknown."""
+    return CellSidecar(
+        run_id=run_id,
+        server=cell.server,
+        app=cell.app,
+        workload=cell.workload,
+        connections=cell.connections,
+        repeat=cell.repeat,
+        status="ok" if result else "failed",
+        reason=reason,
+        threads=result.threads if result else None,
+        duration_configured_s=result.test_duration_s if result else None,
+        url=result.url if result else None,
     )
-    return {
-        "run_id": run_id,
-        "server": cell.server,
-        "app": cell.app,
-        "workload": cell.workload,
-        "connections": cell.connections,
-        "repeat": cell.repeat,
-        "threads": result.threads if result else None,
-        "duration_s": result.test_duration_s if result else None,
-        "url": result.url if result else None,
-        "status": "ok" if result else "failed",
-        "reason": reason,
-        **dict.fromkeys(unknown.split()),
-    }

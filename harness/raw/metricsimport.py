@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from harness.errors import UserError
 from harness.parse.prometheus import PromHistError, histogram_delta, parse_histograms
 from harness.parse.records import RawFormatError
 from harness.parse.wrk import parse_wrk
-from harness.raw.store import FORMAT_VERSION, read_json, utc_now, write_atomic, write_json
+from harness.raw.records import CellSidecar, RunMeta, read_run
+from harness.raw.store import RunStore, utc_now, write_atomic
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -105,22 +106,19 @@ def import_metrics(
     put("metrics", ".metrics.prom", delta.encode())
 
     now = utc_now()
-    meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "kind": "cell",
-        "run_id": run_dir.name,
-        "server": server,
-        "app": app,
-        "workload": workload,
-        "connections": wrk.connections,
-        "repeat": k,
-        "threads": wrk.threads,
-        "duration_s": wrk.test_duration_s,
-        "url": wrk.url,
-        "status": "ok",
-        "reason": None,
-        "imported": True,
-        "import": {
+    record = CellSidecar(
+        run_id=run_dir.name,
+        server=server,
+        app=app,
+        workload=workload,
+        connections=wrk.connections,
+        repeat=k,
+        status="ok",
+        threads=wrk.threads,
+        duration_configured_s=wrk.test_duration_s,
+        url=wrk.url,
+        imported=True,
+        import_info={
             "imported_at": now,
             "note": note,
             "sources": {
@@ -128,17 +126,12 @@ def import_metrics(
                 for p in [wrk_file, *prom_files, *([lua_json] if lua_json else [])]
             },
         },
-        # What the harness would have recorded had it run the load: unknown here.
-        "server_argv": None,
-        "server_env": None,
-        "wrk_argv": None,
-        "started_at": None,
-        "ended_at": None,
-        "files": files,
-    }
-    _register(run_dir, f"{server}/{app}/{workload}/c{wrk.connections}-r{k}", now)
-    write_json(sidecar, meta)  # last: a cell exists when its sidecar exists
-    return sidecar
+        # What the harness would have recorded had it run the load is unknown here.
+        files=files,
+    )
+    _register(run_dir, record.key, now)
+    # Last: a cell exists when its sidecar exists. The store lists the files written.
+    return RunStore(run_dir.parent, run_dir.name).write_cell(record)
 
 
 def _register(run_dir: Path, key: str, now: str) -> None:
@@ -146,13 +139,10 @@ def _register(run_dir: Path, key: str, now: str) -> None:
     bench run compares that list with its matrix); create an import-only run if new."""
     path = run_dir / "run.json"
     if path.is_file():
-        run = read_json(path)
+        run = read_run(path)
     else:
-        run = {"format_version": FORMAT_VERSION, "kind": "run", "run_id": run_dir.name,
-               "profile": "import", "status": "complete", "started_at": now,
-               "ended_at": now, "cells_planned": [], "imported": True}  # fmt: skip
-    cells = list(run.get("imported_cells") or [])
-    if key not in cells:
-        cells.append(key)
-    run["imported_cells"] = cells
-    write_json(path, run)
+        run = RunMeta(run_id=run_dir.name, profile="import", status="complete",
+                      started_at=now, ended_at=now, imported=True)  # fmt: skip
+    if key not in run.imported_cells:
+        run = replace(run, imported_cells=(*run.imported_cells, key))
+    RunStore(run_dir.parent, run_dir.name).write_run(run)

@@ -15,7 +15,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from harness.raw.store import read_json, write_atomic
+from harness.raw.store import read_json
 
 # Format history: 1 — first version (header fields, `columns`, one row per sample).
 FORMAT_VERSION = 1
@@ -68,22 +68,20 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
     }
 
 
-def write_samples(
-    path: Path,
+def encode_samples(
     samples: Sequence[Sample],
     *,
     interval_s: float,
     port: int | None,
     server_pid: int,
     sampler_cpu_s: float,
-) -> None:
-    """Store the samples as `c<N>-r<k>.samples.json` beside the cell (atomically)."""
+) -> bytes:
+    """The `c<N>-r<k>.samples.json` file of these samples (format above)."""
     head = {"format_version": FORMAT_VERSION, "kind": "samples", "interval_s": interval_s}
     head.update(port=port, server_pid=server_pid, columns=COLUMNS, sampler_cpu_s=sampler_cpu_s)
     lines = [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
     rows = ",\n".join("    " + json.dumps(list(astuple(s))) for s in samples)
-    text = "{\n" + "\n".join(lines) + '\n  "samples": [\n' + rows + "\n  ]\n}\n"
-    write_atomic(path, text.encode())
+    return ("{\n" + "\n".join(lines) + '\n  "samples": [\n' + rows + "\n  ]\n}\n").encode()
 
 
 def read_samples(path: Path) -> list[Sample]:

@@ -1,8 +1,9 @@
-"""Bench stage 3: the raw store, `raw/<run-id>/…` (format in docs/raw-format.md).
+"""Raw stage: the raw store, `raw/<run-id>/…` (format in docs/raw-format.md).
 
-Writes wrk's output verbatim and the JSON sidecars, always atomically (temp file in
-the same directory + fsync + rename), so a file that exists is complete. Reads back
-only what resuming needs: the run sidecar and which cells are finished.
+Writes wrk's output verbatim and the typed records of harness/raw/records.py (run.json,
+the cell sidecars), always atomically (temp file in the same directory + fsync +
+rename), so a file that exists is complete. Reads back what resuming needs: the run
+record and which cells are finished.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.matrix.model import Cell
-
-# Format history: 1 — first version (run.json + per-cell .txt/.lua.json/.json).
-FORMAT_VERSION = 1
+from harness.raw.records import CellSidecar, RunMeta, read_cell, read_document, read_run
 
 
 def utc_now() -> str:
@@ -54,6 +54,9 @@ def read_json(path: Path) -> dict[str, Any]:
     return obj
 
 
+_UNLISTED = ("sidecar", "server_log")
+
+
 class RunStore:
     """The files of one run under `<out>/<run-id>/`."""
 
@@ -86,6 +89,7 @@ class RunStore:
             "metrics_after": base.with_suffix(".metrics.after.prom"),
             "metrics": base.with_suffix(".metrics.prom"),
             "samples": base.with_suffix(".samples.json"),
+            "server_log": base.with_suffix(".server.log"),  # not listed in `files`
         }
 
     def is_finished(self, cell: Cell) -> bool:
@@ -95,23 +99,26 @@ class RunStore:
         if not path.exists():
             return False
         try:
-            return not read_json(path).get("interrupted", False)
-        except (OSError, ValueError):
+            return not read_document(path).get("interrupted", False)
+        except ValueError:
             return False
 
-    def write_run(self, meta: dict[str, Any]) -> None:
-        write_json(self.run_json, {"format_version": FORMAT_VERSION, "kind": "run", **meta})
+    def write_run(self, meta: RunMeta) -> None:
+        write_json(self.run_json, meta.to_json())
 
-    def read_run(self) -> dict[str, Any]:
-        return read_json(self.run_json)
+    def read_run(self) -> RunMeta:
+        return read_run(self.run_json)
 
-    def write_cell(self, cell: Cell, meta: dict[str, Any]) -> None:
+    def write_cell(self, record: CellSidecar) -> Path:
+        """Write a cell's sidecar last, listing the cell's files that exist; its path."""
+        cell = Cell(record.server, record.app, record.workload, record.connections, record.repeat)
         files = self.cell_files(cell)
-        names = {k: p.name for k, p in files.items() if k != "sidecar" and p.exists()}
-        write_json(
-            files["sidecar"],
-            {"format_version": FORMAT_VERSION, "kind": "cell", **meta, "files": names},
-        )
+        names = {k: p.name for k, p in files.items() if k not in _UNLISTED and p.exists()}
+        write_json(files["sidecar"], replace(record, files=names).to_json())
+        return files["sidecar"]
+
+    def read_cell(self, cell: Cell) -> CellSidecar:
+        return read_cell(self.cell_files(cell)["sidecar"])
 
 
 def find_unfinished(out: Path, profile: str, settings: dict[str, Any]) -> str | None:
@@ -123,13 +130,13 @@ def find_unfinished(out: Path, profile: str, settings: dict[str, Any]) -> str | 
         if not path.is_file():
             continue
         try:
-            meta = read_json(path)
-        except (OSError, ValueError):
+            meta = read_run(path)
+        except ValueError:
             continue
         if (
-            meta.get("profile") == profile
-            and meta.get("status") != "complete"
-            and _same_matrix(meta.get("settings", {}), settings)
+            meta.profile == profile
+            and meta.status != "complete"
+            and _same_matrix(dict(meta.settings), settings)
         ):
             return run_dir.name
     return None

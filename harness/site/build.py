@@ -15,7 +15,6 @@ per-run tables, charts and zips are reused by content.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
@@ -40,6 +39,7 @@ from harness.pages.context import (
 )
 from harness.pages.perfpage import PERF_JSON, plan_perf
 from harness.paths import BASE_CONFIG, GOLDEN_DIR, GOLDEN_RAW
+from harness.raw.records import read_cell, read_run
 from harness.site.cache import BuildCache
 from harness.site.downloads import export_run
 from harness.site.engine import build_strict
@@ -49,18 +49,19 @@ GENERATED = ("index.md", "results")  # relative to docs/; rebuilt on every build
 
 
 def read_runs(raw_dir: Path) -> list[dict[str, Any]]:
-    """Every run sidecar under raw_dir, by run id."""
-    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(raw_dir.glob("*/run.json"))]
+    """Every run record under raw_dir (harness/raw/records.py), by run id, as the plain
+    mappings the page contexts take."""
+    runs = [read_run(p).as_dict() for p in sorted(raw_dir.glob("*/run.json"))]
     return sorted(runs, key=lambda r: str(r.get("run_id")))
 
 
 def read_cells(run_dir: Path) -> list[dict[str, Any]]:
-    """The cell sidecars of one run (`c<N>-r<k>.json`, not the Lua reports)."""
-    cells = []
-    for path in sorted(run_dir.glob("*/*/*/c*-r*.json")):
-        if path.name.count(".") == 1:  # c10-r1.json, not c10-r1.lua.json
-            cells.append(json.loads(path.read_text(encoding="utf-8")))
-    return cells
+    """The cell records of one run (`c<N>-r<k>.json`, not the Lua reports)."""
+    return [
+        read_cell(path).as_dict()
+        for path in sorted(run_dir.glob("*/*/*/c*-r*.json"))
+        if path.name.count(".") == 1  # c10-r1.json, not c10-r1.lua.json
+    ]
 
 
 @dataclass

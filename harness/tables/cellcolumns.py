@@ -12,6 +12,7 @@ from collections import namedtuple
 from typing import Any, cast
 
 from harness.parse.records import RawFormatError
+from harness.raw.records import CellSidecar
 from harness.raw.samples import COLUMNS as SAMPLE_FIELDS
 from harness.raw.samples import Sample, summarize
 
@@ -23,35 +24,22 @@ SESSION_METHODS = ("GET", "POST", "DELETE")
 SESSION_REPLIES = ("value", "created", "deleted", "not_found", "other")
 
 
-def sidecar_columns(cell: dict[str, Any], path: str) -> dict[str, Any]:
+def sidecar_columns(cell: CellSidecar) -> dict[str, Any]:
     """CPU pinning counts and the preflight verdict, from the cell sidecar."""
-    out: dict[str, Any] = {}
-    for key in ("client_cpus", "server_cpus"):
-        cpus = cell.get(key)
-        if cpus is not None and not isinstance(cpus, list):
-            raise RawFormatError(f"{key}: expected a list of CPUs, found {cpus!r}", path=path)
-        out[f"{key}_n"] = len(cpus) if cpus else None  # unpinned: null, not 0
-    check = cell.get("preflight")
+    out: dict[str, Any] = {
+        "client_cpus_n": len(cell.client_cpus) if cell.client_cpus else None,  # unpinned: null
+        "server_cpus_n": len(cell.server_cpus) if cell.server_cpus else None,
+    }
+    check = cell.preflight
     if check is None:
         return out  # imported cells and runs from before the preflight
-    if not isinstance(check, dict) or not isinstance(check.get("checks", []), list):
-        raise RawFormatError("preflight: expected an object with a list of checks", path=path)
     # Every failed check, blocking or not: gunicorn's sync worker fails keep-alive by design.
-    failed = [f"{c[0]}: {c[2]}" for c in check.get("checks", []) if _failed_check(c, path)]
     out.update(
-        preflight_ok=check.get("ok"),
-        preflight_ignored=check.get("ignored"),
-        preflight_reason="; ".join(failed) or check.get("blocking"),
+        preflight_ok=check.ok,
+        preflight_ignored=check.ignored,
+        preflight_reason="; ".join(check.failed) or check.blocking,
     )
     return out
-
-
-def _failed_check(check: Any, path: str) -> bool:
-    if not (isinstance(check, list) and len(check) == 3 and isinstance(check[1], bool)):
-        raise RawFormatError(
-            f"preflight.checks: expected [name, passed, detail], found {check!r}", path=path
-        )
-    return not check[1]
 
 
 def samples_columns(doc: dict[str, Any], path: str) -> dict[str, Any]:

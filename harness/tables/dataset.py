@@ -11,23 +11,21 @@ Column order, dtypes and row order are fixed; docs/schema.md documents every col
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness.matrix.model import effective_connections
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk_file
 from harness.raw import samples
+from harness.raw.records import CALIBRATION_FORMAT_VERSION, read_cell, read_document, read_run
 from harness.tables.cellcolumns import samples_columns, session_columns, sidecar_columns
 from harness.tables.flags import add_flags
 from harness.tables.parsecache import ParseCache
 from harness.tables.schema import COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
 
-FORMAT_VERSION = 1  # of run.json and the cell sidecars (docs/raw-format.md)
-# Of calibration.json, versioned by harness/bench/calibrate.py (not imported: it starts nginx).
-CALIBRATION_FORMAT_VERSION = 1
 _SIDECAR_NAME = re.compile(r"c\d+-r\d+\.json")
 _TYPES: dict[str, tuple[type, ...]] = {"Int64": (int,), "str": (str,), "boolean": (bool,)}
 
@@ -97,29 +95,9 @@ def _run_dirs(raw_dir: Path) -> list[Path]:
     return sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _read_json(path: Path, kind: str | None = None, known: int = FORMAT_VERSION) -> dict[str, Any]:
-    """A JSON object; with `kind`, a document of that kind in format version `known`."""
-    try:
-        doc = json.loads(path.read_bytes())
-    except OSError as e:
-        raise RawFormatError(f"cannot read: {e.strerror}", path=str(path)) from None
-    except json.JSONDecodeError as e:
-        msg = f"expected JSON, found {e.msg.lower()} (column {e.colno})"
-        raise RawFormatError(msg, e.lineno, str(path)) from None
-    except UnicodeDecodeError:
-        raise RawFormatError("expected UTF-8 JSON, found other bytes", path=str(path)) from None
-    if not isinstance(doc, dict):
-        raise RawFormatError(f"expected a JSON object, found {type(doc).__name__}", 1, str(path))
-    if kind is not None:
-        version = doc.get("format_version")
-        if type(version) is not int or version != known:
-            msg = f"unknown format_version {version!r} (this code reads {known})"
-            raise RawFormatError(msg, path=str(path))
-        if doc.get("kind") != kind:
-            raise RawFormatError(
-                f"expected kind {kind!r}, found {doc.get('kind')!r}", path=str(path)
-            )
-    return doc
+def _read_json(path: Path, kind: str | None = None, version: int = 0) -> dict[str, Any]:
+    """A JSON object; with `kind`, a document of that kind in format `version`."""
+    return read_document(path, kind, (version,)) if kind else read_document(path)
 
 
 def _checked(values: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -134,18 +112,14 @@ def _checked(values: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _run_columns(path: Path) -> dict[str, Any]:
-    run = _read_json(path, "run")
-    host, versions, git = (run.get(k) or {} for k in ("host", "versions", "git"))
-    if not all(isinstance(d, dict) for d in (host, versions, git)):
-        raise RawFormatError("host, versions, git: expected JSON objects", path=str(path))
-    if not all(v is None or isinstance(v, str) for v in versions.values()):
-        raise RawFormatError("versions: expected strings", path=str(path))
+    run = read_run(path)
+    host, versions, git = run.host, run.versions, run.git
     cols = {
-        "run_id": run.get("run_id"),
-        "profile": run.get("profile"),
-        "run_status": run.get("status"),
-        "run_started_at": run.get("started_at"),
-        "run_ended_at": run.get("ended_at"),
+        "run_id": run.run_id,
+        "profile": run.profile,
+        "run_status": run.status,
+        "run_started_at": run.started_at,
+        "run_ended_at": run.ended_at,
         "python_version": versions.get("python"),
         "wrk_version": versions.get("wrk"),
         "host": host.get("hostname"),
@@ -153,83 +127,59 @@ def _run_columns(path: Path) -> dict[str, Any]:
         "git_commit": git.get("commit"),
         "git_dirty": git.get("dirty"),
         # import_logs marks the run (`imported_from`), import_metrics the run or the cell.
-        "imported": "imported_from" in run or run.get("imported") is True,
+        "imported": run.imported_from is not None or run.imported,
     }
-    if cols["run_id"] is None:
-        raise RawFormatError("missing field 'run_id'", path=str(path))
     # Versions are keyed by server and app id (the bench looks up their packages).
-    return {**_checked(cols, path), "versions": versions}
+    return {**_checked(cols, path), "versions": dict(versions)}
 
 
 def _cell_row(
     raw_dir: Path, sidecar: Path, run: dict[str, Any], cache: ParseCache | None = None
 ) -> dict[str, Any]:
-    cell = _read_json(sidecar, "cell")
-    get = cell.get
-    row = _checked(
-        {
-            **{k: get(k) for k in SORT_KEYS + ["status", "reason", "url", "threads"]},
-            **{k: get(k) for k in ("nofile_limit", "started_at", "ended_at", "server_ready_s")},
-            **{k: get(k) for k in ("wrk_exit_code", "server_exit_code")},
-            "duration_configured_s": get("duration_s"),
-            "warmup_configured_s": get("warmup_s"),
-            "timeout_configured_s": get("timeout_s"),
-        },
-        sidecar,
-    )
-    for key in SORT_KEYS + ["status"]:
-        if row[key] is None:
-            raise RawFormatError(f"missing field {key!r}", path=str(sidecar))
-    if row["status"] not in ("ok", "failed"):
+    cell = read_cell(sidecar)
+    row = {
+        **{k: getattr(cell, k) for k in SORT_KEYS + ["status", "reason", "url", "threads"]},
+        **{k: getattr(cell, k) for k in ("nofile_limit", "started_at", "ended_at")},
+        **{k: getattr(cell, k) for k in ("server_ready_s", "wrk_exit_code", "server_exit_code")},
+        "duration_configured_s": cell.duration_configured_s,
+        "warmup_configured_s": cell.warmup_configured_s,
+        "timeout_configured_s": cell.timeout_configured_s,
+    }
+    if cell.run_id != run["run_id"]:
         raise RawFormatError(
-            f"status: expected 'ok' or 'failed', found {row['status']!r}", path=str(sidecar)
+            f"run_id {cell.run_id!r} is not this run's {run['run_id']!r}", path=str(sidecar)
         )
-    if row["run_id"] != run["run_id"]:
-        raise RawFormatError(
-            f"run_id {row['run_id']!r} is not this run's {run['run_id']!r}", path=str(sidecar)
-        )
-    files = get("files") or {}
-    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-        raise RawFormatError("files: expected an object of file names", path=str(sidecar))
-    paths = {k: sidecar.parent / name for k, name in files.items()}
+    paths = {k: sidecar.parent / name for k, name in cell.files.items()}
     cell_dir = sidecar.parent.relative_to(raw_dir).as_posix()
-    rel = {f"{k}_file": f"{cell_dir}/{name}" for k, name in files.items()}
+    rel = {f"{k}_file": f"{cell_dir}/{name}" for k, name in cell.files.items()}
     versions = run["versions"]
-    imported = get("imported")
-    if imported is not None and not isinstance(imported, bool):
-        raise RawFormatError(f"imported: expected bool, found {imported!r}", path=str(sidecar))
     row.update(
         {k: v for k, v in run.items() if k != "versions"},
-        **_checked(sidecar_columns(cell, str(sidecar)), sidecar),
+        **sidecar_columns(cell),
         stdout_file=rel.get("stdout_file"),
         lua_json_file=rel.get("lua_json_file"),
         metrics_file=rel.get("metrics_file"),
         samples_file=rel.get("samples_file"),
         has_server_metrics="metrics" in paths,
-        server_version=versions.get(row["server"]),
-        framework_version=versions.get(row["app"]),
+        server_version=versions.get(cell.server),
+        framework_version=versions.get(cell.app),
     )
-    row["imported"] = row["imported"] or bool(imported)
+    row["imported"] = row["imported"] or cell.imported
     if "samples" in paths:  # also for a failed cell: the sampler may have seen a crash
         path = paths["samples"]
         doc = _read_json(path, "samples", samples.FORMAT_VERSION)
         row.update(_checked(samples_columns(doc, str(path)), path))
-    if row.get("wrk_cpu_pct_mean") is None and get("wrk_cpu_pct_mean") is not None:
+    if row.get("wrk_cpu_pct_mean") is None and cell.wrk_cpu_pct_mean is not None:
         # wrk ran on another host, where no sampler watched it: its agent read wrk's CPU
         # time at exit (wait4); with several clients, the busiest one's.
-        cpu = get("wrk_cpu_pct_mean")
-        if isinstance(cpu, bool) or not isinstance(cpu, int | float):
-            raise RawFormatError(
-                f"wrk_cpu_pct_mean: expected a number, found {cpu!r}", path=str(sidecar)
-            )
-        row["wrk_cpu_pct_mean"] = float(cpu)
-    if row["status"] == "ok" and "stdout" not in paths and "lua_json" in paths:
+        row["wrk_cpu_pct_mean"] = float(cell.wrk_cpu_pct_mean)
+    if cell.ok and "stdout" not in paths and "lua_json" in paths:
         # Several clients: each one's output is kept as .client<i>.*; the cell's own
         # figures are the merged Lua report (docs/raw-format.md, "Several hosts").
         merged = _read_json(paths["lua_json"])
         row.update(report_figures(merged, paths["lua_json"]))
         row.update(_checked(session_columns(merged, str(paths["lua_json"])), paths["lua_json"]))
-    elif row["status"] == "ok":
+    elif cell.ok:
         if "stdout" not in paths:
             raise RawFormatError("status 'ok' but files has no 'stdout'", path=str(sidecar))
         result = _parse(paths["stdout"], row["threads"], row["connections"], cache, run["run_id"])
@@ -240,9 +190,10 @@ def _cell_row(
             row.update(_checked(session_columns(report, str(lua_json)), lua_json))
         row["url"] = row["url"] or result.url
         row["threads"] = row["threads"] or result.threads
-    threads, conns = row["threads"], row["connections"]
-    # wrk gives each thread connections // threads, so -c10 -t4 opens 8.
-    row["connections_effective"] = threads * (conns // threads) if threads else None
+    threads = row["threads"]
+    row["connections_effective"] = (
+        effective_connections(threads, cell.connections) if threads else None
+    )
     return row
 
 

@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
             stdout=out,
             stderr=err,
             start_new_session=True,
-            preexec_fn=runner._preexec(_cpus(args.cpus), args.nofile),
+            preexec_fn=runner.child_setup(_cpus(args.cpus), args.nofile),
         )
     try:
         started = time.monotonic()

@@ -17,15 +17,7 @@ from typing import Any
 
 import paramiko
 
-from harness.errors import UserError
-
-
-class HostError(UserError):
-    """A host cannot be reached or prepared; the message says which and why."""
-
-
-class HostLost(HostError):
-    """The connection to a host dropped while we depended on it."""
+from harness.bench.cell import HostError, HostLost
 
 
 class Agent:

@@ -22,9 +22,9 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+from harness.bench.cell import HostError
 from harness.bench.hostinfo import REPO_ROOT
 from harness.bench.remote.hosts import Host, LocalHost
-from harness.bench.remote.link import HostError
 
 CODE = ("apps", "harness", "pyproject.toml")
 # Proof that a remote directory is ours: we delete and replace its apps/ and harness/,

@@ -14,21 +14,16 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
-from harness.bench import cell as bench
+from harness.bench.cell import HostError
 from harness.bench.remote.hosts import Host, LocalHost, SshHost, local_address_towards, open_host
-from harness.bench.remote.link import HostError
 from harness.bench.remote.prepare import Prepared, check_host, prepare, q
-from harness.bench.runner import nofile_needed
-from harness.bench.runsetup import check_writable
+from harness.bench.runsetup import BenchError, check_writable
 from harness.matrix import workloads
 from harness.matrix.hosts import HostPlan, HostSpec
 from harness.matrix.model import Matrix
 from harness.matrix.servers import SERVERS
-
-if TYPE_CHECKING:  # the remote cell builds on this module
-    from harness.bench.remote.cell import RemoteBench
 
 
 class RemoteSession:
@@ -108,7 +103,7 @@ class RemoteSession:
             try:
                 host.ensure()
             except HostError as e:
-                raise bench.BenchError(f"{e}; run the same command again to resume") from None
+                raise BenchError(f"{e}; run the same command again to resume") from None
 
     def close(self) -> None:
         for p in (self.server, *self.clients):
@@ -117,7 +112,8 @@ class RemoteSession:
         for host in self.hosts.values():
             host.close()
 
-    def _clean(self, slug: str) -> None:
+    def clean(self, slug: str) -> None:
+        """Remove one cell's scratch folder on every host (best effort)."""
         for host, scratch in {(p.host, p.scratch) for p in (self.server, *self.clients)}:
             try:
                 host.run(f"rm -rf -- {q(scratch + '/' + slug)}", 60)
@@ -158,7 +154,7 @@ def _prepare(
             f"{len(clients)} client hosts (each needs a connection)"
         )
     for p, cpus in [(server, matrix.server_cpus)] + [(c, matrix.client_cpus) for c in clients]:
-        check_host(p, cpus, nofile_needed(max(matrix.connections)))
+        check_host(p, cpus, matrix.nofile_limit)
     server_host = hosts[plan.server]
     if isinstance(server_host, SshHost):
         return server, clients, server_host.peer_address()
@@ -170,15 +166,12 @@ def _prepare(
 @contextmanager
 def remote_bench(
     plan: HostPlan | None, matrix: Matrix, say: Callable[[str], None]
-) -> Iterator[RemoteBench | None]:
+) -> Iterator[RemoteSession | None]:
     """Connected, prepared hosts for the run (None for a local run); closed afterwards."""
     if plan is None:
         yield None
         return
-    # Imported here: the remote cell builds on this module.
-    from harness.bench.remote.cell import RemoteBench
-
-    remote = RemoteBench.open(plan, matrix, say)
+    remote = RemoteSession.open(plan, matrix, say)
     try:
         yield remote
     finally:

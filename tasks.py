@@ -301,14 +301,32 @@ def import_metrics(
     print(sidecar)
 
 
-@task
-def test(c: Context) -> None:
-    """Run lint, type checks and the whole test suite."""
+@task(
+    help={
+        "fast": "only the quick tests: no real servers, wrk, site builds or browser "
+        "(well under a minute; CI runs everything)",
+        "k": "only the tests matching this pytest -k expression",
+        "m": "only the tests matching this pytest -m marker expression (slow, site)",
+    }
+)
+def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
+    """Run lint, type checks, the layering contracts and the test suite."""
+    import shlex
+
     py = sys.executable
     c.run(f"{py} -m ruff check harness tests tasks.py", pty=False)
     c.run(f"{py} -m ruff format --check harness tests tasks.py", pty=False)
     c.run(f"{py} -m mypy harness", pty=False)
-    c.run(f"{py} -m pytest -q -ra --durations=15", pty=False)
+    c.run(f"{Path(py).parent / 'lint-imports'}", pty=False)
+    markers = [f"({m})"] if m else []
+    if fast:
+        markers.append("not slow and not site")
+    args = ["-q", "-ra", "--durations=15"]
+    if markers:
+        args += ["-m", " and ".join(markers)]
+    if k:
+        args += ["-k", k]
+    c.run(f"{py} -m pytest {shlex.join(args)}", pty=False)
 
 
 # --- Report site (harness/site.py, harness/publish.py) ---------------------------------

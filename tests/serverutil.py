@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.matrix.apps import AppSpec
-from harness.matrix.servers import Budget, ServerSpec
+from harness.matrix.serverspec import Budget, ServerSpec
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"

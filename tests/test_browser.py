@@ -29,7 +29,10 @@ ARGS = [
 ]  # fmt: skip
 SUBJECT = "20261126T145156Z-fixture"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+pytestmark = [
+    pytest.mark.site,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
+]
 playwright = pytest.importorskip("playwright.sync_api")
 
 

@@ -16,6 +16,8 @@ from harness.paths import REPO_ROOT as REPO
 from harness.perf.probe import hand_written_docs
 from tests.test_compare import A, B, _edit, make_runs
 
+pytestmark = pytest.mark.site  # builds the real site: not in `invoke test --fast`
+
 
 def run_invoke(*args: str) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "invoke", *args]

@@ -25,6 +25,8 @@ from harness.tables import parsecache
 from harness.tables.dataset import load_runs
 from harness.tables.parsecache import ParseCache
 
+pytestmark = pytest.mark.site  # builds the real site: not in `invoke test --fast`
+
 SUBJECT = "20261126T145156Z-fixture"
 
 

@@ -28,6 +28,8 @@ from harness.site.build import build_site, read_runs
 from harness.tables import compare
 from harness.tables.dataset import load_runs
 
+pytestmark = pytest.mark.site  # builds the real site: not in `invoke test --fast`
+
 A = "20261126T145156Z-fixture"
 B = "20261127T000000Z-fixture"
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from harness import RawFormatError, load_runs
-from harness.raw.records import FORMAT_VERSION
+from harness.raw.documents import FORMAT_VERSION
 from harness.tables.dataset import load_calibrations
 from harness.tables.export import export_table
 from harness.tables.schema import COLUMNS, DTYPES, EXACT, SORT_KEYS

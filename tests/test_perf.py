@@ -11,11 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.pages.perfpage import perf_context
 from harness.pages.render import render_pages
 from harness.paths import REPO_ROOT as REPO
 from harness.perf import synth
 from harness.tables.dataset import load_runs
+
+pytestmark = pytest.mark.site  # builds the real site: not in `invoke test --fast`
 
 KEYS = (
     "parse_files_per_s",

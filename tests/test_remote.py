@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.bench.cell import HostError
+from harness.bench.host import HostError
 from harness.bench.merge import ERROR_KEYS, histogram_percentile, merge_histograms
 from harness.bench.runner import group_alive
 from harness.matrix.apps import APPS

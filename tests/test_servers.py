@@ -18,7 +18,8 @@ import pytest
 import serverutil
 
 from harness.matrix.apps import APPS
-from harness.matrix.servers import SERVERS, Budget, ServerSpec, check_available, server_version
+from harness.matrix.servers import SERVERS
+from harness.matrix.serverspec import Budget, ServerSpec, check_available, server_version
 from harness.parse.wrk import parse_wrk
 from harness.paths import APPS_DIR
 

@@ -28,6 +28,8 @@ from harness.site.publish import MARKER, publish
 from harness.tables import summary
 from harness.tables.dataset import load_runs
 
+pytestmark = pytest.mark.site  # builds the real site: not in `invoke test --fast`
+
 SUBJECT = "20261126T145156Z-fixture"  # complete
 NEWER = "20261126T145233Z-fixture"  # interrupted
 XSS = "<script>alert(1)</script>"

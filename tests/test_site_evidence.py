@@ -30,6 +30,8 @@ from harness.tables import evidence, summary
 from harness.tables.dataset import load_runs
 from harness.tables.flaginfo import FLAGS
 
+pytestmark = pytest.mark.site  # builds the real site: not in `invoke test --fast`
+
 EVIDENCE_RAW = REPO / "tests" / "fixtures" / "site_raw_evidence"
 EVIDENCE = "20261126T152655Z-smoke"
 STUDY = REPO / "tests" / "fixtures" / "prometheus" / "study-kask.prom"

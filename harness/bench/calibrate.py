@@ -26,7 +26,7 @@ from harness.bench.sampler import Sampler, child_named
 from harness.errors import UserError
 from harness.parse.wrk import RawFormatError, parse_wrk
 from harness.paths import LUA_DIR
-from harness.raw.records import CALIBRATION_FORMAT_VERSION
+from harness.raw.documents import CALIBRATION_FORMAT_VERSION
 from harness.raw.samples import summarize
 from harness.raw.store import utc_now, write_atomic, write_json
 

@@ -16,128 +16,25 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
 
 from harness.bench import servermetrics
+from harness.bench.host import (
+    CellHost,
+    HostError,
+    HostLost,
+    Measurement,
+    ScrapeFailed,
+    ServerStop,
+    WrkOutput,
+)
 from harness.bench.merge import MergeError, merge_reports
-from harness.errors import UserError
+from harness.bench.runner import tail_lines
 from harness.matrix import workloads
 from harness.matrix.model import WORKLOADS, Cell, Matrix, wrk_threads
 from harness.raw.records import CellSidecar, PreflightRecord, PreflightResult, blocking
 from harness.raw.store import RunStore, utc_now, write_atomic, write_json
 
 STDERR_KEEP = 4000  # characters of wrk's stderr kept in the sidecar
-# A server start is tried again on another free port when its port was taken meanwhile.
-PORT_ATTEMPTS = 3
-
-
-class HostError(UserError):
-    """A host cannot be reached or prepared; the message says which and why."""
-
-
-class HostLost(HostError):
-    """The connection to a host dropped while we depended on it."""
-
-
-@dataclass(frozen=True)
-class ServerStart:
-    """How starting the server went: its exact command line and, if it answers, where."""
-
-    argv: tuple[str, ...]
-    env: Mapping[str, str]
-    backlog: int
-    origin: str | None = None  # http://host:port once it answers 200
-    ready_s: float | None = None
-    failure: str | None = None  # why it did not start (then `origin` is None)
-    exit_code: int | None = None
-    stderr_tail: str | None = None
-    pid: int | None = None  # recorded for servers on another host (its process group)
-    pgid: int | None = None
-
-    def record(self) -> dict[str, Any]:
-        """The sidecar fields this step fills."""
-        fields: dict[str, Any] = {
-            "server_argv": self.argv,
-            "server_env": self.env,
-            "backlog": self.backlog,
-            "server_ready_s": None if self.ready_s is None else round(self.ready_s, 3),
-        }
-        if self.failure is not None:
-            fields.update(server_exit_code=self.exit_code, server_stderr_tail=self.stderr_tail)
-        if self.pid is not None:
-            fields.update(server_pid=self.pid, server_pgid=self.pgid)
-        return fields
-
-
-@dataclass(frozen=True)
-class WrkOutput:
-    """One wrk process of a cell (one per client host), kept as it ran."""
-
-    host: str | None  # the client host (None: this machine)
-    connections: int  # its share of the cell's connections
-    argv: tuple[str, ...]
-    stdout: bytes
-    report: bytes | None  # the Lua reporter's JSON (measured runs only)
-    exit_code: int | None
-    timed_out: bool
-    stderr: str
-    cpu_pct: float | None = None  # its CPU over its run, read at exit on a client host
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """A wrk run of the cell: every client's output, and the server's samples (as the
-    `.samples.json` file's bytes) when it was measured."""
-
-    clients: tuple[WrkOutput, ...]
-    samples: bytes | None = None
-
-
-@dataclass(frozen=True)
-class ServerStop:
-    exit_code: int | None
-    crashed: bool  # it had exited before we stopped it
-    killed: bool  # still running after the measurement, so its group was killed at once
-    stderr_tail: str
-
-
-class ScrapeFailed(Exception):
-    """A /metrics scrape that failed: data for the sidecar, not the end of the cell."""
-
-
-class CellHost(Protocol):
-    """Where one cell's processes run. One cell at a time: `start_server` begins it,
-    `end_cell` ends it whatever happened. Steps raise HostError when a host or its
-    link is lost; everything else they report in their results."""
-
-    @property
-    def where(self) -> dict[str, Any]:
-        """Sidecar fields naming the hosts (empty for this machine)."""
-        ...
-
-    def start_server(self, cell: Cell, log: Path) -> ServerStart:
-        """Start the cell's server and wait until it answers; its output goes to `log`."""
-        ...
-
-    def preflight(self, workload: str) -> PreflightResult:
-        """Check the running server's answer as wrk will get it."""
-        ...
-
-    def run_wrk(self, cell: Cell, url: str, seconds: float, measured: bool) -> Measurement:
-        """Run wrk (every client together); a measured run is sampled and reports."""
-        ...
-
-    def scrape(self, path: Path) -> str:
-        """The server's /metrics text, kept verbatim at `path`; ScrapeFailed if not."""
-        ...
-
-    def stop_server(self) -> ServerStop:
-        """Stop the server after its measurement; its log is complete at `log` then."""
-        ...
-
-    def end_cell(self) -> None:
-        """Stop whatever still runs (quickly: nothing is measured) and clean up."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -253,7 +150,10 @@ def _sequence(
         )
         rec, reason, rps = record_outputs(files, rec, warm, run, stop)
         return _finish(store, rec, reason, rps, ok=reason is None)
-    except HostError as e:  # HostLost included: whatever ran there is stopped by now
+    except HostError as e:  # HostLost included: the agents' watchdogs stop what ran
+        host.end_cell()  # also brings home what the server wrote, where it still can
+        if rec.server_stderr_tail is None:
+            rec = replace(rec, server_stderr_tail=log_tail(files["server_log"]))
         what = "lost the connection" if isinstance(e, HostLost) else "host failure"
         return _finish(store, rec, f"{what} during the cell: {e}")
     finally:
@@ -380,6 +280,14 @@ def record_outputs(
 
 
 _SUFFIX = {"stdout": "txt", "lua_json": "lua.json", "warmup": "warmup.txt"}
+
+
+def log_tail(path: Path) -> str | None:
+    """The last lines a server wrote to its log (None when there is no log)."""
+    try:
+        return tail_lines(path.read_bytes())
+    except OSError:
+        return None
 
 
 def _printed_rps(stdout: bytes) -> str | None:

@@ -19,21 +19,21 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench import runner, servermetrics
-from harness.bench.cell import (
+from harness.bench.cell import wrk_argv
+from harness.bench.host import (
     PORT_ATTEMPTS,
     Measurement,
     ScrapeFailed,
     ServerStart,
     ServerStop,
     WrkOutput,
-    wrk_argv,
 )
 from harness.bench.preflight import preflight
 from harness.bench.sampler import Sampler, child_named, encode_samples
 from harness.matrix import workloads
 from harness.matrix.customservers import AnyServer
 from harness.matrix.model import Cell, Matrix
-from harness.matrix.servers import Budget
+from harness.matrix.serverspec import Budget
 from harness.paths import REPO_ROOT
 from harness.raw.records import PreflightResult
 from harness.raw.store import RunStore, write_atomic

@@ -26,7 +26,8 @@ from rich.progress import (
 )
 
 from harness.bench import runsetup
-from harness.bench.cell import CellHost, measure_cell
+from harness.bench.cell import measure_cell
+from harness.bench.host import CellHost
 from harness.bench.localhost import LocalCellHost
 from harness.matrix.customservers import AnyServer
 from harness.matrix.hosts import check_same_hosts

@@ -67,6 +67,12 @@ def child_setup(cpus: Sequence[int] | None, nofile: int) -> Callable[[], None]:
     return setup
 
 
+def tail_lines(data: bytes, lines: int = 40) -> str:
+    """The last lines of a process's output, as the sidecar keeps them."""
+    text = data[-16384:].decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
 @dataclass
 class ServerProcess:
     proc: subprocess.Popen[bytes]
@@ -80,10 +86,9 @@ class ServerProcess:
 
     def stderr_tail(self, lines: int = 40) -> str:
         try:
-            text = self.stderr_path.read_bytes()[-16384:].decode("utf-8", "replace")
+            return tail_lines(self.stderr_path.read_bytes(), lines)
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def _adopt_orphans() -> None:

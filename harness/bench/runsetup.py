@@ -21,7 +21,8 @@ from harness.errors import UserError
 from harness.matrix import workloads
 from harness.matrix.customservers import AnyServer, CustomServer
 from harness.matrix.model import Matrix
-from harness.matrix.servers import SERVERS, check_available
+from harness.matrix.servers import SERVERS
+from harness.matrix.serverspec import check_available
 from harness.raw.records import RunMeta
 from harness.raw.store import RunStore, find_unfinished, new_run_id, utc_now
 

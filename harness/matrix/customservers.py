@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.matrix.apps import AppSpec
 from harness.matrix.options import ConfigError
-from harness.matrix.servers import Budget, ServerSpec
+from harness.matrix.serverspec import Budget, ServerSpec
 from harness.paths import APPS_DIR
 
 

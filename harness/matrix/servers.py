@@ -24,78 +24,18 @@ from any working directory; the runner uses the repository root.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib import metadata
 
 from harness.matrix.apps import AppSpec
-from harness.paths import APPS_DIR, LAUNCHERS_DIR
-
-# Idle keep-alive timeout where the server lets us choose: far longer than any pause
-# inside a cell, so no connection is closed by the server while wrk holds it.
-KEEPALIVE_S = 30
-
-_CHECK_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The same CPU/worker budget for every server in a profile."""
-
-    workers: int = 1  # processes
-    threads: int = 1  # threads per worker where the model has threads
-
-    def __post_init__(self) -> None:
-        if self.workers < 1 or self.threads < 1:
-            raise ValueError(f"budget needs workers >= 1 and threads >= 1, got {self}")
-
-
-ArgvBuilder = Callable[[str, AppSpec, str, int, Budget, int], list[str]]
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    """One server under test: what it is, how it is configured and why, how to stop it."""
-
-    id: str
-    package: str  # pip distribution name, for the version
-    worker_model: str
-    settings: dict[str, str]  # each deliberate setting -> why
-    stop_signal: int  # sent to the main PID only
-    build_argv: ArgvBuilder = field(repr=False, compare=False)
-    # Modules that must import (with the server's python) for the server to run.
-    modules: tuple[str, ...] = ()
-    # Other distributions it needs whose versions matter too (meinheld's greenlet, ...).
-    also_packages: tuple[str, ...] = ()
-    # A program installed beside python that the argv runs instead of python (uwsgi).
-    executable: str | None = None
-
-    def argv(
-        self, python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
-    ) -> list[str]:
-        """The exact command line; `python` is the interpreter of the server's virtualenv."""
-        if backlog < 1:
-            raise ValueError(f"backlog must be positive, got {backlog}")
-        return self.build_argv(python, app, host, port, budget, backlog)
-
-    def env(self) -> dict[str, str]:
-        """Extra environment, only what we set: the apps directory on the import path."""
-        return {"PYTHONPATH": str(APPS_DIR)}
-
-
-def _bind(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _beside(python: str, program: str) -> str:
-    # Not resolved: a virtualenv's bin/python is a symlink to the base interpreter, and
-    # the program we want is the one in the virtualenv.
-    return os.path.join(os.path.dirname(python), program)
-
+from harness.matrix.launched import BJOERN, CHEROOT, MEINHELD, WAITRESS
+from harness.matrix.serverspec import (
+    KEEPALIVE_S,
+    ArgvBuilder,
+    Budget,
+    ServerSpec,
+    beside,
+    bind_address,
+)
 
 # --- gunicorn ---------------------------------------------------------------------------
 
@@ -116,7 +56,7 @@ def _gunicorn(worker_args: list[str]) -> ArgvBuilder:
         extra = [a.format(threads=budget.threads, backlog=backlog) for a in worker_args]
         return [
             python, "-m", "gunicorn",
-            "--bind", _bind(host, port),
+            "--bind", bind_address(host, port),
             "--workers", str(budget.workers),
             *extra,
             "--backlog", str(backlog),
@@ -203,121 +143,6 @@ GUNICORN_MEINHELD = ServerSpec(
 )
 
 
-# --- servers run through harness/serving/launchers -----------------------------------------------
-
-_LAUNCHER_COMMON = {
-    "launcher": "the server runs as a single process; harness/serving/launchers/_prefork.py binds "
-    "and listens once and, for Budget.workers > 1, forks that many processes accepting on "
-    "the same socket (pre-fork, like gunicorn and uWSGI) under a supervisor that forwards "
-    "SIGTERM and never respawns. One worker: no fork, no supervisor.",
-    "--backlog": "listen() backlog: the runner's backlog (more than the connections it opens).",
-    "TCP_NODELAY": "set on the listening socket (accepted sockets inherit it), as cheroot's "
-    "and waitress's own bind do: without it Nagle + delayed ACK cost ~40 ms per response "
-    "written in two sends.",
-}
-
-
-def _launcher(script: str, extra: list[str]) -> ArgvBuilder:
-    def build(
-        python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
-    ) -> list[str]:
-        return [
-            python, str(LAUNCHERS_DIR / script), app.target,
-            "--host", host,
-            "--port", str(port),
-            "--backlog", str(backlog),
-            "--workers", str(budget.workers),
-            *[a.format(threads=budget.threads, backlog=backlog) for a in extra],
-        ]  # fmt: skip
-
-    return build
-
-
-MEINHELD = ServerSpec(
-    id="meinheld",
-    package="meinheld",
-    worker_model="Budget.workers processes (pre-fork launcher), each one thread running "
-    "meinheld's picoev event loop with a greenlet per request",
-    settings={
-        f"--keepalive {KEEPALIVE_S}": "meinheld.server.set_keepalive: the default 0 closes the "
-        "connection after every response.",
-        "access log": "off: set_access_logger(None); meinheld's default logs every request to "
-        "stderr.",
-        "threads": "not applicable: one thread per process; concurrency comes from greenlets.",
-        "picoev max fd": "meinheld's default 4096: descriptors above it are refused, far above "
-        "the connections a cell opens.",
-        **_LAUNCHER_COMMON,
-    },
-    # meinheld stops its loop on SIGTERM and exits 0.
-    stop_signal=signal.SIGTERM,
-    build_argv=_launcher("meinheld_serve.py", ["--keepalive", str(KEEPALIVE_S)]),
-    modules=("meinheld.server",),
-    also_packages=("greenlet",),
-)
-
-BJOERN = ServerSpec(
-    id="bjoern",
-    package="bjoern",
-    worker_model="Budget.workers processes (pre-fork launcher), each one thread running a "
-    "libev event loop with bjoern's C HTTP parser; requests run one at a time",
-    settings={
-        "keep-alive": "bjoern's own: HTTP/1.1 connections stay open; bjoern has no setting.",
-        "access log": "none: bjoern has no access log.",
-        "threads": "not applicable: one thread per process.",
-        **_LAUNCHER_COMMON,
-    },
-    # SIGTERM's default action ends the process at once (bjoern only handles SIGINT).
-    stop_signal=signal.SIGTERM,
-    build_argv=_launcher("bjoern_serve.py", []),
-    modules=("bjoern",),
-)
-
-CHEROOT = ServerSpec(
-    id="cheroot",
-    package="cheroot",
-    worker_model="Budget.workers processes (pre-fork launcher), each a selector thread for "
-    "kept-alive connections and a fixed pool of Budget.threads request threads",
-    settings={
-        "numthreads = max = Budget.threads": "a fixed pool, set deliberately: cheroot's default "
-        "of 10 threads showed 1 s+ tails at c >= 100 (FIELD-NOTES).",
-        "keep_alive_conn_limit = None": "no limit: cheroot's default of 10 answers with "
-        "`Connection: close` once 10 connections are open, so at c > 10 most requests would "
-        "pay a reconnect. The cheroot command line cannot set it.",
-        "request_queue_size": "the runner's backlog, passed to listen().",
-        "timeout": "cheroot's default 10 s idle timeout for kept-alive connections.",
-        "access log": "none: cheroot's WSGI server has no access log.",
-        **_LAUNCHER_COMMON,
-    },
-    # Default action: the kernel ends the process at once (no Python handler runs).
-    stop_signal=signal.SIGTERM,
-    build_argv=_launcher("cheroot_serve.py", ["--threads", "{threads}"]),
-    modules=("cheroot.wsgi",),
-)
-
-WAITRESS = ServerSpec(
-    id="waitress",
-    package="waitress",
-    worker_model="Budget.workers processes (pre-fork launcher), each an asyncore-style I/O "
-    "thread that buffers whole requests and responses and a pool of Budget.threads threads "
-    "running the app",
-    settings={
-        "threads": "Budget.threads (waitress's default is 4).",
-        "connection_limit": "the runner's backlog: the default of 100 stops accepting beyond "
-        "100 open connections, which starves the rest unseen.",
-        "asyncore_use_poll = True": "poll() instead of select(), which fails above file "
-        "descriptor 1024.",
-        "waitress.queue logger at ERROR": "it otherwise writes `Task queue depth is N` to "
-        "stderr for nearly every request once all threads are busy. waitress has no access "
-        "log.",
-        "channel_timeout": "waitress's default 120 s idle timeout.",
-        **_LAUNCHER_COMMON,
-    },
-    stop_signal=signal.SIGTERM,
-    build_argv=_launcher("waitress_serve.py", ["--threads", "{threads}"]),
-    modules=("waitress",),
-)
-
-
 # --- uWSGI ----------------------------------------------------------------------------
 
 
@@ -325,12 +150,12 @@ def _uwsgi(
     python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
 ) -> list[str]:
     return [
-        _beside(python, "uwsgi"),
+        beside(python, "uwsgi"),
         "--strict",
         "--master",
         "--die-on-term",
         "--need-app",
-        "--http", _bind(host, port),
+        "--http", bind_address(host, port),
         "--http-keepalive",
         "--listen", str(backlog),
         "--processes", str(budget.workers),
@@ -430,61 +255,3 @@ SERVERS: dict[str, ServerSpec] = {
         GRANIAN,
     )
 }
-
-
-def server_version(spec: ServerSpec) -> str | None:
-    """The installed version of the server's distribution, or None if not installed."""
-    return _version(spec.package)
-
-
-def package_versions(spec: ServerSpec) -> dict[str, str | None]:
-    """Versions of every distribution the server needs (server first)."""
-    return {dist: _version(dist) for dist in (spec.package, *spec.also_packages)}
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def check_available(spec: ServerSpec, python: str = sys.executable) -> str | None:
-    """Why `spec` cannot run with `python` on this machine, or None if it can.
-
-    Imports run in a child interpreter (the server's own), so a failing C extension
-    cannot take the harness down and the answer is about the interpreter that will run.
-    """
-    for dist, version in package_versions(spec).items():
-        if version is None:
-            return f"{dist} is not installed (pip install {dist})"
-    if spec.executable is not None:
-        program = _beside(python, spec.executable)
-        if not os.access(program, os.X_OK):
-            return f"{program} not found or not executable (pip install {spec.package})"
-        failure = _runs([program, "--version"], f"{program} --version")
-        if failure:
-            return failure
-    if spec.modules:
-        statement = "; ".join(f"import {m}" for m in spec.modules)
-        failure = _runs([python, "-c", statement], statement)
-        if failure:
-            return failure
-    return None
-
-
-def _runs(argv: list[str], what: str) -> str | None:
-    try:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=_CHECK_TIMEOUT_S,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"{what}: {e}"
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        return f"{what} failed: {lines[-1] if lines else f'exit code {done.returncode}'}"
-    return None

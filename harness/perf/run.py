@@ -140,7 +140,8 @@ def measure_harness(
     is the run's: the cells' wall time over their configured time, less one. Every cell
     is kept, with where its extra time went."""
     from harness.matrix.build import load_profile
-    from harness.matrix.servers import SERVERS, check_available
+    from harness.matrix.servers import SERVERS
+    from harness.matrix.serverspec import check_available
 
     # Servers not installed here are left out (and named in the figures), not failed.
     quick = [str(s) for s in load_profile("quick")["servers"]]

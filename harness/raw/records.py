@@ -10,13 +10,26 @@ remote hosts import it too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from harness.parse.records import RawFormatError
+from harness.raw.documents import (
+    BOOL,
+    FORMAT_VERSION,
+    INT,
+    LIST,
+    NUMBER,
+    OBJECT,
+    RENAMED_IN_2,
+    STATUSES,
+    TEXT,
+    check_field,
+    plain,
+    read_document,
+)
 
 ANNOUNCED_CLOSE = "server sent Connection: close: every request would need a new connection"
 EOF_FRAMING = (
@@ -52,80 +65,6 @@ def blocking(result: PreflightResult) -> str | None:
     return "; ".join(failed) or None
 
 
-# --- Run and cell sidecars -------------------------------------------------------------
-# Format history (run.json and the cell sidecars share one version number):
-# 1 — first version: run.json plus per cell `c<N>-r<k>.json` beside wrk's `.txt`, the
-#     Lua report and the samples. A cell sidecar's `duration_s`, `warmup_s` and
-#     `timeout_s` were the configured times (the tables call wrk's measured time
-#     `duration_s`).
-# 2 — those three are named `duration_configured_s`, `warmup_configured_s` and
-#     `timeout_configured_s`; nothing else changed. Version 1 is still read: its three
-#     fields are read under their new names.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-# calibration.json (written by harness/bench/calibrate.py) has its own history:
-# 1 — first version.
-CALIBRATION_FORMAT_VERSION = 1
-_RENAMED_IN_2 = {
-    "duration_s": "duration_configured_s",
-    "warmup_s": "warmup_configured_s",
-    "timeout_s": "timeout_configured_s",
-}
-STATUSES = ("ok", "failed")
-
-
-def read_document(
-    path: Path, kind: str | None = None, versions: tuple[int, ...] = READABLE_VERSIONS
-) -> dict[str, Any]:
-    """A JSON object from `path`; with `kind`, a document of that kind whose format
-    version is one of `versions` (run and cell documents' by default)."""
-    try:
-        doc = json.loads(path.read_bytes())
-    except OSError as e:
-        raise RawFormatError(f"cannot read: {e.strerror}", path=str(path)) from None
-    except json.JSONDecodeError as e:
-        msg = f"expected JSON, found {e.msg.lower()} (column {e.colno})"
-        raise RawFormatError(msg, e.lineno, path=str(path)) from None
-    except UnicodeDecodeError:
-        raise RawFormatError("expected UTF-8 JSON, found other bytes", path=str(path)) from None
-    if not isinstance(doc, dict):
-        raise RawFormatError(
-            f"expected a JSON object, found {type(doc).__name__}", 1, path=str(path)
-        )
-    if kind is not None:
-        version = doc.get("format_version")
-        if type(version) is not int or version not in versions:
-            raise RawFormatError(
-                f"unknown format_version {version!r} (this code reads "
-                f"{', '.join(map(str, versions))})",
-                path=str(path),
-            )
-        if doc.get("kind") != kind:
-            raise RawFormatError(
-                f"expected kind {kind!r}, found {doc.get('kind')!r}", path=str(path)
-            )
-    return doc
-
-
-# What each field may hold: a name for the error message and the accepted JSON types.
-_INT = ("int", (int,))
-_NUMBER = ("a number", (int, float))
-_TEXT = ("str", (str,))
-_BOOL = ("bool", (bool,))
-_LIST = ("a list", (list,))
-_OBJECT = ("an object", (dict,))
-
-
-def _check(doc: Mapping[str, Any], key: str, want: tuple[str, tuple[type, ...]], path: str) -> Any:
-    value = doc.get(key)
-    name, types = want
-    if value is None:
-        return None
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        raise RawFormatError(f"{key}: expected {name}, found {value!r}", path=path)
-    return value
-
-
 @dataclass(frozen=True)
 class RunMeta:
     """`run.json`: what a run measured, where, with what, and how far it got."""
@@ -159,29 +98,29 @@ class RunMeta:
             value = getattr(self, f.name)
             if f.name in _RUN_OPTIONAL and not value:
                 continue  # absent, as the writers before version 2 left them
-            doc[f.name] = list(value) if isinstance(value, tuple) else _plain(value)
+            doc[f.name] = list(value) if isinstance(value, tuple) else plain(value)
         return {**doc, **self.extra}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], path: str) -> RunMeta:
-        run_id = _check(doc, "run_id", _TEXT, path=path)
+        run_id = check_field(doc, "run_id", TEXT, path=path)
         if run_id is None:
             raise RawFormatError("missing field 'run_id'", path=path)
-        maps: dict[str, Any] = {k: _check(doc, k, _OBJECT, path) or {} for k in _RUN_MAPS}
+        maps: dict[str, Any] = {k: check_field(doc, k, OBJECT, path) or {} for k in _RUN_MAPS}
         if not all(v is None or isinstance(v, str) for v in maps["versions"].values()):
             raise RawFormatError("versions: expected strings", path=path)
         known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {k: _check(doc, k, _TEXT, path) for k in _RUN_TEXT}
+        values: dict[str, Any] = {k: check_field(doc, k, TEXT, path) for k in _RUN_TEXT}
         return cls(
             run_id=run_id,
             **values,
             **maps,
-            cells_planned=tuple(_check(doc, "cells_planned", _LIST, path) or ()),
-            argv=tuple(map(str, _check(doc, "argv", _LIST, path) or ())),
-            hosts=_check(doc, "hosts", _OBJECT, path),
-            imported_from=_check(doc, "imported_from", _OBJECT, path),
-            imported_cells=tuple(_check(doc, "imported_cells", _LIST, path) or ()),
-            imported=_check(doc, "imported", _BOOL, path) is True,
+            cells_planned=tuple(check_field(doc, "cells_planned", LIST, path) or ()),
+            argv=tuple(map(str, check_field(doc, "argv", LIST, path) or ())),
+            hosts=check_field(doc, "hosts", OBJECT, path),
+            imported_from=check_field(doc, "imported_from", OBJECT, path),
+            imported_cells=tuple(check_field(doc, "imported_cells", LIST, path) or ()),
+            imported=check_field(doc, "imported", BOOL, path) is True,
             extra={k: v for k, v in doc.items() if k not in known and k not in _ENVELOPE},
         )
 
@@ -300,7 +239,7 @@ class CellSidecar:
             if f.name == "extra" or (f.name in _CELL_OPTIONAL and not value):
                 continue
             name = "import" if f.name == "import_info" else f.name
-            doc[name] = value.to_json() if isinstance(value, PreflightRecord) else _plain(value)
+            doc[name] = value.to_json() if isinstance(value, PreflightRecord) else plain(value)
         return {**doc, **self.extra}
 
     def as_dict(self) -> dict[str, Any]:
@@ -310,11 +249,11 @@ class CellSidecar:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any], path: str) -> CellSidecar:
         if doc.get("format_version") == 1:
-            doc = {_RENAMED_IN_2.get(k, k): v for k, v in doc.items()}
+            doc = {RENAMED_IN_2.get(k, k): v for k, v in doc.items()}
         values: dict[str, Any] = {}
         for name, want in _CELL_FIELDS.items():
             key = "import" if name == "import_info" else name
-            values[name] = _check(doc, key, want, path=path)
+            values[name] = check_field(doc, key, want, path=path)
         for name in ("run_id", "server", "app", "workload", "connections", "repeat", "status"):
             if values[name] is None:
                 raise RawFormatError(f"missing field {name!r}", path=path)
@@ -344,29 +283,20 @@ class CellSidecar:
         return cls(**values)
 
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists, mappings as dicts: what json.dumps writes back."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 _CELL_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
-    "run_id": _TEXT, "server": _TEXT, "app": _TEXT, "workload": _TEXT,
-    "connections": _INT, "repeat": _INT, "status": _TEXT, "reason": _TEXT,
-    "threads": _INT, "duration_configured_s": _NUMBER, "warmup_configured_s": _NUMBER,
-    "timeout_configured_s": _NUMBER, "url": _TEXT, "server_cpus": _LIST,
-    "client_cpus": _LIST, "nofile_limit": _INT, "backlog": _INT, "started_at": _TEXT,
-    "ended_at": _TEXT, "server_argv": _LIST, "server_env": _OBJECT,
-    "server_ready_s": _NUMBER, "server_exit_code": _INT, "server_stop": _TEXT,
-    "server_stderr_tail": _TEXT, "server_host": _TEXT, "client_hosts": _LIST,
-    "server_pid": _INT, "server_pgid": _INT, "preflight": _OBJECT, "wrk_argv": _LIST,
-    "wrk_env": _OBJECT, "wrk_exit_code": _INT, "wrk_stderr": _TEXT,
-    "wrk_cpu_pct_mean": _NUMBER, "clients": _LIST, "metrics_errors": _LIST,
-    "interrupted": _BOOL, "imported": _BOOL, "import_info": _OBJECT, "source": _OBJECT,
-    "files": _OBJECT,
+    "run_id": TEXT, "server": TEXT, "app": TEXT, "workload": TEXT,
+    "connections": INT, "repeat": INT, "status": TEXT, "reason": TEXT,
+    "threads": INT, "duration_configured_s": NUMBER, "warmup_configured_s": NUMBER,
+    "timeout_configured_s": NUMBER, "url": TEXT, "server_cpus": LIST,
+    "client_cpus": LIST, "nofile_limit": INT, "backlog": INT, "started_at": TEXT,
+    "ended_at": TEXT, "server_argv": LIST, "server_env": OBJECT,
+    "server_ready_s": NUMBER, "server_exit_code": INT, "server_stop": TEXT,
+    "server_stderr_tail": TEXT, "server_host": TEXT, "client_hosts": LIST,
+    "server_pid": INT, "server_pgid": INT, "preflight": OBJECT, "wrk_argv": LIST,
+    "wrk_env": OBJECT, "wrk_exit_code": INT, "wrk_stderr": TEXT,
+    "wrk_cpu_pct_mean": NUMBER, "clients": LIST, "metrics_errors": LIST,
+    "interrupted": BOOL, "imported": BOOL, "import_info": OBJECT, "source": OBJECT,
+    "files": OBJECT,
 }  # fmt: skip
 # Written only when set, as before version 2 (older readers and golden files agree).
 _CELL_OPTIONAL = {

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.matrix.model import Cell
-from harness.raw.records import CellSidecar, RunMeta, read_cell, read_document, read_run
+from harness.raw.documents import read_document
+from harness.raw.records import CellSidecar, RunMeta, read_cell, read_run
 
 
 def utc_now() -> str:

@@ -20,7 +20,8 @@ import pandas as pd
 from harness.matrix.model import effective_connections
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk_file
 from harness.raw import samples
-from harness.raw.records import CALIBRATION_FORMAT_VERSION, read_cell, read_document, read_run
+from harness.raw.documents import CALIBRATION_FORMAT_VERSION, read_document
+from harness.raw.records import read_cell, read_run
 from harness.tables.cellcolumns import samples_columns, session_columns, sidecar_columns
 from harness.tables.flags import add_flags
 from harness.tables.parsecache import ParseCache

@@ -78,7 +78,8 @@ def facts(args: argparse.Namespace) -> int:
     }
     if args.servers or args.apps:
         from harness.matrix.apps import APPS
-        from harness.matrix.servers import SERVERS, check_available, package_versions
+        from harness.matrix.servers import SERVERS
+        from harness.matrix.serverspec import check_available, package_versions
 
         for sid in filter(None, args.servers.split(",")):
             out["versions"][sid] = package_versions(SERVERS[sid])[SERVERS[sid].package]

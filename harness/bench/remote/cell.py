@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.bench.cell import (
+from harness.bench.host import (
     PORT_ATTEMPTS,
     HostError,
     Measurement,
@@ -32,10 +32,11 @@ from harness.bench.remote.clients import Load, ask, expect, run_clients
 from harness.bench.remote.link import Agent
 from harness.bench.remote.prepare import agent_shell, check, on_host
 from harness.bench.remote.session import RemoteSession
+from harness.bench.runner import tail_lines
 from harness.matrix import workloads
 from harness.matrix.customservers import AnyServer
 from harness.matrix.model import Cell, Matrix
-from harness.matrix.servers import Budget
+from harness.matrix.serverspec import Budget
 from harness.raw.records import PreflightResult
 from harness.raw.store import RunStore, write_atomic
 
@@ -186,8 +187,7 @@ class RemoteCellHost:
         assert self.local_log is not None
         write_atomic(self.local_log, data)
         self.log_fetched = True
-        text = data[-16384:].decode("utf-8", "replace")
-        return "\n".join(text.splitlines()[-40:])
+        return tail_lines(data)
 
     def end_cell(self) -> None:
         """Abnormal end (Ctrl-C, a failure): close the agent (its watchdog kills the

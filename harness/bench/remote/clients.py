@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.bench.cell import HostError, WrkOutput, wrk_argv
+from harness.bench.cell import wrk_argv
+from harness.bench.host import HostError, WrkOutput
 from harness.bench.remote.link import Agent
 from harness.bench.remote.prepare import Prepared, on_host
 from harness.matrix.model import Cell, Matrix

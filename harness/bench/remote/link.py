@@ -17,7 +17,7 @@ from typing import Any
 
 import paramiko
 
-from harness.bench.cell import HostError, HostLost
+from harness.bench.host import HostError, HostLost
 
 
 class Agent:

@@ -22,7 +22,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from harness.bench.cell import HostError
+from harness.bench.host import HostError
 from harness.bench.hostinfo import REPO_ROOT
 from harness.bench.remote.hosts import Host, LocalHost
 

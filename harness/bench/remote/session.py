@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-from harness.bench.cell import HostError
+from harness.bench.host import HostError
 from harness.bench.remote.hosts import Host, LocalHost, SshHost, local_address_towards, open_host
 from harness.bench.remote.prepare import Prepared, check_host, prepare, q
 from harness.bench.runsetup import BenchError, check_writable

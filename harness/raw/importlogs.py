@@ -14,17 +14,31 @@ repeat) from each file name through `pattern`, copies each text byte for byte to
 - What the logs cannot tell is recorded as unknown: app and workload `unknown` unless
   given, versions, host facts, argv, CPUs and limits `null`, profile `imported`.
   Threads, duration and URL come from wrk's own header lines.
-- A text without a wrk summary becomes a failed cell whose reason says so; a file name
-  that does not match, two files for one cell, or a header that contradicts the file
-  name stop the import with one error listing every offending file.
+- A text without a wrk summary becomes a failed cell whose reason says so; two files
+  for one cell, or a header that contradicts the file name stop the import with one
+  error listing every offending file.
+- Files that do not match (a CSV the older study left beside its logs, a file in a
+  folder that is not a repeat directory, anything but a regular file) are skipped: each
+  is passed to `note`, and run.json lists them under `import_skipped` ({"path", "why"}).
+  `strict=True` refuses the import instead, naming them. Hidden files and directories
+  (names starting with ".") are ignored.
+- Nothing is written outside `out_dir`. A name field that is not a plain directory name
+  (".", "..", a path separator, a drive such as "C:") is refused naming the file, and
+  every path written is resolved and checked to lie under `out_dir` before the first
+  write.
+- Symbolic links in the source directory (to files or directories) are refused, naming
+  each: a link can point anywhere, and a text copied from outside the directory would
+  be published as a measurement. Copy the file itself into the directory instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from harness.errors import UserError
@@ -35,6 +49,7 @@ from harness.raw.store import RunStore, utc_now, write_atomic
 FIELDS = {"server": r"[^/]+?", "app": r"[^/]+?", "workload": r"[^/]+?"}
 NUMBERS = ("connections", "repeat")
 REPEAT_DIR = re.compile(r"(?:r|run|repeat)?[-_]?(\d+)", re.IGNORECASE)
+REPEAT_DIRS = "r1, run2, repeat3 or 4"
 UNKNOWN = "unknown"
 HOST_KEYS = "hostname cpu_model cores memory_bytes kernel os nofile_soft nofile_hard".split()
 
@@ -67,37 +82,95 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
-def _candidates(src: Path) -> list[tuple[Path, int | None]]:
-    """(file, repeat from its directory or None) for top-level files and repeat dirs."""
+Skipped = dict[str, str]  # {"path": relative to the source directory, "why": ...}
+
+
+def _candidates(src: Path) -> tuple[list[tuple[Path, int | None]], list[Skipped], list[Path]]:
+    """Files that may be logs: (file, repeat from its directory or None) for files at
+    the top and right inside a repeat directory; the other files, skipped, with why;
+    and every symbolic link (never followed)."""
     found: list[tuple[Path, int | None]] = []
+    skipped: list[Skipped] = []
+    links: list[Path] = []
+
+    def skip(path: Path, why: str) -> None:
+        skipped.append({"path": path.relative_to(src).as_posix(), "why": why})
+
     for entry in sorted(src.iterdir()):
         if entry.name.startswith("."):
             continue
-        if entry.is_file():
+        if entry.is_symlink():
+            links.append(entry)
+        elif entry.is_file():
             found.append((entry, None))
-        elif entry.is_dir():
-            m = REPEAT_DIR.fullmatch(entry.name)
-            for sub in sorted(entry.rglob("*")):
-                if sub.is_file() and not sub.name.startswith("."):
-                    # Only files right inside a repeat directory can match; -1 marks the rest.
-                    inside = m is not None and sub.parent == entry
-                    found.append((sub, int(m.group(1)) if m is not None and inside else -1))
-    return found
+        elif not entry.is_dir():
+            skip(entry, "not a regular file")
+        elif m := REPEAT_DIR.fullmatch(entry.name):
+            for sub, depth in _tree(entry, links):
+                if depth > 0 or not sub.is_file():
+                    why = "not a regular file" if not sub.is_file() else "below a repeat directory"
+                    skip(sub, why)
+                else:
+                    found.append((sub, int(m.group(1))))
+        else:
+            for sub, _depth in _tree(entry, links):
+                skip(sub, f"in a directory that is not a repeat directory ({REPEAT_DIRS})")
+    return found, skipped, links
 
 
-def _cells(src: Path, regex: re.Pattern[str], pattern: str) -> dict[Cell, Path]:
+def _tree(top: Path, links: list[Path]) -> list[tuple[Path, int]]:
+    """Entries under `top` that are not directories, with their depth below it, sorted;
+    symbolic links are appended to `links` and not followed; hidden names are left out."""
+    out: list[tuple[Path, int]] = []
+    for root, dirs, files in os.walk(top):  # followlinks=False: a linked dir is a name
+        here = Path(root)
+        depth = len(here.relative_to(top).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [d for d in dirs if (here / d).is_symlink()]:
+            links.append(here / name)
+            dirs.remove(name)
+        for name in sorted(f for f in files if not f.startswith(".")):
+            if (here / name).is_symlink():
+                links.append(here / name)
+            else:
+                out.append((here / name, depth))
+    return sorted(out)
+
+
+def _unsafe_name(value: str) -> bool:
+    """Not one plain directory name: it could point outside its parent or mean another."""
+    return (
+        value in ("", ".", "..")
+        or any(c in value for c in ("/", "\\", "\0"))
+        or PureWindowsPath(value).drive != ""
+    )
+
+
+def _cells(
+    src: Path, regex: re.Pattern[str], pattern: str, strict: bool
+) -> tuple[dict[Cell, Path], list[Skipped]]:
+    found, skipped, links = _candidates(src)
+    if links:
+        listed = ", ".join(p.relative_to(src).as_posix() for p in links)
+        raise ImportLogsError(
+            f"{src}: symbolic links are not imported (copy the files themselves): {listed}"
+        )
     cells: dict[Cell, Path] = {}
-    unmatched, clashes = [], []
-    for path, dir_repeat in _candidates(src):
-        m = regex.fullmatch(path.name) if dir_repeat != -1 else None
+    clashes, unsafe = [], []
+    for path, dir_repeat in found:
+        rel = path.relative_to(src).as_posix()
+        m = regex.fullmatch(path.name)
         if m is None:
-            unmatched.append(path.relative_to(src).as_posix())
+            skipped.append({"path": rel, "why": f"name does not match the pattern {pattern!r}"})
             continue
         fields = m.groupdict()
+        bad = [f for f in FIELDS if fields.get(f) is not None and _unsafe_name(fields[f])]
+        if bad:
+            unsafe.append(f"{rel} ({', '.join(f'{f} {fields[f]!r}' for f in bad)})")
+            continue
         repeat = int(fields["repeat"]) if fields.get("repeat") else dir_repeat or 1
         if dir_repeat and fields.get("repeat") and int(fields["repeat"]) != dir_repeat:
-            name = path.relative_to(src)
-            clashes.append(f"{name}: repeat {fields['repeat']} in a repeat-{dir_repeat} directory")
+            clashes.append(f"{rel}: repeat {fields['repeat']} in a repeat-{dir_repeat} directory")
             continue
         cell = Cell(
             fields["server"],
@@ -107,26 +180,56 @@ def _cells(src: Path, regex: re.Pattern[str], pattern: str) -> dict[Cell, Path]:
             repeat,
         )
         if cell.connections < 1 or repeat < 1:
-            clashes.append(f"{path.relative_to(src)}: connections and repeat count from 1")
+            clashes.append(f"{rel}: connections and repeat count from 1")
         elif cell in cells:
-            first = cells[cell].relative_to(src)
-            clashes.append(f"{first} and {path.relative_to(src)}: both {cell.key}")
+            first = cells[cell].relative_to(src).as_posix()
+            clashes.append(f"{first} and {rel}: both {cell.key}")
         else:
             cells[cell] = path
-    if not cells and not clashes:
-        names = ", ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else "")
+    if unsafe:
         raise ImportLogsError(
-            f"pattern {pattern!r} matches none of the {len(unmatched)} files in {src}: {names}"
+            f"{src}: cannot import {'; '.join(unsafe)}: a name field must be a plain folder"
+            " name, not '.', '..', one with a path separator or a drive"
         )
-    if unmatched:
-        clashes.append("file names that do not match the pattern: " + ", ".join(unmatched))
+    if not cells and not clashes:
+        names = [s["path"] for s in skipped]
+        shown = ", ".join(names[:10]) + (" …" if len(names) > 10 else "")
+        raise ImportLogsError(
+            f"pattern {pattern!r} matches none of the {len(names)} files in {src}: {shown}"
+        )
+    if strict and skipped:
+        clashes.append(
+            "files that do not match (--strict): "
+            + ", ".join(f"{s['path']} ({s['why']})" for s in skipped)
+        )
     if clashes:
-        raise ImportLogsError(f"{src}: cannot import:\n  " + "\n  ".join(clashes))
-    return cells
+        raise ImportLogsError(f"{src}: cannot import: {'; '.join(clashes)}")
+    return cells, sorted(skipped, key=lambda s: s["path"])
+
+
+def _confined(out: Path, targets: dict[Path, str]) -> None:
+    """Every path to write, resolved (links and '..' followed), must lie under `out`
+    resolved; `targets` maps each to what it comes from, for the message."""
+    root = out.resolve()
+    for path, source in targets.items():
+        if not path.resolve().is_relative_to(root):
+            raise ImportLogsError(
+                f"{source}: would be written to {path}, outside {out}; nothing imported"
+            )
+
+
+def _read_bytes(path: Path) -> bytes:
+    # O_NOFOLLOW: a file replaced by a link after the directory was listed is refused.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise ImportLogsError(f"{path}: cannot read: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
 
 
 def _read(path: Path, cell: Cell) -> tuple[bytes, WrkResult | None, str | None]:
-    data = path.read_bytes()
+    data = _read_bytes(path)
     try:
         result = parse_wrk(data.decode("utf-8", "replace"))
     except RawFormatError as e:
@@ -151,15 +254,34 @@ def _run_id(out: Path, profile: str) -> str:
 
 
 def import_logs(
-    src_dir: str | Path, pattern: str, out_dir: str | Path, profile: str = "imported"
+    src_dir: str | Path,
+    pattern: str,
+    out_dir: str | Path,
+    profile: str = "imported",
+    strict: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> str:
-    """Import every wrk output in `src_dir` named by `pattern` as one run; return its id."""
+    """Import every wrk output in `src_dir` named by `pattern` as one run; return its id.
+
+    Files that do not match are skipped, passed to `note` one line each and recorded
+    in run.json's `import_skipped`; with `strict` they refuse the import instead.
+    """
     src, out = Path(src_dir), Path(out_dir)
     if not src.is_dir():
         raise ImportLogsError(f"{src}: not a directory")
-    cells = _cells(src, compile_pattern(pattern), pattern)
-    texts = {cell: _read(path, cell) for cell, path in cells.items()}
+    if _unsafe_name(profile):
+        raise ImportLogsError(f"profile {profile!r}: not a plain name (it names the run folder)")
+    cells, skipped = _cells(src, compile_pattern(pattern), pattern, strict)
     store = RunStore(out, _run_id(out, profile))
+    targets = {store.run_json: "run.json"}
+    for cell, path in cells.items():
+        files = store.cell_files(cell)
+        targets.update(dict.fromkeys((files["stdout"], files["sidecar"]), str(path)))
+    _confined(out, targets)  # before the first write
+    texts = {cell: _read(path, cell) for cell, path in cells.items()}
+    if note is not None:
+        for s in skipped:
+            note(f"skipped {src / s['path']}: {s['why']}")
     order = sorted(cells, key=lambda c: (c.repeat, c.server, c.app, c.workload, c.connections))
     parsed = [r for _d, r, _e in texts.values() if r is not None]
 
@@ -194,6 +316,7 @@ def import_logs(
             "argv": ["import-logs", str(src), pattern],
             "unavailable": {},
             "imported_from": {"src_dir": str(src.resolve()), "pattern": pattern, "at": utc_now()},
+            "import_skipped": skipped,
         }
     )
     for cell in order:

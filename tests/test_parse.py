@@ -595,7 +595,7 @@ def repriced(draw: st.DrawFn) -> tuple[str, bool]:
     ordered = draw(st.booleans())
     name = draw(st.sampled_from(PRICED))
     lines = TEXTS[name].split("\n")
-    hundredths = st.integers(0, 10**7)
+    ticks = st.integers(0, 10**7)  # hundredths of a ms for summary lines, thousandths in spectra
     i = 0
     while i < len(lines):
         kind = _PCT_LINE if _PCT_LINE.fullmatch(lines[i]) else _SPECTRUM_LINE
@@ -605,7 +605,7 @@ def repriced(draw: st.DrawFn) -> tuple[str, bool]:
         if j == i:
             i += 1
             continue
-        values = draw(st.lists(hundredths, min_size=j - i, max_size=j - i))
+        values = draw(st.lists(ticks, min_size=j - i, max_size=j - i))
         if ordered:
             values.sort()
         for k, n in zip(range(i, j), values, strict=True):

@@ -247,14 +247,19 @@ def calibrate(
         "src": "directory of plain wrk outputs (one subdirectory per repeat allowed)",
         "pattern": "file name pattern, e.g. '{server}.{connections}.log'",
         "out": "raw directory to add the run to (default: raw/)",
+        "strict": "refuse the import if any file does not match (default: skip and list it)",
     },
 )
-def import_logs(c: Context, src: str, pattern: str, out: str = "") -> None:
+def import_logs(c: Context, src: str, pattern: str, out: str = "", strict: bool = False) -> None:
     """Turn a directory of plain wrk outputs (an older study's logs) into a raw run."""
     from harness.raw.importlogs import import_logs as do_import
 
     with _user_errors():
-        print(do_import(Path(src), pattern, Path(out) if out else RAW))
+        run_id = do_import(
+            Path(src), pattern, Path(out) if out else RAW, strict=strict,
+            note=lambda m: print(m, file=sys.stderr),
+        )  # fmt: skip
+    print(run_id)
 
 
 @task(

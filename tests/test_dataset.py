@@ -9,10 +9,13 @@ imported runs are made in the test from real captures.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -274,6 +277,59 @@ def test_export_writes_csv_and_json_lines_deterministically(tmp_path: Path) -> N
     )
     assert records[3]["requests"] == 1455 and records[3]["git_dirty"] is True
     assert not list(tmp_path.glob("a/.*"))  # no temporary files left behind
+
+
+def test_csv_quotes_text_a_spreadsheet_would_evaluate(tmp_path: Path) -> None:
+    df = load_runs(TREE)
+    df.loc[0, "server"] = "=1+2"
+    df.loc[1, "reason"] = "-2+3"
+    df.loc[2, "url"] = "@SUM(A1:A9)"
+    df.loc[3, "flags"] = "+cmd|' /C calc'!A0"
+    df.loc[4, "reason"] = "\t=1+2"
+    df.loc[0, "latency_avg_ms"] = -1.5  # a number: stays a number
+    csv_path, jsonl_path = export_table(df, tmp_path)
+    rows = list(csv.DictReader(csv_path.open(newline="")))
+    assert [rows[0]["server"], rows[1]["reason"], rows[2]["url"]] == [
+        "'=1+2", "'-2+3", "'@SUM(A1:A9)"
+    ]  # fmt: skip
+    assert (rows[3]["flags"], rows[4]["reason"]) == ("'+cmd|' /C calc'!A0", "'\t=1+2")
+    assert rows[0]["latency_avg_ms"] == "-1.5" and rows[1]["server"] == df.loc[1, "server"]
+    assert not any(
+        v.startswith(("=", "+", "-", "@", "\t", "\r"))
+        for row in rows
+        for k, v in row.items()
+        if DTYPES[k] == "str"
+    )
+    # JSON lines are for scripts: every value exactly as in the table.
+    records = [json.loads(line) for line in jsonl_path.read_text().splitlines()]
+    assert (records[0]["server"], records[1]["reason"], records[4]["reason"]) == (
+        "=1+2", "-2+3", "\t=1+2"
+    )  # fmt: skip
+    assert records[0]["latency_avg_ms"] == -1.5
+    # Nothing to quote: the CSV is what pandas writes.
+    plain = load_runs(TREE)
+    export_table(plain, tmp_path / "plain")
+    expected = plain.to_csv(index=False, lineterminator="\n", na_rep="")
+    assert (tmp_path / "plain" / "results.csv").read_text() == expected
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_written_files_get_the_users_umask(tmp_path: Path, umask: int) -> None:
+    from harness.raw.store import write_atomic, write_json
+
+    old = os.umask(umask)
+    try:
+        written = export_table(load_runs(TREE), tmp_path / "export")
+        write_atomic(tmp_path / "raw" / "c1-r1.txt", b"wrk output")
+        write_json(tmp_path / "raw" / "c1-r1.json", {"kind": "cell"})
+        write_atomic(tmp_path / "raw" / "c1-r1.txt", b"replaced")  # a rewrite, too
+    finally:
+        os.umask(old)
+    files = [*written, tmp_path / "raw" / "c1-r1.txt", tmp_path / "raw" / "c1-r1.json"]
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {
+        f.name: 0o666 & ~umask for f in files
+    }
+    assert not list(tmp_path.rglob(".*.part"))
 
 
 def test_cli_export(tmp_path: Path) -> None:

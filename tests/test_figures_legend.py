@@ -7,7 +7,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.figures.draw import _legend_columns
+from harness.figures.draw import legend_columns
 from harness.matrix.servers import SERVERS
 
 
@@ -15,7 +15,7 @@ from harness.matrix.servers import SERVERS
 @pytest.mark.parametrize("count", [2, 5, 8, len(SERVERS) + 1])
 def test_legend_estimate_keeps_the_drawn_legend_inside_the_figure(width: float, count: int) -> None:
     labels = (sorted(SERVERS) + ["failed repeat"])[:count]
-    ncols = _legend_columns(labels, width)
+    ncols = legend_columns(labels, width)
     with matplotlib.rc_context({"font.size": 9}):  # as harness/figures/draw.py draws
         fig = Figure(figsize=(width, 4))
         FigureCanvasAgg(fig)

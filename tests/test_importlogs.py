@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from harness.raw.importlogs import ImportLogsError, import_logs
 from harness.tables.dataset import load_runs
 from harness.tables.flags import add_flags
 
+ROOT = Path(__file__).resolve().parents[1]
 WRK = Path(__file__).parent / "fixtures" / "wrk"
 PATTERN = "{server}.{connections}.log"
 # The study's CherryPy at c=500: 1988.79 req/s at 4.62 ms -> ~9 requests in flight.
@@ -115,15 +118,176 @@ def test_pattern_matching_no_file(tmp_path: Path) -> None:
     assert not (tmp_path / "raw").exists()
 
 
-def test_non_matching_files_are_listed(tmp_path: Path) -> None:
+def test_non_matching_files_are_skipped_listed_and_recorded(tmp_path: Path) -> None:
+    ok = fixture("wrk410-ok-t1-c10.txt")
+    src = logs(tmp_path, {
+        "uwsgi.10.log": ok,
+        "results.csv": "server,connections,rps\nuwsgi,10,2001.61\n",  # the study's stray CSV
+        "notes.md": "x",
+        "misc/uwsgi.10.log": ok,
+        "r2/uwsgi.10.log": ok,
+        "r2/old/uwsgi.10.log": ok,
+        ".hidden.10.log": ok,  # hidden files are ignored, not recorded
+    })  # fmt: skip
+    notes: list[str] = []
+    run_id = import_logs(src, PATTERN, tmp_path / "raw", note=notes.append)
+    df = load_runs(tmp_path / "raw")
+    assert sorted(zip(df["server"], df["repeat"], strict=True)) == [("uwsgi", 1), ("uwsgi", 2)]
+    meta = json.loads((tmp_path / "raw" / run_id / "run.json").read_text())
+    no_match = f"name does not match the pattern '{PATTERN}'"
+    assert meta["import_skipped"] == [
+        {"path": "misc/uwsgi.10.log", "why": "in a directory that is not a repeat directory"
+         " (r1, run2, repeat3 or 4)"},
+        {"path": "notes.md", "why": no_match},
+        {"path": "r2/old/uwsgi.10.log", "why": "below a repeat directory"},
+        {"path": "results.csv", "why": no_match},
+    ]  # fmt: skip
+    assert notes == [f"skipped {src / s['path']}: {s['why']}" for s in meta["import_skipped"]]
+
+
+def test_one_stray_csv_does_not_stop_the_import(tmp_path: Path) -> None:
+    src = logs(tmp_path, {
+        "gunicorn.10.log": fixture("wrk410-ok-t1-c10.txt"),
+        "uwsgi.10.log": fixture("wrk410-read-errors-no-content-length.txt"),
+        "summary.csv": "server,connections\n",
+    })  # fmt: skip
+    run_id = import_logs(src, PATTERN, tmp_path / "raw")
+    assert sorted(load_runs(tmp_path / "raw")["server"]) == ["gunicorn", "uwsgi"]
+    meta = json.loads((tmp_path / "raw" / run_id / "run.json").read_text())
+    assert meta["import_skipped"] == [
+        {"path": "summary.csv", "why": f"name does not match the pattern '{PATTERN}'"}
+    ]
+
+
+def test_strict_refuses_non_matching_files(tmp_path: Path) -> None:
     ok = fixture("wrk410-ok-t1-c10.txt")
     src = logs(tmp_path, {"uwsgi.10.log": ok, "notes.md": "x", "misc/uwsgi.10.log": ok})
     with pytest.raises(ImportLogsError) as e:
-        import_logs(src, PATTERN, tmp_path / "raw")
+        import_logs(src, PATTERN, tmp_path / "raw", strict=True)
     assert str(e.value) == (
-        f"{src}: cannot import:\n"
-        "  file names that do not match the pattern: misc/uwsgi.10.log, notes.md"
+        f"{src}: cannot import: files that do not match (--strict): misc/uwsgi.10.log (in a"
+        " directory that is not a repeat directory (r1, run2, repeat3 or 4)),"
+        f" notes.md (name does not match the pattern '{PATTERN}')"
     )
+    assert not (tmp_path / "raw").exists()
+
+
+def _tree(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+# File names whose fields are not plain folder names: "..", "." and, for a raw tree that
+# is also zipped and opened elsewhere, Windows separators, UNC and drive prefixes.
+UNSAFE_NAMES = {
+    "x.._.._.._10.log": "server '..', app '..', workload '..'",  # the example
+    "x.._a_b_10.log": "server '..'",
+    "x._a_.._10.log": "server '.', workload '..'",
+    "x..\\..\\etc_a_b_10.log": "server '..\\\\..\\\\etc'",
+    "x\\\\host\\share_a_b_10.log": "server '\\\\\\\\host\\\\share'",  # UNC, absolute on Windows
+    "xC:_a_b_10.log": "server 'C:'",  # a drive: absolute on Windows
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSAFE_NAMES))
+def test_unsafe_names_are_refused_and_nothing_is_written_outside_out(
+    tmp_path: Path, name: str
+) -> None:
+    src = logs(tmp_path, {name: fixture("wrk410-ok-t1-c10.txt"), "uwsgi_a_b_10.log": "x"})
+    out = tmp_path / "a" / "b" / "out"
+    out.mkdir(parents=True)
+    before = _tree(tmp_path)
+    with pytest.raises(ImportLogsError) as e:
+        import_logs(src, "x{server}_{app}_{workload}_{connections}.log", out)
+    assert str(e.value) == (
+        f"{src}: cannot import {name} ({UNSAFE_NAMES[name]}): a name field must be a plain"
+        " folder name, not '.', '..', one with a path separator or a drive"
+    )
+    assert _tree(tmp_path) == before  # nothing written anywhere, inside --out or not
+
+
+@pytest.mark.parametrize("profile", ["/tmp/abs", "../../up", "..", "a\\b", "C:"])
+def test_unsafe_profile_is_refused(tmp_path: Path, profile: str) -> None:
+    src = logs(tmp_path, {"uwsgi.10.log": fixture("wrk410-ok-t1-c10.txt")})
+    before = _tree(tmp_path)
+    with pytest.raises(ImportLogsError, match="not a plain name"):
+        import_logs(src, PATTERN, tmp_path / "out", profile=profile)
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("linked", ["", "uwsgi"])
+def test_written_paths_are_confined_after_resolving_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linked: str
+) -> None:
+    # A link already inside --out where the run's folder (or a server's) will be: the
+    # paths are resolved before the first write, and refused.
+    from harness.raw import importlogs
+
+    src = logs(tmp_path, {"uwsgi.10.log": fixture("wrk410-ok-t1-c10.txt")})
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    real_run_id = importlogs._run_id
+
+    def linked_run_id(out_dir: Path, profile: str) -> str:
+        run_id = real_run_id(out_dir, profile)
+        if linked:
+            (out_dir / run_id).mkdir()
+        (out_dir / run_id / linked).symlink_to(outside, target_is_directory=True)
+        return run_id
+
+    monkeypatch.setattr(importlogs, "_run_id", linked_run_id)
+    source = str(src / "uwsgi.10.log") if linked else "run.json"
+    with pytest.raises(ImportLogsError) as e:
+        import_logs(src, PATTERN, out)
+    assert str(e.value).startswith(f"{source}: would be written to {out}/")
+    assert str(e.value).endswith(f", outside {out}; nothing imported")
+    assert list(outside.iterdir()) == []
+
+
+def test_symlinks_are_refused_naming_them(tmp_path: Path) -> None:
+    ok = fixture("wrk410-ok-t1-c10.txt")
+    secret = tmp_path / "secret.txt"  # a file outside the source directory
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    elsewhere = logs(tmp_path / "elsewhere", {"uwsgi.20.log": ok})
+    src = logs(tmp_path, {"uwsgi.10.log": ok, "r1/gunicorn.10.log": ok})
+    (src / "passwd.10.log").symlink_to(secret)
+    (src / "r2").symlink_to(elsewhere, target_is_directory=True)
+    (src / "r1" / "cheroot.10.log").symlink_to(src / "uwsgi.10.log")
+    (src / "dangling.10.log").symlink_to(tmp_path / "missing")
+    out = tmp_path / "out"
+    before = _tree(tmp_path)
+    with pytest.raises(ImportLogsError) as e:
+        import_logs(src, PATTERN, out)
+    assert str(e.value) == (
+        f"{src}: symbolic links are not imported (copy the files themselves):"
+        " dangling.10.log, passwd.10.log, r1/cheroot.10.log, r2"
+    )
+    assert _tree(tmp_path) == before and not out.exists()
+
+
+def test_task_lists_skipped_files_on_stderr_and_strict_refuses(tmp_path: Path) -> None:
+    src = logs(tmp_path, {"uwsgi.10.log": fixture("wrk410-ok-t1-c10.txt"), "notes.md": "x"})
+    out = tmp_path / "raw"
+
+    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "invoke", "import-logs", str(src), "--pattern", PATTERN]
+        return subprocess.run(
+            [*argv, "--out", str(out), *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    strict = invoke("--strict")
+    assert strict.returncode == 2 and strict.stdout == "" and not out.exists()
+    assert (
+        strict.stderr.strip().endswith(f"notes.md (name does not match the pattern '{PATTERN}')")
+        and strict.stderr.count("\n") == 1
+    )
+    done = invoke()
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        f"skipped {src / 'notes.md'}: name does not match the pattern '{PATTERN}'\n"
+    )
+    assert (out / done.stdout.strip() / "run.json").is_file()
 
 
 def test_two_files_for_one_cell(tmp_path: Path) -> None:

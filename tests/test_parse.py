@@ -2,7 +2,10 @@
 
 Fixtures live in tests/fixtures/wrk/: `wrk410-*` are real stdout captured with
 capture.py, `crafted-*` are derived by hand (named for what they exercise) and
-`broken-*.expect-error.txt` must fail with exactly the message listed here.
+`broken-*.expect-error.txt` must fail with exactly the message listed here. Of the
+crafted ones, `crafted-pasted-cut-running-line` is a real capture without its first
+line; the wrk2 ones follow wrk2's and DeathStarBench's wrk2 printf formats (neither is
+packaged here) and `crafted-wrk-fork-ttfb-row` adds a fork's row to a real capture.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,12 +28,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import RawFormatError, WrkResult, parse_wrk
-from harness.parse.wrk import _fast_path, _line_grammar, _read_text, parse_wrk_file
+from harness.parse.wrk import line_grammar, parse_wrk_file, read_text
+from harness.parse.wrkfast import fast_path
 
 ROOT = Path(__file__).resolve().parents[1]
 WRK = Path(__file__).resolve().parent / "fixtures" / "wrk"
 TEXTS = {p.name: p.read_text() for p in sorted(WRK.glob("*.txt")) if "broken" not in p.name}
 
+PERCENTILE_MAPS = (
+    "latency_percentiles_ms",
+    "latency_uncorrected_percentiles_ms",
+    "latency_spectrum_ms",
+    "latency_uncorrected_spectrum_ms",
+)
 NO_ERRORS = dict(errors_connect=0, errors_read=0, errors_write=0, errors_timeout=0, non_2xx_3xx=0)
 
 # Every field of one capture, so a change to any field shows here.
@@ -54,7 +65,20 @@ OK_T1_C10 = {
     "thread_requests_per_sec_within_stdev_pct": 66.67,
     "latency_percentiles_ms": {},
     "latency_uncorrected_percentiles_ms": {},
+    "latency_spectrum_ms": {},
+    "latency_uncorrected_spectrum_ms": {},
     **NO_ERRORS,
+}
+
+WRK2_T2_C100_SUMMARY = {
+    50.0: 1.39,
+    75.0: 1.83,
+    90.0: 2.25,
+    99.0: 3.54,
+    99.9: 6.11,
+    99.99: 9.3,
+    99.999: 9.82,
+    100.0: 9.82,
 }
 
 EXPECTED: dict[str, dict[str, object]] = {
@@ -152,34 +176,85 @@ EXPECTED: dict[str, dict[str, object]] = {
         "test_duration_s": 30.0,
         "requests": 60012,
         "thread_requests_per_sec_avg": 1050.0,
+        "latency_percentiles_ms": WRK2_T2_C100_SUMMARY,
         "latency_uncorrected_percentiles_ms": {},
+        "latency_uncorrected_spectrum_ms": {},
     },
     "crafted-wrk2-u-latency-two-blocks.txt": {
         "tool": "wrk2",
         "latency_avg_ms": 2100.0,
         "latency_max_ms": 3210.0,
+        # As printed ("2.08s"); merged with the spectrum, 100% (3209.215) fell below 99.9%.
         "latency_percentiles_ms": {
-            0.0: 911.359,
-            50.0: 2080.767,  # the spectrum's 3 decimals win over the summary's "2.08s"
+            50.0: 2080.0,
             75.0: 2610.0,
-            90.0: 2938.879,
+            90.0: 2940.0,
             99.0: 3190.0,
             99.9: 3210.0,
             99.99: 3210.0,
             99.999: 3210.0,
-            100.0: 3209.215,
+            100.0: 3210.0,
         },
+        "latency_spectrum_ms": {0.0: 911.359, 50.0: 2080.767, 90.0: 2938.879, 100.0: 3209.215},
         "latency_uncorrected_percentiles_ms": {
-            0.0: 0.301,
             50.0: 0.812,
             75.0: 1.02,
-            90.0: 1.311,
+            90.0: 1.31,
             99.0: 2.03,
             99.9: 3.87,
             99.99: 4.01,
             99.999: 4.01,
-            100.0: 4.011,
+            100.0: 4.01,
         },
+        "latency_uncorrected_spectrum_ms": {0.0: 0.301, 50.0: 0.812, 90.0: 1.311, 100.0: 4.011},
+    },
+    # The "Running" line cut off a real capture: threads and connections stay.
+    "crafted-pasted-cut-running-line.txt": {
+        "url": None,
+        "test_duration_s": None,
+        "threads": 2,
+        "connections": 20,
+        "requests": 2709,
+        "latency_percentiles_ms": {50.0: 13.71, 75.0: 15.64, 90.0: 21.13, 99.0: 34.32},
+    },
+    # A fork's TTFB row in the Thread Stats table is read past, the rest as wrk printed it.
+    "crafted-wrk-fork-ttfb-row.txt": {k: v for k, v in OK_T1_C10.items() if k not in ("tool",)},
+    # DeathStarBench's wrk2: "Test Results @ <url>" and a 99% column where wrk has Max.
+    "crafted-wrk2-test-results-99pct-column.txt": {
+        "url": "http://127.0.0.1:8080",
+        "threads": 2,
+        "connections": 100,
+        "test_duration_s": 30.0,
+        "latency_avg_ms": 3.91,
+        "latency_stdev_ms": 0.78375,
+        "latency_max_ms": None,  # not printed: the column is the 99th percentile
+        "thread_requests_per_sec_avg": 1050.0,
+        "thread_requests_per_sec_max": None,
+        "latency_percentiles_ms": {
+            50.0: 3.87,
+            75.0: 4.39,
+            90.0: 4.93,
+            99.0: 6.4,
+            99.9: 9.12,
+            99.99: 11.9,
+            99.999: 12.82,
+            100.0: 12.82,
+        },
+        "requests": 59889,
+        "requests_per_sec": 1996.43,
+    },
+    # The same build pasted from a README: no Running line, no --latency.
+    "crafted-wrk2-pasted-test-results-no-latency-flag.txt": {
+        "url": "http://10.10.1.2:5000",
+        "threads": None,
+        "connections": None,
+        "latency_avg_ms": 7.08,
+        "latency_max_ms": None,
+        "thread_requests_per_sec_max": None,
+        "latency_percentiles_ms": {99.0: 21.73},  # from the Latency row's 99% column
+        "latency_spectrum_ms": {},
+        "duration_s": 60.0,
+        "requests": 59896,
     },
 }
 
@@ -260,13 +335,130 @@ def test_nan_is_nan_not_zero() -> None:
     assert r.to_json_dict()["latency_within_stdev_pct"] is None
 
 
-def test_wrk2_spectrum_fills_every_printed_percentile() -> None:
-    p = parse_wrk(TEXTS["crafted-wrk2-latency-t2-c100.txt"]).latency_percentiles_ms
-    assert list(p) == sorted(p)
-    assert p[0.0] == 0.288 and p[10.0] == 0.723 and p[82.5] == 2.003
-    assert p[99.0625] == 3.543 and p[99.9976] == 9.823 and p[100.0] == 9.823
-    assert p[99.9] == 6.11 and p[99.99] == 9.3  # only in the summary lines
-    assert len(p) == 23
+def test_wrk2_summary_as_printed_and_spectrum_apart() -> None:
+    r = parse_wrk(TEXTS["crafted-wrk2-latency-t2-c100.txt"])
+    assert r.latency_percentiles_ms == WRK2_T2_C100_SUMMARY  # the 8 summary lines only
+    s = r.latency_spectrum_ms
+    assert list(s) == sorted(s) and len(s) == 19  # every row of the detailed spectrum
+    assert s[0.0] == 0.288 and s[10.0] == 0.723 and s[82.5] == 2.003
+    assert s[99.0625] == 3.543 and s[99.9976] == 9.823 and s[100.0] == 9.823
+    assert 99.9 not in s and 50.0 in s and s[50.0] == 1.391 != r.latency_percentiles_ms[50.0]
+
+
+def test_wrk2_maps_are_monotonic_where_merging_was_not() -> None:
+    # The issue's case: the spectrum's exact 100% (3209.215) below the summary's
+    # rounded 99.9% ("3.21s"). Apart, each map is non-decreasing.
+    r = parse_wrk(TEXTS["crafted-wrk2-u-latency-two-blocks.txt"])
+    assert r.latency_spectrum_ms[100.0] < r.latency_percentiles_ms[99.9]
+    for name in PERCENTILE_MAPS:
+        values = list(getattr(r, name).values())
+        assert values == sorted(values) and values, name
+
+
+def test_cut_running_line_keeps_threads_and_connections() -> None:
+    full = parse_wrk(TEXTS["wrk410-ok-latency-t2-c20.txt"])
+    cut = parse_wrk(TEXTS["crafted-pasted-cut-running-line.txt"])
+    assert (cut.threads, cut.connections) == (full.threads, full.connections) == (2, 20)
+    assert (cut.url, cut.test_duration_s) == (None, None)
+    assert replace(cut, url=full.url, test_duration_s=full.test_duration_s) == full
+    # Lua lines before it change nothing; a threads line after "Running" is Lua's.
+    lines = TEXTS["wrk410-ok-t1-c10.txt"].split("\n")
+    assert parse_wrk("\n".join(["lua init", *lines[1:]])).threads == 1
+    lua = parse_wrk("\n".join([*lines[:2], "4 threads and 400 connections", *lines[2:]]))
+    assert (lua.threads, lua.connections) == (1, 10)
+
+
+@pytest.mark.parametrize("at", [3, 4, 5])  # before Latency, before Req/Sec, after it
+def test_fork_rows_in_thread_stats_are_ignored_anywhere_in_the_table(at: int) -> None:
+    lines = TEXTS["wrk410-ok-t1-c10.txt"].split("\n")
+    lines[at:at] = ["    TTFB        4.12ms  801.10us   8.01ms   70.12%"]
+    lines[at:at] = ["    Connect     1.01ms    0.20ms   2.00ms   90.00%", ""] * (at == 4)
+    assert parse_wrk("\n".join(lines)) == parse_wrk(TEXTS["wrk410-ok-t1-c10.txt"])
+
+
+def test_99pct_column_fills_only_a_missing_99th_percentile() -> None:
+    text = TEXTS["crafted-wrk2-test-results-99pct-column.txt"]
+    assert parse_wrk(text).latency_percentiles_ms[99.0] == 6.4  # printed twice, the same
+    # Were they to differ, the Latency Distribution line is the one kept.
+    other = parse_wrk(text.replace(" 99.000%    6.40ms", " 99.000%    6.39ms"))
+    assert other.latency_percentiles_ms[99.0] == 6.39
+    # A "Max" header: the same numbers are maxima and no percentile is added.
+    wrk2 = parse_wrk(TEXTS["crafted-wrk2-pasted-test-results-no-latency-flag.txt"].replace(
+        "99%   +/-", "Max   +/-"
+    ))  # fmt: skip
+    assert (wrk2.latency_max_ms, wrk2.thread_requests_per_sec_max) == (21.73, 500.0)
+    assert wrk2.latency_percentiles_ms == {} and wrk2.tool == "wrk2"
+
+
+def test_test_results_url_wins_over_the_running_line() -> None:
+    text = TEXTS["crafted-wrk2-test-results-99pct-column.txt"].replace(
+        "Test Results @ http://127.0.0.1:8080 ", "Test Results @ http://127.0.0.1:8080/b "
+    )
+    assert parse_wrk(text).url == "http://127.0.0.1:8080/b"
+
+
+DECREASING = {
+    # wrk's --latency block
+    "wrk410-ok-latency-t2-c20.txt": (
+        ("     75%   15.64ms", "     75%   12.64ms"),
+        8,
+        "expected a latency no lower than line 7's ('50%   13.71ms'), found '75%   12.64ms'",
+    ),
+    # wrk2's summary lines
+    "crafted-wrk2-latency-t2-c100.txt": (
+        ("100.000%    9.82ms", "100.000%    9.81ms"),
+        16,
+        "expected a latency no lower than line 15's ('99.999%    9.82ms'),"
+        " found '100.000%    9.81ms'",
+    ),
+    # the spectrum
+    "crafted-wrk2-u-latency-two-blocks.txt": (
+        ("    2080.767     0.500000", "    2080.767     0.950000"),
+        21,  # sorted by quantile, 95% comes after the 90% row printed below it
+        "expected a latency no lower than line 22's"
+        " ('2938.879     0.900000         4501        10.00'),"
+        " found '2080.767     0.950000         2501         2.00'",
+    ),
+    # the 99% column against the 90% line
+    "crafted-wrk2-pasted-test-results-no-latency-flag.txt": (
+        ("  59896 requests", "  Latency Distribution\n 90%   30.00ms\n  59896 requests"),
+        3,
+        "expected a latency no lower than line 6's ('90%   30.00ms'),"
+        " found 'Latency     7.08ms    5.47ms  21.73ms   79.14%'",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DECREASING))
+def test_decreasing_percentiles_are_refused_naming_the_line(name: str) -> None:
+    (old, new), line, message = DECREASING[name]
+    text = TEXTS[name].replace(old, new)
+    assert text != TEXTS[name]
+    with pytest.raises(RawFormatError) as info:
+        parse_wrk(text)
+    assert (info.value.line, info.value.message) == (line, message)
+    if name.startswith("wrk410-"):
+        assert fast_path(TEXTS[name]) is not None and fast_path(text) is None
+
+
+def test_nan_percentile_is_refused() -> None:
+    text = TEXTS["wrk410-ok-latency-t2-c20.txt"].replace("90%   21.13ms", "90%   nanms")
+    with pytest.raises(RawFormatError) as info:
+        parse_wrk(text)
+    assert str(info.value) == "9: expected a latency that is a number, found '90%   nanms'"
+
+
+def test_wrk_result_refuses_a_decreasing_map() -> None:
+    good = parse_wrk(TEXTS["wrk410-ok-t1-c10.txt"])
+    with pytest.raises(ValueError, match="latency_spectrum_ms must be sorted and non-decreasing"):
+        replace(good, latency_spectrum_ms={99.0: 2.0, 100.0: 1.0})
+    with pytest.raises(ValueError, match="latency_percentiles_ms must be sorted"):
+        replace(good, latency_percentiles_ms={99.0: 1.0, 50.0: 2.0})
+
+
+def test_every_parse_field_is_documented() -> None:
+    documented = set(re.findall(r"`([a-z0-9_]+)`", (ROOT / "docs" / "schema.md").read_text()))
+    assert {f.name for f in fields(WrkResult)} <= documented
 
 
 def test_lua_lines_before_and_after_are_ignored() -> None:
@@ -321,9 +513,11 @@ def test_long_lines_are_shortened_in_messages() -> None:
 
 def test_to_json_dict_is_json() -> None:
     d = parse_wrk(TEXTS["crafted-wrk2-latency-t2-c100.txt"]).to_json_dict()
-    assert (
-        d["latency_percentiles_ms"]["99.9"] == 6.11 and d["latency_percentiles_ms"]["50"] == 1.391
-    )
+    assert d["latency_percentiles_ms"]["99.9"] == 6.11 and d["latency_percentiles_ms"]["50"] == 1.39
+    assert d["latency_spectrum_ms"]["99.0625"] == 3.543 and d["latency_spectrum_ms"]["50"] == 1.391
+    json.dumps(d, allow_nan=False)
+    d = parse_wrk(TEXTS["crafted-wrk2-test-results-99pct-column.txt"]).to_json_dict()
+    assert d["latency_max_ms"] is None and d["thread_requests_per_sec_max"] is None
     json.dumps(d, allow_nan=False)
 
 
@@ -384,8 +578,74 @@ def test_parsing_is_fast() -> None:
     assert time.perf_counter() - start < 1.0
 
 
+# --- percentile maps never decrease ----------------------------------------------------
+
+_PCT_LINE = re.compile(r"(\s*\d+(?:\.\d+)?%\s+)\d+\.\d+(?:us|ms|s)(\s*)")
+_SPECTRUM_LINE = re.compile(r"(\s*)\d+\.\d{3}(\s+[01]\.\d{6}\s+\d+\s+\S+\s*)")
+PRICED = sorted(
+    name
+    for name, text in TEXTS.items()
+    if any(_PCT_LINE.fullmatch(x) or _SPECTRUM_LINE.fullmatch(x) for x in text.split("\n"))
+)
+
+
+@st.composite
+def repriced(draw: st.DrawFn) -> tuple[str, bool]:
+    """A fixture whose percentile lines and spectrum rows print drawn latencies; True when
+    each block's are drawn non-decreasing, as wrk and wrk2 print them."""
+    ordered = draw(st.booleans())
+    name = draw(st.sampled_from(PRICED))
+    lines = TEXTS[name].split("\n")
+    ticks = st.integers(0, 10**7)  # hundredths of a ms for summary lines, thousandths in spectra
+    i = 0
+    while i < len(lines):
+        kind = _PCT_LINE if _PCT_LINE.fullmatch(lines[i]) else _SPECTRUM_LINE
+        j = i
+        while j < len(lines) and kind.fullmatch(lines[j]):
+            j += 1
+        if j == i:
+            i += 1
+            continue
+        values = draw(st.lists(ticks, min_size=j - i, max_size=j - i))
+        if ordered:
+            values.sort()
+        for k, n in zip(range(i, j), values, strict=True):
+            m = kind.fullmatch(lines[k])
+            assert m is not None
+            if kind is _SPECTRUM_LINE:  # 3 decimals, in ms
+                lines[k] = f"{m[1]}{n / 1000:.3f}{m[2]}"
+            elif draw(st.booleans()):
+                lines[k] = f"{m[1]}{n / 100:.2f}ms{m[2]}"
+            else:
+                lines[k] = f"{m[1]}{n * 10}.00us{m[2]}"
+        i = j
+    return "\n".join(lines), ordered
+
+
+def _assert_ordered(result: WrkResult) -> None:
+    for name in PERCENTILE_MAPS:
+        pcts = getattr(result, name)
+        assert list(pcts) == sorted(pcts), name
+        values = list(pcts.values())
+        assert values == sorted(values) and not any(math.isnan(v) for v in values), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(repriced())
+def test_every_parsed_percentile_map_is_monotonic(drawn: tuple[str, bool]) -> None:
+    text, ordered = drawn
+    try:
+        result = parse_wrk(text)
+    except RawFormatError as e:
+        assert not ordered, e  # only a map that would decrease is refused
+        assert e.message.startswith("expected a latency no lower than line "), e
+    else:
+        _assert_ordered(result)
+    _assert_paths_agree(text)
+
+
 # --- the fast path and the line grammar agree ------------------------------------------
-# parse_wrk tries `_fast_path` (one regex for wrk 4.x's layout) before `_line_grammar`.
+# parse_wrk tries `fast_path` (one regex for wrk 4.x's layout) before `line_grammar`.
 # The fast path must give the grammar's record, float bits included, or None.
 
 
@@ -411,8 +671,8 @@ def _outcome(parse: Callable[[str], WrkResult], text: str) -> object:
 
 def _assert_paths_agree(text: str) -> WrkResult | None:
     """parse_wrk (either path) and the grammar alone: the same record or the same error."""
-    fast = _fast_path(text)
-    grammar = _outcome(_line_grammar, text)
+    fast = fast_path(text)
+    grammar = _outcome(line_grammar, text)
     if fast is not None:
         assert _record_bits(fast) == grammar
     assert _outcome(parse_wrk, text) == grammar
@@ -427,14 +687,14 @@ FAST_PATH_TEXTS = [n for n in TEXTS if n.startswith("wrk410-")] + ["crafted-wrk-
 def test_fast_path_is_taken_for_wrk41_captures() -> None:
     assert len(FAST_PATH_TEXTS) >= 11 and RAW_OUTPUTS
     for name in FAST_PATH_TEXTS:
-        assert _fast_path(TEXTS[name]) is not None, name
+        assert fast_path(TEXTS[name]) is not None, name
     for path in RAW_OUTPUTS:
-        assert _fast_path(path.read_text()) is not None, path
+        assert fast_path(path.read_text()) is not None, path
     # wrk2, a pasted text (tabs, CRLF, ^C) and broken files: the grammar's.
     for name in sorted(set(TEXTS) - set(FAST_PATH_TEXTS)):
-        assert _fast_path(TEXTS[name]) is None, name
+        assert fast_path(TEXTS[name]) is None, name
     for name in BROKEN:
-        assert _fast_path((WRK / name).read_text()) is None, name
+        assert fast_path((WRK / name).read_text()) is None, name
 
 
 @pytest.mark.parametrize("name", sorted(TEXTS) + sorted(BROKEN))
@@ -472,6 +732,10 @@ _ODD: dict[str, list[str]] = {
         *("Latency 1ms", "Latency Distribution", "Req/Sec", "Socket errors", "Non-2xx"),
         *("Requests/sec: x", "Transfer/sec: 1B", "1 requests in 1.00s, 1.00KB read"),
         *("-----", "50%,8806", "50% 1ms", "\x0c", "\x85", "\u00fc", "^C", "\t"),
+        # The wrk family: a fork's table row, DeathStarBench wrk2's header and column.
+        *("TTFB 1.00ms 2.00ms 3.00ms 50.00%", "Latency2 1ms 2ms 3ms 4%", "TTFB 1ms 2ms"),
+        *("Test Results @ http://other/", "Test Results @", "Test Results @ \t"),
+        "Thread Stats Avg Stdev 99% +/- Stdev",
     ],
     "percentiles": ["50", "75", "90", "99", "99.9", "0", "100", "5x", "99.99"],
     "spacing": ["\t", " \t", "\x0b", "\u3000", ""],
@@ -480,7 +744,14 @@ _ODD: dict[str, list[str]] = {
     "blank": ["\t", "\r", "\x0c", "\xa0"],
     "ending": ["\r\n", "\r", "\n\n", "\x85"],
 }
-_ODD_KINDS = sorted([*_ODD, "errors", "ctrl-c"])
+_ODD_KINDS = sorted([*_ODD, "errors", "ctrl-c", "order"])
+_MS_PER = {"us": Decimal("0.001"), "ms": Decimal(1), "s": Decimal(1000)}
+
+
+def _exact_ms(printed: str) -> Decimal | None:
+    """A printed time's exact value in ms, to order percentiles as the parser will."""
+    m = re.fullmatch(r"(\d+\.?\d*)(us|ms|s)", printed)
+    return None if m is None else Decimal(m[1]) * _MS_PER[m[2]]
 
 
 @st.composite
@@ -530,7 +801,11 @@ def wrk_outputs(draw: st.DrawFn) -> tuple[str, bool]:
         pcts = ["50", "75", "90", "99"]
         if odd("percentiles"):
             pcts = draw(st.lists(st.sampled_from(_ODD["percentiles"]), max_size=6))
-        lines += [f"{p}% {time()}" for p in pcts]
+        times = [time() for _ in pcts]
+        exact = [_exact_ms(t) for t in times]
+        if not odd("order") and None not in exact:  # as wrk prints them: non-decreasing
+            times = [t for _, t in sorted(zip(exact, times, strict=True), key=lambda x: x[0])]
+        lines += [f"{p}% {t}" for p, t in zip(pcts, times, strict=True)]
     lines.append(f"{draw(st.integers(0, 10**9))} requests in {time()}, {size()} read")
     n = st.integers(-1, 10**6)  # the grammar reads a negative error count
     errors = [
@@ -620,6 +895,16 @@ def test_fast_path_equals_line_grammar_on_generated_outputs(drawn: tuple[str, bo
         assert fast is not None  # wrk 4.x's own layout: the fast path reads it
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(mutated(), wrk_outputs().map(lambda drawn: drawn[0])))
+def test_percentile_maps_of_any_text_are_monotonic(text: str) -> None:
+    try:
+        result = parse_wrk(text)
+    except RawFormatError:
+        return
+    _assert_ordered(result)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", b"\xc3", b"\xa9", b"\xff"])))
 def test_read_text_matches_text_mode(chunks: list[bytes]) -> None:
@@ -629,7 +914,7 @@ def test_read_text_matches_text_mode(chunks: list[bytes]) -> None:
         for pad in (0, 8192 - len(data) // 2):
             path = Path(tmp) / "out.txt"
             path.write_bytes(b"x" * pad + data)
-            assert _read_text(path) == path.read_text(encoding="utf-8", errors="replace")
+            assert read_text(path) == path.read_text(encoding="utf-8", errors="replace")
 
 
 # --- package surface and command line ---------------------------------------------------

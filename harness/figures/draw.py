@@ -41,7 +41,7 @@ def draw(spec: ChartSpec | DensitySpec, path: Path) -> Path:
     return path
 
 
-def _legend_columns(labels: list[str], width_in: float) -> int:
+def legend_columns(labels: list[str], width_in: float) -> int:
     """As many legend columns (at most 6) as fit across the figure: with 8 servers, six
     columns ran off the right edge. matplotlib fills the legend column by column, each
     column as wide as its longest label; an entry is its handle and padding (~0.6 in)
@@ -140,7 +140,7 @@ def _draw_chart(spec: ChartSpec, path: Path) -> Path:
             ax.set_ylim(bottom=0)
     for ax in axes[len(spec.panels) :]:
         ax.set_visible(False)
-    ncols = _legend_columns(list(handles), width)
+    ncols = legend_columns(list(handles), width)
     legend_rows = math.ceil(len(handles) / ncols)
     fig.subplots_adjust(top=1 - (0.35 + 0.22 * legend_rows) / height)
     if handles:

@@ -34,11 +34,13 @@ class RawFormatError(UserError, ValueError):
 class WrkResult:
     """One wrk summary as printed (rounded by wrk); docs/schema.md describes each field.
 
-    None means wrk did not print it (the text began at "Thread Stats"); the error
-    counts are 0 when their line is absent, because wrk prints it only when non-zero.
+    None means wrk did not print it (the text began at "Thread Stats", or a wrk2 build
+    printed a 99% column instead of Max); the error counts are 0 when their line is
+    absent, because wrk prints it only when non-zero. Every percentile map is sorted by
+    its quantile and never decreases in it (checked here, refused by the parser).
     """
 
-    tool: str  # "wrk", or "wrk2" when calibration or HdrHistogram lines appear
+    tool: str  # "wrk", or "wrk2" when a line only wrk2 prints appears
     url: str | None
     threads: int | None
     connections: int | None  # as requested; wrk opens threads * (connections // threads)
@@ -50,14 +52,16 @@ class WrkResult:
     transfer_per_sec_bytes: float
     latency_avg_ms: float
     latency_stdev_ms: float
-    latency_max_ms: float
+    latency_max_ms: float | None  # None: the wrk2 build printed its 99% column instead
     latency_within_stdev_pct: float
     thread_requests_per_sec_avg: float
     thread_requests_per_sec_stdev: float
-    thread_requests_per_sec_max: float
+    thread_requests_per_sec_max: float | None
     thread_requests_per_sec_within_stdev_pct: float
-    latency_percentiles_ms: dict[float, float]  # 50.0 -> ms; empty without --latency
+    latency_percentiles_ms: dict[float, float]  # 50.0 -> ms as printed; empty without --latency
     latency_uncorrected_percentiles_ms: dict[float, float]  # wrk2 -U only
+    latency_spectrum_ms: dict[float, float]  # wrk2's detailed HdrHistogram spectrum: 99.0625 -> ms
+    latency_uncorrected_spectrum_ms: dict[float, float]  # the same for wrk2 -U
     errors_connect: int = 0
     errors_read: int = 0
     errors_write: int = 0
@@ -67,6 +71,10 @@ class WrkResult:
     def __post_init__(self) -> None:
         if self.tool not in ("wrk", "wrk2"):
             raise ValueError(f"tool must be 'wrk' or 'wrk2', got {self.tool!r}")
+        for name in _PERCENTILE_MAPS:
+            pcts = getattr(self, name)
+            if pcts and not _ordered(pcts):  # most are empty: a parse-time cost otherwise
+                raise ValueError(f"{name} must be sorted and non-decreasing in its quantile")
 
     def to_json_dict(self) -> dict[str, Any]:
         """Fields as JSON-safe values: NaN -> None, percentile keys as '50', '99.9'."""
@@ -77,6 +85,24 @@ class WrkResult:
                 v = {f"{k:g}": _json_float(x) for k, x in v.items()}
             out[f.name] = _json_float(v) if isinstance(v, float) else v
         return out
+
+
+_PERCENTILE_MAPS = (
+    "latency_percentiles_ms",
+    "latency_uncorrected_percentiles_ms",
+    "latency_spectrum_ms",
+    "latency_uncorrected_spectrum_ms",
+)
+
+
+def _ordered(pcts: dict[float, float]) -> bool:
+    """Quantiles ascending and latencies non-decreasing with them (NaN is neither)."""
+    prev_q, prev_v = -math.inf, -math.inf
+    for q, v in pcts.items():
+        if not (q > prev_q and v >= prev_v):  # False for NaN too
+            return False
+        prev_q, prev_v = q, v
+    return True
 
 
 def _json_float(x: float) -> float | None:

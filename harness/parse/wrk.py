@@ -5,65 +5,85 @@ needs neither pandas nor wrk. `parse_wrk_file(path)` reads a file and attaches i
 to any `RawFormatError`. The grammar mirrors wrk 4.1's src/wrk.c and src/units.c and
 wrk2's print_hdr_latency(); docs/schema.md documents every field.
 
-Two paths, one result. `_line_grammar` is the grammar: line by line, it reads every
+The wrk family as people paste it is read too:
+- a text whose "Running …" line was cut off keeps threads and connections from the
+  "N threads and M connections" line, when that line comes before Thread Stats;
+- a fork's extra row in the Thread Stats table (`TTFB  1.2ms  0.4ms  5.6ms  80.00%`: a
+  name, three values, a percentage) is accepted and ignored: the record has no field
+  for it, and its meaning is the fork's;
+- wrk2 builds that print `Test Results @ <url>` before the table and a `99%` column
+  where wrk prints `Max` (DeathStarBench's wrk2): the URL is the one under test, the
+  maxima are None (not printed), and the Latency row's 99% value is the 99th
+  percentile when no Latency Distribution line gives it (they print the same number);
+- wrk2's summary percentiles stay as printed in `latency_percentiles_ms`; its detailed
+  HdrHistogram spectrum goes to `latency_spectrum_ms` (and the `-U` block's to the
+  `uncorrected` twins): two views of one histogram, rounded differently, never merged.
+A percentile map that decreases in its quantile is not what any of them prints: it
+is refused with the line that breaks the order, never published.
+
+Two paths, one result. `line_grammar` is the grammar: line by line, it reads every
 layout wrk, wrk2, a Lua script or a terminal paste produce, and names the line that is
 wrong. A site build parses every raw file, thousands, and the grammar's Python per line
-is most of that cost; so `parse_wrk` first tries `_fast_path`, one compiled regex that
-matches the whole text as wrk 4.x prints it (Lua lines around it, the --latency block
-and the error lines included) and is about twice as fast. It accepts only what the
-grammar reads the same way (spaces as the only whitespace, no wrk2 line, numbers and
-units as wrk prints them) and converts with the same tables; for anything else (wrk2's
-output, tabs or CRs, a latency in minutes, every error) it returns None and the grammar
-decides. tests/test_parse.py checks that both paths give the same record, float bits
-included, on real captures and generated texts.
+is most of that cost; so `parse_wrk` first tries `fast_path` (harness/parse/wrkfast.py),
+one compiled regex that matches the whole text as wrk 4.x prints it (Lua lines around
+it, the --latency block and the error lines included) and is about twice as fast. It
+accepts only what the grammar reads the same way (spaces as the only whitespace, no wrk2
+line, numbers and units as wrk prints them) and converts with the same tables; for
+anything else (wrk2's output, tabs or CRs, a latency in minutes, every error) it returns
+None and the grammar decides. tests/test_parse.py checks that both paths give the same
+record, float bits included, on real captures and generated texts.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from os import PathLike
 from typing import Any
 
 from harness.parse.records import RawFormatError, WrkResult
+from harness.parse.wrkfast import fast_path
+from harness.parse.wrkunits import (
+    COUNT,
+    COUNTS,
+    NUM,
+    PCT,
+    SIZE,
+    SIZE_SCALE,
+    TIME,
+    TIME_S,
+    ascii_re,
+    ms,
+    scaled,
+)
 
 __all__ = ["RawFormatError", "WrkResult", "parse_wrk", "parse_wrk_file"]
 
-_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+|nan|inf)"  # glibc prints 0/0 as "-nan"
-_TIME = rf"({_NUM})(us|ms|s|m|h)"
-_COUNTS = rf"({_NUM})([kMGTP]?)"
-_SIZE = rf"({_NUM})([KMGTP]?)B"
-_PCT = rf"({_NUM})%"
-# wrk's own unit tables: time base us (then s, m, h), counts x1000, sizes x1024. A scale
-# is (decimal exponent, factor): "2.01" + "e3" parses to exactly 2010.0, where
-# 2.01 * 1000 gives 2009.9999999999998; only minutes and hours need a factor.
-_Scale = tuple[str, float]
-_TIME_MS: dict[str, _Scale] = dict(
-    us=("e-3", 1), ms=("", 1), s=("e3", 1), m=("e3", 60), h=("e3", 3600)
+_RUNNING = ascii_re(r"Running\s+(\d+)(s|m|h)\s+test\s+@\s+(\S.*)")
+_THREADS = ascii_re(r"(\d+)\s+threads\s+and\s+(\d+)\s+connections")
+_TEST_RESULTS = ascii_re(r"Test\s+Results\s+@\s+(\S.*)")  # DeathStarBench's wrk2
+# The third column is "Max" in wrk and wrk2, "99%" in DeathStarBench's wrk2.
+_THREAD_STATS = ascii_re(r"Thread\s+Stats\s+Avg\s+Stdev\s+(Max|99%)\s+\+/-\s+Stdev")
+_LATENCY = ascii_re(rf"Latency\s+{TIME}\s+{TIME}\s+{TIME}\s+{PCT}")
+_REQ_SEC = ascii_re(rf"Req/Sec\s+{COUNTS}\s+{COUNTS}\s+{COUNTS}\s+{PCT}")
+# A fork's own row in the table: a name, three numbers with any unit, a percentage.
+_VALUE = rf"{NUM}[A-Za-z]*"
+_EXTRA_ROW = ascii_re(
+    rf"(?!Latency\s|Req/Sec\s)[A-Za-z][\w/-]*\s+{_VALUE}\s+{_VALUE}\s+{_VALUE}\s+{PCT}"
 )
-_TIME_S: dict[str, _Scale] = dict(us=("e-6", 1), ms=("e-3", 1), s=("", 1), m=("", 60), h=("", 3600))
-_COUNT: dict[str, _Scale] = {p: (f"e{3 * i}", 1.0) for i, p in enumerate("kMGTP", 1)}
-_COUNT[""] = ("", 1.0)
-_SIZE_SCALE = {p: 1024.0**i for i, p in enumerate(("", "K", "M", "G", "T", "P"))}
-
-
-def _re(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.ASCII)  # no Unicode digits: wrk prints ASCII only
-
-
-_RUNNING = _re(r"Running\s+(\d+)(s|m|h)\s+test\s+@\s+(\S.*)")
-_THREADS = _re(r"(\d+)\s+threads\s+and\s+(\d+)\s+connections")
-_THREAD_STATS = _re(r"Thread\s+Stats\s+Avg\s+Stdev\s+Max\s+\+/-\s+Stdev")
-_LATENCY = _re(rf"Latency\s+{_TIME}\s+{_TIME}\s+{_TIME}\s+{_PCT}")
-_REQ_SEC = _re(rf"Req/Sec\s+{_COUNTS}\s+{_COUNTS}\s+{_COUNTS}\s+{_PCT}")
-_PERCENTILE = _re(rf"(\d+(?:\.\d+)?)%\s+{_TIME}")
-_HDR_HEADING = _re(r"Latency Distribution \(HdrHistogram - (.*)\)")
-_SPECTRUM_ROW = _re(rf"({_NUM})\s+([01]\.\d+)\s+\d+\s+{_NUM}")
-_SPECTRUM_NOISE = _re(r"Detailed Percentile spectrum:|Value\s+Percentile\s+TotalCount.*|#\[.*\]|-+")
-_REQUESTS = _re(rf"(\d+)\s+requests\s+in\s+{_TIME},\s+{_SIZE}\s+read")
-_SOCKET = _re(r"Socket errors:\s+connect (-?\d+), read (-?\d+), write (-?\d+), timeout (-?\d+)")
-_NON2XX = _re(r"Non-2xx or 3xx responses:\s+(\d+)")
-_RPS = _re(rf"Requests/sec:\s+({_NUM})")
-_TRANSFER = _re(rf"Transfer/sec:\s+{_SIZE}")
+_PERCENTILE = ascii_re(rf"(\d+(?:\.\d+)?)%\s+{TIME}")
+_HDR_HEADING = ascii_re(r"Latency Distribution \(HdrHistogram - (.*)\)")
+_SPECTRUM_ROW = ascii_re(rf"({NUM})\s+([01]\.\d+)\s+\d+\s+{NUM}")
+_SPECTRUM_NOISE = ascii_re(
+    r"Detailed Percentile spectrum:|Value\s+Percentile\s+TotalCount.*|#\[.*\]|-+"
+)
+_REQUESTS = ascii_re(rf"(\d+)\s+requests\s+in\s+{TIME},\s+{SIZE}\s+read")
+_SOCKET = ascii_re(
+    r"Socket errors:\s+connect (-?\d+), read (-?\d+), write (-?\d+), timeout (-?\d+)"
+)
+_NON2XX = ascii_re(r"Non-2xx or 3xx responses:\s+(\d+)")
+_RPS = ascii_re(rf"Requests/sec:\s+({NUM})")
+_TRANSFER = ascii_re(rf"Transfer/sec:\s+{SIZE}")
 
 _W_RUNNING = "'Running <duration> test @ <url>'"
 _W_THREADS = "'<N> threads and <N> connections'"
@@ -88,120 +108,6 @@ _PREFIXES = (
     ("Transfer/sec", _TRANSFER, _W_TRANSFER),
 )
 _SUMMARY_STARTS = tuple(p for p, _, _ in _PREFIXES[1:])
-
-
-def _scaled(num: str, scale: _Scale) -> float:
-    exp, factor = scale
-    value = float(num + exp) if exp and num[-1] in "0123456789." else float(num)
-    if factor == 1:
-        return value
-    dot = num.find(".")  # round away the noise of x60, to the digits printed
-    return round(value * factor, len(num) - dot - 1 if dot >= 0 else 0)
-
-
-def _ms(num: str, unit: str) -> float:
-    return _scaled(num, _TIME_MS[unit])
-
-
-# The fast path: wrk 4.x's layout as one regex (see the module docstring). Fields are
-# separated by spaces only, so the grammar's strip() and \s+ find the same fields; a tab,
-# CR or any other whitespace falls back. `_NL` ends a line: its trailing spaces, blank
-# lines (the grammar skips them) and the next line's indentation. Lua may print lines
-# before "Running" and between the threads and Thread Stats lines: `_OTHER_LINES` skips
-# those the grammar skips there, starting with none of the words it looks for (so no
-# wrk2 calibration line) nor with a digit (a requests line). Whatever follows
-# Transfer/sec is ignored, as by the grammar. Numbers are those wrk prints, a subset of
-# `_NUM` (a percentage may be "-nan"), for fewer regex steps; "+1", ".5" or "inf" fall back.
-# So are units: those that only shift the decimal point, `float(num + exp)` exactly as
-# `_scaled` computes them; a latency in minutes or hours ("1000.00m" too) falls back.
-_S = "[ ]++"
-_NL = "[ ]*+\\n[ \\n]*+"
-_OTHER_LINES = (
-    "(?:(?!Running|Thread|Latency|Req/Sec|Socket|Non-2xx|Requests/sec|Transfer/sec)"
-    "[!-/:-~][^\\n]*+\\n[ \\n]*+)*+"
-)
-_F_NUM = r"\d+\.?\d*"
-_F_TIME = rf"({_F_NUM})(us|ms|s)"
-_F_MS = {unit: exp for unit, (exp, factor) in _TIME_MS.items() if factor == 1}
-_F_S = {unit: exp for unit, (exp, factor) in _TIME_S.items() if factor == 1}
-_F_COUNT = {unit: exp for unit, (exp, factor) in _COUNT.items() if factor == 1}
-_F_COUNTS = rf"({_F_NUM})([kMGTP]?)"
-_F_SIZE = rf"({_F_NUM})([KMGTP]?)B"
-_F_PCT = rf"(-?(?:{_F_NUM}|nan))%"
-_FAST = _re(
-    rf"[ \n]*+{_OTHER_LINES}"
-    rf"Running{_S}(\d+)(s|m|h){_S}test{_S}@{_S}([!-~]++(?:{_S}[!-~]++)*+){_NL}"
-    rf"(\d+){_S}threads{_S}and{_S}(\d+){_S}connections{_NL}{_OTHER_LINES}"
-    rf"Thread{_S}Stats{_S}Avg{_S}Stdev{_S}Max{_S}\+/-{_S}Stdev{_NL}"
-    rf"Latency{_S}{_F_TIME}{_S}{_F_TIME}{_S}{_F_TIME}{_S}{_F_PCT}{_NL}"
-    rf"Req/Sec{_S}{_F_COUNTS}{_S}{_F_COUNTS}{_S}{_F_COUNTS}{_S}{_F_PCT}{_NL}"
-    # --latency: wrk 4.x prints these four percentiles, in this order; others fall back.
-    rf"(?:Latency Distribution{_NL}50%{_S}{_F_TIME}{_NL}75%{_S}{_F_TIME}{_NL}"
-    rf"90%{_S}{_F_TIME}{_NL}99%{_S}{_F_TIME}{_NL})?"
-    rf"(\d+){_S}requests{_S}in{_S}{_F_TIME},{_S}{_F_SIZE}{_S}read{_NL}"
-    rf"(?:Socket errors:{_S}"
-    rf"connect (-?\d+), read (-?\d+), write (-?\d+), timeout (-?\d+){_NL})?"
-    rf"(?:Non-2xx or 3xx responses:{_S}(\d+){_NL})?"
-    rf"Requests/sec:{_S}({_F_NUM}){_NL}"
-    rf"Transfer/sec:{_S}{_F_SIZE}[ ]*+(?:\n|\Z)"
-)
-
-
-def _fast_path(text: str) -> WrkResult | None:
-    """The record for wrk 4.x's usual layout, in one match; None for anything else."""
-    m = _FAST.match(text.replace("^C", ""))
-    if m is None:
-        return None
-    g = m.groups()
-    test_s, test_unit, url, threads, connections = g[:5]
-    lat_avg, lat_avg_unit, lat_sd, lat_sd_unit, lat_max, lat_max_unit, lat_pct = g[5:12]
-    rps_avg, rps_avg_unit, rps_sd, rps_sd_unit, rps_max, rps_max_unit, rps_pct = g[12:19]
-    p50, p50_unit, p75, p75_unit, p90, p90_unit, p99, p99_unit = g[19:27]
-    requests, run_s, run_unit, read, read_unit = g[27:32]
-    connect_errors, read_errors, write_errors, timeout_errors, non2xx = g[32:37]
-    total, transfer, transfer_unit = g[37:]
-    # int() in the grammar's order: for a number too long for int(), the same error first.
-    n_threads, n_connections = int(threads), int(connections)
-    ms, count = _F_MS, _F_COUNT
-    percentiles = (
-        {}
-        if p50 is None
-        else {
-            50.0: float(p50 + ms[p50_unit]),
-            75.0: float(p75 + ms[p75_unit]),
-            90.0: float(p90 + ms[p90_unit]),
-            99.0: float(p99 + ms[p99_unit]),
-        }
-    )
-    errors = (0, 0, 0, 0)
-    if connect_errors is not None:
-        errors = (int(connect_errors), int(read_errors), int(write_errors), int(timeout_errors))
-    n_non2xx = 0 if non2xx is None else int(non2xx)
-    # Positional, in the order of WrkResult's fields: a third cheaper than by keyword.
-    return WrkResult(
-        "wrk",
-        url,
-        n_threads,
-        n_connections,
-        _scaled(test_s, _TIME_S[test_unit]),
-        float(run_s + _F_S[run_unit]),
-        int(requests),
-        float(read) * _SIZE_SCALE[read_unit],
-        float(total),
-        float(transfer) * _SIZE_SCALE[transfer_unit],
-        float(lat_avg + ms[lat_avg_unit]),
-        float(lat_sd + ms[lat_sd_unit]),
-        float(lat_max + ms[lat_max_unit]),
-        float(lat_pct),
-        float(rps_avg + count[rps_avg_unit]),
-        float(rps_sd + count[rps_sd_unit]),
-        float(rps_max + count[rps_max_unit]),
-        float(rps_pct),
-        percentiles,
-        {},
-        *errors,
-        n_non2xx,
-    )
 
 
 def _unexpected(lines: list[str], i: int, what: str) -> RawFormatError:
@@ -237,23 +143,33 @@ def _expect(
 
 def parse_wrk(text: str) -> WrkResult:
     """Parse one wrk/wrk2 stdout. Raises RawFormatError naming the line that is wrong."""
-    result = _fast_path(text)
-    return result if result is not None else _line_grammar(text)
+    result = fast_path(text)
+    return result if result is not None else line_grammar(text)
 
 
-def _line_grammar(text: str) -> WrkResult:
+def line_grammar(text: str) -> WrkResult:
     """The grammar: any layout it reads, or the RawFormatError naming the wrong line."""
     # A terminal echoes Ctrl-C as "^C" wherever the cursor was; wrk never prints it.
     # split("\n") + strip(): CRLF, tabs and indentation go; line numbers match an editor's.
     lines = [s.strip() for s in text.replace("^C", "").split("\n")]
-    i, head, calibrated = _header(lines)
-    lat, i = _expect(lines, i + 1, _LATENCY, _W_LATENCY)
+    i, head, wrk2, p99_column = _header(lines)
+    i = _skip_extra_rows(lines, i + 1)
+    lat, i = _expect(lines, i, _LATENCY, _W_LATENCY)
+    lat_line = i - 1
+    i = _skip_extra_rows(lines, i)
     rps, i = _expect(lines, i, _REQ_SEC, _W_REQ_SEC)
-    avg_ms = _ms(lat[1], lat[2])
+    i = _skip_extra_rows(lines, i)
+    avg_ms = ms(lat[1], lat[2])
     if lat[2] == "m" and lat[1] == "1000.00":
         # 999.995..999.999 ms prints as "1000.00ms" and the 8-wide Avg column cuts it.
         avg_ms = 1000.0
-    i, req, percentiles, uncorrected, hdr = _latency_blocks(lines, i)
+    i, req, blocks, hdr = _latency_blocks(lines, i)
+    percentiles = blocks[0]
+    if p99_column and 99.0 not in percentiles:
+        # The "99%" column is hdr_value_at_percentile(99), as the 99.000% line prints it.
+        percentiles[99.0] = (ms(lat[5], lat[6]), lat_line)
+    for block in blocks:
+        _check_order(lines, block)
     errors = [0, 0, 0, 0]  # wrk prints these two lines only when non-zero
     non2xx = 0
     i += 1
@@ -268,24 +184,27 @@ def _line_grammar(text: str) -> WrkResult:
     total, i = _expect(lines, i, _RPS, _W_RPS)
     transfer, i = _expect(lines, i, _TRANSFER, _W_TRANSFER)
     # Whatever follows Transfer/sec was printed by a Lua done(): not ours to read.
+    values = [{q: v for q, (v, _line) in sorted(block.items())} for block in blocks]
     return WrkResult(
-        tool="wrk2" if calibrated or hdr else "wrk",
+        tool="wrk2" if wrk2 or hdr else "wrk",
         **head,
-        duration_s=_scaled(req[2], _TIME_S[req[3]]),
+        duration_s=scaled(req[2], TIME_S[req[3]]),
         requests=int(req[1]),
-        bytes_read=float(req[4]) * _SIZE_SCALE[req[5]],
+        bytes_read=float(req[4]) * SIZE_SCALE[req[5]],
         requests_per_sec=float(total[1]),
-        transfer_per_sec_bytes=float(transfer[1]) * _SIZE_SCALE[transfer[2]],
+        transfer_per_sec_bytes=float(transfer[1]) * SIZE_SCALE[transfer[2]],
         latency_avg_ms=avg_ms,
-        latency_stdev_ms=_ms(lat[3], lat[4]),
-        latency_max_ms=_ms(lat[5], lat[6]),
+        latency_stdev_ms=ms(lat[3], lat[4]),
+        latency_max_ms=None if p99_column else ms(lat[5], lat[6]),
         latency_within_stdev_pct=float(lat[7]),
-        thread_requests_per_sec_avg=_scaled(rps[1], _COUNT[rps[2]]),
-        thread_requests_per_sec_stdev=_scaled(rps[3], _COUNT[rps[4]]),
-        thread_requests_per_sec_max=_scaled(rps[5], _COUNT[rps[6]]),
+        thread_requests_per_sec_avg=scaled(rps[1], COUNT[rps[2]]),
+        thread_requests_per_sec_stdev=scaled(rps[3], COUNT[rps[4]]),
+        thread_requests_per_sec_max=None if p99_column else scaled(rps[5], COUNT[rps[6]]),
         thread_requests_per_sec_within_stdev_pct=float(rps[7]),
-        latency_percentiles_ms=dict(sorted(percentiles.items())),
-        latency_uncorrected_percentiles_ms=dict(sorted(uncorrected.items())),
+        latency_percentiles_ms=values[0],
+        latency_uncorrected_percentiles_ms=values[1],
+        latency_spectrum_ms=values[2],
+        latency_uncorrected_spectrum_ms=values[3],
         errors_connect=errors[0],
         errors_read=errors[1],
         errors_write=errors[2],
@@ -294,75 +213,107 @@ def _line_grammar(text: str) -> WrkResult:
     )
 
 
-def _header(lines: list[str]) -> tuple[int, dict[str, Any], bool]:
-    """Up to the Thread Stats line: its index, the Running/threads facts, wrk2 calibration."""
+def _header(lines: list[str]) -> tuple[int, dict[str, Any], bool, bool]:
+    """Up to the Thread Stats line: its index, the Running/threads facts, whether a wrk2
+    line was seen, and whether the table's third column is "99%" instead of "Max"."""
     head: dict[str, Any] = dict.fromkeys(("url", "threads", "connections", "test_duration_s"))
-    calibrated, i, n = False, 0, len(lines)
+    wrk2 = running = False
+    i, n = 0, len(lines)
     # Lines before "Running" come from a Lua setup()/init(), lines after "connections"
     # from wrk2's calibration or a Lua request()/response(): skip them.
-    while i < n and not _THREAD_STATS.fullmatch(lines[i]):
+    while i < n and not (stats := _THREAD_STATS.fullmatch(lines[i])):
         s = lines[i]
         if s.startswith("Running") and (m := _RUNNING.fullmatch(s)):
-            head.update(test_duration_s=_scaled(m[1], _TIME_S[m[2]]), url=m[3])
+            head.update(test_duration_s=scaled(m[1], TIME_S[m[2]]), url=m[3])
             t, i = _expect(lines, i + 1, _THREADS, _W_THREADS)
             head.update(threads=int(t[1]), connections=int(t[2]))
+            running = True
             continue
         if s.startswith("Thread calibration:"):
-            calibrated = True
+            wrk2 = True
+        elif s.startswith("Test Results") and (m := _TEST_RESULTS.fullmatch(s)):
+            head["url"], wrk2 = m[1], True  # the URL these results are for
+        elif not running and s[:1].isdigit() and (m := _THREADS.fullmatch(s)):
+            # The Running line was cut off (a paste): its second line still says these.
+            head.update(threads=int(m[1]), connections=int(m[2]))
         elif s.startswith("Running"):
             raise _unexpected(lines, i, _W_RUNNING)
         elif s.startswith(_SUMMARY_STARTS) or _REQUESTS.fullmatch(s):
             raise _unexpected(lines, i, _W_STATS)
         i += 1
     if i == n:  # no Thread Stats line: a wrong file, or one cut short
-        if head["url"] is None:
+        if head["url"] is None and head["threads"] is None:
             raise _unexpected(lines, _skip_blank(lines, 0), _W_RUNNING)
         raise _unexpected(lines, n, _W_STATS)
-    return i, head, calibrated
+    p99_column = stats is not None and stats[1] == "99%"
+    return i, head, wrk2 or p99_column, p99_column
 
 
-_Pcts = dict[float, float]
+def _skip_extra_rows(lines: list[str], i: int) -> int:
+    """Past a fork's own rows of the Thread Stats table (and blank lines): ignored."""
+    while (i := _skip_blank(lines, i)) < len(lines) and _EXTRA_ROW.fullmatch(lines[i]):
+        i += 1
+    return i
 
 
-def _latency_blocks(lines: list[str], i: int) -> tuple[int, re.Match[str], _Pcts, _Pcts, bool]:
-    """Optional --latency blocks (wrk's, or wrk2's HdrHistogram ones) up to the requests line."""
-    percentiles: _Pcts = {}
-    uncorrected: _Pcts = {}
-    target: _Pcts | None = None
-    spectrum = hdr = False
+# Each percentile -> (ms, index of the line that printed it), to name a line out of order.
+_Pcts = dict[float, tuple[float, int]]
+
+
+def _latency_blocks(lines: list[str], i: int) -> tuple[int, re.Match[str], list[_Pcts], bool]:
+    """Optional --latency blocks (wrk's, or wrk2's HdrHistogram ones) up to the requests
+    line: its index and match, the four maps (recorded and uncorrected summary
+    percentiles, recorded and uncorrected spectra), and whether wrk2's blocks appeared."""
+    blocks: list[_Pcts] = [{}, {}, {}, {}]
+    summary: _Pcts | None = None  # the block's percentile lines go here
+    spectrum: _Pcts | None = None  # and its "Detailed Percentile spectrum" rows here
+    in_spectrum = hdr = False
     while True:
         i = _skip_blank(lines, i)
         s = lines[i] if i < len(lines) else ""
-        if spectrum and target is not None and (m := _SPECTRUM_ROW.fullmatch(s)):
+        if in_spectrum and spectrum is not None and (m := _SPECTRUM_ROW.fullmatch(s)):
             # HdrHistogram prints the fraction with 6 decimals and the value in ms; a
             # fraction printed twice keeps its last (larger) value, as its percentile.
-            target[round(float(m[2]) * 100, 4)] = float(m[1])
+            spectrum[round(float(m[2]) * 100, 4)] = (float(m[1]), i)
         elif s.endswith("read") and (req := _REQUESTS.fullmatch(s)):
-            return i, req, percentiles, uncorrected, hdr
-        elif target is not None and (m := _PERCENTILE.fullmatch(s)):
-            target[float(m[1])] = _ms(m[2], m[3])
+            return i, req, blocks, hdr
+        elif summary is not None and (m := _PERCENTILE.fullmatch(s)):
+            summary[float(m[1])] = (ms(m[2], m[3]), i)
         elif s == "Latency Distribution":
-            target, spectrum = percentiles, False
+            summary, spectrum, in_spectrum = blocks[0], None, False
         elif m := _HDR_HEADING.fullmatch(s):
-            hdr, spectrum = True, False
-            target = percentiles if m[1].startswith("Recorded") else uncorrected
-        elif target is not None and _SPECTRUM_NOISE.fullmatch(s):
-            spectrum = spectrum or s.startswith("Detailed")
+            hdr, in_spectrum = True, False
+            recorded = m[1].startswith("Recorded")
+            summary, spectrum = (blocks[0], blocks[2]) if recorded else (blocks[1], blocks[3])
+        elif summary is not None and _SPECTRUM_NOISE.fullmatch(s):
+            in_spectrum = in_spectrum or s.startswith("Detailed")
         else:
-            raise _unexpected(lines, i, _W_REQUESTS if target is None else _W_PERCENTILE)
+            raise _unexpected(lines, i, _W_REQUESTS if summary is None else _W_PERCENTILE)
         i += 1
+
+
+def _check_order(lines: list[str], pcts: _Pcts) -> None:
+    """Refuse a map whose latency decreases as the percentile grows, naming the line."""
+    prev_ms, prev_line = -math.inf, -1
+    for _q, (value, line) in sorted(pcts.items()):
+        if math.isnan(value):
+            raise _unexpected(lines, line, "a latency that is a number")
+        if value < prev_ms:
+            earlier = f"line {prev_line + 1}'s ({lines[prev_line]!r})"
+            raise _unexpected(lines, line, f"a latency no lower than {earlier}")
+        prev_ms, prev_line = value, line
 
 
 def parse_wrk_file(path: str | PathLike[str]) -> WrkResult:
     """Read and parse one file; a RawFormatError then names the file. OSError passes."""
-    text = _read_text(path)
+    text = read_text(path)
     try:
         return parse_wrk(text)
     except RawFormatError as e:
         raise e.at(path) from None
 
 
-def _read_text(path: str | PathLike[str]) -> str:
+def read_text(path: str | PathLike[str]) -> str:
     """What `Path(path).read_text(encoding="utf-8", errors="replace")` returns, without a
     text-mode file: the bytes decoded at once, newlines translated as text mode does."""
     with open(path, "rb") as f:

@@ -14,35 +14,50 @@ repeat) from each file name through `pattern`, copies each text byte for byte to
 - What the logs cannot tell is recorded as unknown: app and workload `unknown` unless
   given, versions, host facts, argv, CPUs and limits `null`, profile `imported`.
   Threads, duration and URL come from wrk's own header lines.
-- A text without a wrk summary becomes a failed cell whose reason says so; a file name
-  that does not match, two files for one cell, or a header that contradicts the file
-  name stop the import with one error listing every offending file.
+- A text without a wrk summary becomes a failed cell whose reason says so; two files
+  for one cell, or a header that contradicts the file name stop the import with one
+  error listing every offending file.
+- Files that do not match (a CSV the older study left beside its logs, a file in a
+  folder that is not a repeat directory, anything but a regular file) are skipped: each
+  is passed to `note`, and run.json lists them under `import_skipped` ({"path", "why"}).
+  `strict=True` refuses the import instead, naming them. Hidden files and directories
+  (names starting with ".") are ignored.
+- Nothing is written outside `out_dir`. A name field that is not a plain directory name
+  (".", "..", a path separator, a drive such as "C:") is refused naming the file, and
+  every path written is resolved and checked to lie under `out_dir` before the first
+  write.
+- Symbolic links in the source directory (to files or directories) are refused, naming
+  each: a link can point anywhere, and a text copied from outside the directory would
+  be published as a measurement. Copy the file itself into the directory instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
 from harness.matrix.model import Cell
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk
+from harness.raw.importsource import (
+    ImportLogsError,
+    Skipped,
+    candidates,
+    confined,
+    read_bytes,
+    unsafe_name,
+)
 from harness.raw.records import CellSidecar, RunMeta
 from harness.raw.store import RunStore, utc_now, write_atomic
 
 FIELDS = {"server": r"[^/]+?", "app": r"[^/]+?", "workload": r"[^/]+?"}
 NUMBERS = ("connections", "repeat")
-REPEAT_DIR = re.compile(r"(?:r|run|repeat)?[-_]?(\d+)", re.IGNORECASE)
 UNKNOWN = "unknown"
 HOST_KEYS = "hostname cpu_model cores memory_bytes kernel os nofile_soft nofile_hard".split()
-
-
-class ImportLogsError(UserError, ValueError):
-    """The directory or pattern cannot be imported; the message lists what to fix."""
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -69,37 +84,31 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
-def _candidates(src: Path) -> list[tuple[Path, int | None]]:
-    """(file, repeat from its directory or None) for top-level files and repeat dirs."""
-    found: list[tuple[Path, int | None]] = []
-    for entry in sorted(src.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file():
-            found.append((entry, None))
-        elif entry.is_dir():
-            m = REPEAT_DIR.fullmatch(entry.name)
-            for sub in sorted(entry.rglob("*")):
-                if sub.is_file() and not sub.name.startswith("."):
-                    # Only files right inside a repeat directory can match; -1 marks the rest.
-                    inside = m is not None and sub.parent == entry
-                    found.append((sub, int(m.group(1)) if m is not None and inside else -1))
-    return found
-
-
-def _cells(src: Path, regex: re.Pattern[str], pattern: str) -> dict[Cell, Path]:
+def _cells(
+    src: Path, regex: re.Pattern[str], pattern: str, strict: bool
+) -> tuple[dict[Cell, Path], list[Skipped]]:
+    found, skipped, links = candidates(src)
+    if links:
+        listed = ", ".join(p.relative_to(src).as_posix() for p in links)
+        raise ImportLogsError(
+            f"{src}: symbolic links are not imported (copy the files themselves): {listed}"
+        )
     cells: dict[Cell, Path] = {}
-    unmatched, clashes = [], []
-    for path, dir_repeat in _candidates(src):
-        m = regex.fullmatch(path.name) if dir_repeat != -1 else None
+    clashes, unsafe = [], []
+    for path, dir_repeat in found:
+        rel = path.relative_to(src).as_posix()
+        m = regex.fullmatch(path.name)
         if m is None:
-            unmatched.append(path.relative_to(src).as_posix())
+            skipped.append({"path": rel, "why": f"name does not match the pattern {pattern!r}"})
             continue
         fields = m.groupdict()
+        bad = [f for f in FIELDS if fields.get(f) is not None and unsafe_name(fields[f])]
+        if bad:
+            unsafe.append(f"{rel} ({', '.join(f'{f} {fields[f]!r}' for f in bad)})")
+            continue
         repeat = int(fields["repeat"]) if fields.get("repeat") else dir_repeat or 1
         if dir_repeat and fields.get("repeat") and int(fields["repeat"]) != dir_repeat:
-            name = path.relative_to(src)
-            clashes.append(f"{name}: repeat {fields['repeat']} in a repeat-{dir_repeat} directory")
+            clashes.append(f"{rel}: repeat {fields['repeat']} in a repeat-{dir_repeat} directory")
             continue
         cell = Cell(
             fields["server"],
@@ -109,26 +118,35 @@ def _cells(src: Path, regex: re.Pattern[str], pattern: str) -> dict[Cell, Path]:
             repeat,
         )
         if cell.connections < 1 or repeat < 1:
-            clashes.append(f"{path.relative_to(src)}: connections and repeat count from 1")
+            clashes.append(f"{rel}: connections and repeat count from 1")
         elif cell in cells:
-            first = cells[cell].relative_to(src)
-            clashes.append(f"{first} and {path.relative_to(src)}: both {cell.key}")
+            first = cells[cell].relative_to(src).as_posix()
+            clashes.append(f"{first} and {rel}: both {cell.key}")
         else:
             cells[cell] = path
-    if not cells and not clashes:
-        names = ", ".join(unmatched[:10]) + (" …" if len(unmatched) > 10 else "")
+    if unsafe:
         raise ImportLogsError(
-            f"pattern {pattern!r} matches none of the {len(unmatched)} files in {src}: {names}"
+            f"{src}: cannot import {'; '.join(unsafe)}: a name field must be a plain folder"
+            " name, not '.', '..', one with a path separator or a drive"
         )
-    if unmatched:
-        clashes.append("file names that do not match the pattern: " + ", ".join(unmatched))
+    if not cells and not clashes:
+        names = [s["path"] for s in skipped]
+        shown = ", ".join(names[:10]) + (" …" if len(names) > 10 else "")
+        raise ImportLogsError(
+            f"pattern {pattern!r} matches none of the {len(names)} files in {src}: {shown}"
+        )
+    if strict and skipped:
+        clashes.append(
+            "files that do not match (--strict): "
+            + ", ".join(f"{s['path']} ({s['why']})" for s in skipped)
+        )
     if clashes:
-        raise ImportLogsError(f"{src}: cannot import:\n  " + "\n  ".join(clashes))
-    return cells
+        raise ImportLogsError(f"{src}: cannot import: {'; '.join(clashes)}")
+    return cells, sorted(skipped, key=lambda s: s["path"])
 
 
 def _read(path: Path, cell: Cell) -> tuple[bytes, WrkResult | None, str | None]:
-    data = path.read_bytes()
+    data = read_bytes(path)
     try:
         result = parse_wrk(data.decode("utf-8", "replace"))
     except RawFormatError as e:
@@ -153,15 +171,34 @@ def _run_id(out: Path, profile: str) -> str:
 
 
 def import_logs(
-    src_dir: str | Path, pattern: str, out_dir: str | Path, profile: str = "imported"
+    src_dir: str | Path,
+    pattern: str,
+    out_dir: str | Path,
+    profile: str = "imported",
+    strict: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> str:
-    """Import every wrk output in `src_dir` named by `pattern` as one run; return its id."""
+    """Import every wrk output in `src_dir` named by `pattern` as one run; return its id.
+
+    Files that do not match are skipped, passed to `note` one line each and recorded
+    in run.json's `import_skipped`; with `strict` they refuse the import instead.
+    """
     src, out = Path(src_dir), Path(out_dir)
     if not src.is_dir():
         raise ImportLogsError(f"{src}: not a directory")
-    cells = _cells(src, compile_pattern(pattern), pattern)
-    texts = {cell: _read(path, cell) for cell, path in cells.items()}
+    if unsafe_name(profile):
+        raise ImportLogsError(f"profile {profile!r}: not a plain name (it names the run folder)")
+    cells, skipped = _cells(src, compile_pattern(pattern), pattern, strict)
     store = RunStore(out, _run_id(out, profile))
+    targets = {store.run_json: "run.json"}
+    for cell, path in cells.items():
+        files = store.cell_files(cell)
+        targets.update(dict.fromkeys((files["stdout"], files["sidecar"]), str(path)))
+    confined(out, targets)  # before the first write
+    texts = {cell: _read(path, cell) for cell, path in cells.items()}
+    if note is not None:
+        for s in skipped:
+            note(f"skipped {src / s['path']}: {s['why']}")
     order = sorted(cells, key=lambda c: (c.repeat, c.server, c.app, c.workload, c.connections))
     parsed = [r for _d, r, _e in texts.values() if r is not None]
 
@@ -193,6 +230,7 @@ def import_logs(
             git={"commit": None, "dirty": None},
             argv=("import-logs", str(src), pattern),
             imported_from={"src_dir": str(src.resolve()), "pattern": pattern, "at": utc_now()},
+            import_skipped=tuple(skipped),
         )
     )
     for cell in order:

@@ -86,6 +86,7 @@ class RunMeta:
     hosts: Mapping[str, Any] | None = None  # runs on other hosts (harness/bench/remote/)
     imported_from: Mapping[str, Any] | None = None  # invoke import-logs
     imported_cells: tuple[str, ...] = ()  # invoke import-metrics
+    import_skipped: tuple[Mapping[str, str], ...] = ()  # import-logs: files not imported
     imported: bool = False  # a run made only of import-metrics cells
     # Fields this code does not know, kept as they are so that nothing is lost on rewrite.
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -120,6 +121,7 @@ class RunMeta:
             hosts=check_field(doc, "hosts", OBJECT, path),
             imported_from=check_field(doc, "imported_from", OBJECT, path),
             imported_cells=tuple(check_field(doc, "imported_cells", LIST, path) or ()),
+            import_skipped=tuple(check_field(doc, "import_skipped", LIST, path) or ()),
             imported=check_field(doc, "imported", BOOL, path) is True,
             extra={k: v for k, v in doc.items() if k not in known and k not in _ENVELOPE},
         )
@@ -131,7 +133,9 @@ class RunMeta:
 
 _RUN_TEXT = ("profile", "status", "started_at", "ended_at", "resumed_at")
 _RUN_MAPS = ("settings", "host", "versions", "servers", "git", "unavailable")
-_RUN_OPTIONAL = {"resumed_at", "hosts", "imported_from", "imported_cells", "imported"}
+_RUN_OPTIONAL = {
+    "resumed_at", "hosts", "imported_from", "imported_cells", "import_skipped", "imported",
+}  # fmt: skip
 _ENVELOPE = {"format_version", "kind"}
 
 

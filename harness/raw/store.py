@@ -8,8 +8,10 @@ record and which cells are finished.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,8 +32,11 @@ def new_run_id(profile: str) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all, with the mode any new file gets (0666 less the
+    user's umask, as `open()` would), not mkstemp's 0600: sidecars and exports are read
+    by other users and web servers."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -39,8 +44,21 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new `.<name>.<random>.part` beside `path`, opened exclusively (as mkstemp
+    does) with mode 0666 so that the kernel applies the umask, without reading it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(tempfile.TMP_MAX):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:

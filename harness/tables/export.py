@@ -4,6 +4,13 @@ The CSV opens in any spreadsheet program (UTF-8, comma-separated, a header row, 
 cells for missing values); JSON lines carry the same rows with `null` for missing.
 Both keep the table's fixed column and row order, so the same raw/ gives the same
 bytes. Files are written to a temporary name and renamed, like everything in raw/.
+
+A spreadsheet evaluates a cell that starts with `=`, `+`, `-` or `@` (and, OWASP
+adds, a tab or carriage return) as a formula, so a server name or reason such as
+`=1+2` or `=HYPERLINK(…)` would run when results.csv is opened. In the CSV only, such
+text values get a leading single quote, as OWASP's "CSV injection" page advises; number
+columns are left alone (a negative figure stays a number) and results.jsonl keeps every
+value as it is, for scripts.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import pandas as pd
 from harness.raw.store import write_atomic
 
 CSV_NAME = "results.csv"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 JSONL_NAME = "results.jsonl"
 
 
@@ -48,7 +56,7 @@ def export_table(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Write `results.csv` and `results.jsonl` into `out_dir`; return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    csv_text = df.to_csv(index=False, lineterminator="\n", na_rep="")
+    csv_text = spreadsheet_safe(df).to_csv(index=False, lineterminator="\n", na_rep="")
     lines = [
         json.dumps(_record(row), ensure_ascii=False, allow_nan=False) + "\n"
         for row in df.to_dict("records")
@@ -57,6 +65,24 @@ def export_table(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     write_atomic(written[0], csv_text.encode("utf-8"))
     write_atomic(written[1], "".join(lines).encode("utf-8"))
     return written
+
+
+def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with every text value that a spreadsheet would take for a formula quoted."""
+    out = df
+    for column in df.columns:
+        values = df[column]
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+            continue  # numbers, booleans: never text, never escaped
+        if values.map(_formula_like).any():
+            if out is df:
+                out = df.copy()
+            out[column] = values.map(lambda v: "'" + v if _formula_like(v) else v)
+    return out
+
+
+def _formula_like(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_START)
 
 
 def _record(row: dict[Any, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from harness.bench import runner
 from harness.bench.preflight import preflight
 from harness.bench.sampler import Sampler, child_named
 from harness.errors import UserError
+from harness.matrix.model import listen_backlog, nofile_needed, wrk_limit_s
 from harness.parse.wrk import RawFormatError, parse_wrk
 from harness.paths import LUA_DIR
 from harness.raw.documents import CALIBRATION_FORMAT_VERSION
@@ -33,6 +34,7 @@ from harness.raw.store import utc_now, write_atomic, write_json
 NGINX = "/usr/sbin/nginx"
 BODY = b"Hello, World!"
 LUA_REPORT = LUA_DIR / "report.lua"
+WRK_TIMEOUT_S = 2.0  # wrk's default --timeout, which the calibration keeps
 # Format history: 1 — first version.
 
 CONF = """\
@@ -91,7 +93,7 @@ def calibrate(
         raise CalibrationError(
             f"nginx: {nginx} not found (install it: apt-get install nginx-light)"
         )
-    nofile = runner.nofile_needed(connections)
+    nofile = nofile_needed(connections)
     runner.check_nofile(nofile)
     record: dict[str, Any] = {
         "format_version": CALIBRATION_FORMAT_VERSION,
@@ -110,7 +112,7 @@ def calibrate(
     with tempfile.TemporaryDirectory(prefix="wsgi-baseline-nginx-") as tmp:
         port = runner.free_port()
         conf = CONF.format(
-            tmp=tmp, port=port, nofile=nofile, backlog=max(1024, 2 * connections),
+            tmp=tmp, port=port, nofile=nofile, backlog=listen_backlog(connections),
             worker_connections=connections + 64,
         )  # fmt: skip
         (Path(tmp) / "nginx.conf").write_text(conf)
@@ -137,7 +139,7 @@ def calibrate(
             with Sampler(server.pgid, child_named(Path(wrk).name), port) as sampler:
                 run = runner.run_wrk(
                     wrk_argv, {"WSGI_BASELINE_REPORT": str(lua_path)}, client_cpus, nofile,
-                    limit_s=duration_s + 30,
+                    limit_s=wrk_limit_s(duration_s, WRK_TIMEOUT_S),
                 )  # fmt: skip
         finally:
             runner.stop_server(server)

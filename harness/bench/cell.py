@@ -306,5 +306,4 @@ def _finish(
 ) -> CellOutcome:
     status = "ok" if ok else "failed"
     store.write_cell(replace(rec, status=status, reason=reason, ended_at=utc_now()))
-    cell = Cell(rec.server, rec.app, rec.workload, rec.connections, rec.repeat)
-    return CellOutcome(cell, status, reason, rps)
+    return CellOutcome(rec.cell, status, reason, rps)

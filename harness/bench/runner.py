@@ -39,11 +39,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def nofile_needed(connections: int) -> int:
-    # wrk needs one descriptor per connection plus its own; servers the same plus workers.
-    return connections + 256
-
-
 def check_nofile(needed: int) -> None:
     """Fail with a clear line if the hard open-files limit cannot cover `needed`."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

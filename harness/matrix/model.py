@@ -40,6 +40,18 @@ def nofile_needed(connections: int) -> int:
     return connections + NOFILE_SPARE
 
 
+def listen_backlog(connections: int) -> int:
+    """The listen backlog a server is given for at most `connections` at once: more than
+    it will hold, so no connection waits on a full queue (uWSGI's default of 100 stalled
+    SYNs for 1 s at c=500). The kernel may cap it (net.core.somaxconn)."""
+    return max(MIN_BACKLOG, 2 * connections)
+
+
+def wrk_limit_s(seconds: float, timeout_s: float) -> float:
+    """How long a wrk run of `seconds` may take before it is killed."""
+    return seconds + timeout_s + WRK_SPARE_S
+
+
 @dataclass(frozen=True)
 class Cell:
     """One measurement: a server serving an app under one load level, one repeat."""
@@ -92,10 +104,8 @@ class Matrix:
 
     @property
     def backlog(self) -> int:
-        """The listen backlog every server is given: more than the most connections any
-        cell opens, so no connection waits on a full queue (uWSGI's default of 100
-        stalled SYNs for 1 s at c=500). The kernel may cap it (net.core.somaxconn)."""
-        return max(MIN_BACKLOG, 2 * max(self.connections))
+        """The listen backlog every server of the run is given (`listen_backlog`)."""
+        return listen_backlog(max(self.connections))
 
     @property
     def nofile_limit(self) -> int:
@@ -104,7 +114,7 @@ class Matrix:
 
     def wrk_limit_s(self, seconds: float) -> float:
         """How long a wrk run of `seconds` may take before it is killed."""
-        return seconds + self.timeout_s + WRK_SPARE_S
+        return wrk_limit_s(seconds, self.timeout_s)
 
     def settings(self) -> dict[str, Any]:
         """The matrix as recorded in run.json (everything but the cell list)."""

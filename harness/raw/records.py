@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from harness.matrix.model import Cell
 from harness.parse.records import RawFormatError
 from harness.raw.documents import (
     BOOL,
@@ -229,8 +230,12 @@ class CellSidecar:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def cell(self) -> Cell:
+        return Cell(self.server, self.app, self.workload, self.connections, self.repeat)
+
+    @property
     def key(self) -> str:
-        return f"{self.server}/{self.app}/{self.workload}/c{self.connections}-r{self.repeat}"
+        return self.cell.key
 
     @property
     def ok(self) -> bool:

@@ -130,8 +130,7 @@ class RunStore:
 
     def write_cell(self, record: CellSidecar) -> Path:
         """Write a cell's sidecar last, listing the cell's files that exist; its path."""
-        cell = Cell(record.server, record.app, record.workload, record.connections, record.repeat)
-        files = self.cell_files(cell)
+        files = self.cell_files(record.cell)
         names = {k: p.name for k, p in files.items() if k not in _UNLISTED and p.exists()}
         write_json(files["sidecar"], replace(record, files=names).to_json())
         return files["sidecar"]

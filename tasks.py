@@ -77,6 +77,13 @@ def _user_errors(interrupted: str = "interrupted") -> Iterator[None]:
         "remote-dir": "directory on remote hosts for the code and virtualenv "
         "(default: wsgi-baseline in the login directory)",
         "remote-venv": "existing virtualenv on the server host to use instead of making one",
+        "precision": "adaptive repeats: after --repeats (at least 3), measure a cell again "
+        "while its 95 % interval is wider than this share of its mean, e.g. 2%",
+        "max-repeats": "with --precision: at most this many repeats per cell (default 10)",
+        "max-time": "with --precision: add no round of repeats that would pass this wall "
+        "time, e.g. 20m",
+        "no-calibrate": "do not measure the client ceiling (wrk against nginx) at the start "
+        "and end of the run (recorded)",
     },
 )
 def bench(
@@ -113,6 +120,10 @@ def bench(
     insecure_host_keys: bool = False,
     remote_dir: str = "",
     remote_venv: str = "",
+    precision: str = "",
+    max_repeats: str = "",
+    max_time: str = "",
+    no_calibrate: bool = False,
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
     from harness.bench.remote.session import remote_bench
@@ -145,6 +156,10 @@ def bench(
         "session_mix": session_mix or None,
         "session_keys": session_keys or None,
         "session_seed": session_seed or None,
+        "precision": precision or None,
+        "max_repeats": max_repeats or None,
+        "max_time": max_time or None,
+        "calibrate": False if no_calibrate else None,
     }
     if seed:
         try:

@@ -25,6 +25,7 @@ from harness import RawFormatError, load_runs
 from harness.raw.documents import FORMAT_VERSION
 from harness.tables.dataset import load_calibrations
 from harness.tables.export import export_table
+from harness.tables.flags import details_of
 from harness.tables.schema import COLUMNS, DTYPES, EXACT, SORT_KEYS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -68,10 +69,20 @@ def test_shape_columns_dtypes_and_order() -> None:
         ("raw", 50, 1),
     ]
     assert df.attrs["skipped"] == []
-    # Real captures: a 404 path, a body ended by close, two repeats 23 % apart.
-    assert df["flags"].tolist() == ["non_2xx", "eof_read_errors", "", "noisy", "noisy", ""]
-    assert df["flag_details"][1] == (
-        "eof_read_errors: 2230 read errors for 2230 requests: bodies end at connection close"
+    # Real captures: a 404 path, a body ended by close, a failed cell, two repeats 23 %
+    # apart; every ok cell measured once has no interval: its noise is unknown.
+    unknown = "noise_unknown"
+    assert df["status"][2] == "failed"
+    assert df["flags"].tolist() == [
+        f"{unknown};non_2xx",
+        f"eof_read_errors;{unknown}",
+        "",
+        "noisy",
+        "noisy",
+        unknown,
+    ]
+    assert details_of(df["flag_details"][1])["eof_read_errors"] == (
+        "2230 read errors for 2230 requests: bodies end at connection close"
     )
 
 
@@ -383,7 +394,7 @@ def test_session_counts_and_expected_404s_raise_no_flag() -> None:
     shared = bench_row(df, "raw", "session", 4)  # 4 connections on 1 thread: not matched
     assert (shared.session_exact, shared.session_not_found) == (False, 2037)
     assert pd.isna(shared.session_mismatches)
-    assert (df["flags"] == "").all()
+    assert (df["flags"] == "noise_unknown").all()  # the smoke run has one repeat per cell
 
 
 def test_session_error_statuses_beyond_404_are_flagged(tmp_path: Path) -> None:
@@ -394,9 +405,9 @@ def test_session_error_statuses_beyond_404_are_flagged(tmp_path: Path) -> None:
     doc["session"]["replies"]["other"] = 37
     report.write_text(json.dumps(doc))
     r = bench_row(load_runs(tmp_path / "raw"), "raw", "session", 4)
-    assert (r["flags"], r.session_other) == ("non_2xx", 37)
-    assert r.flag_details == (
-        "non_2xx: 37 of 8589 responses (0%) had a status of 400 or more other than 404"
+    assert (r["flags"], r.session_other) == ("noise_unknown;non_2xx", 37)
+    assert details_of(r.flag_details)["non_2xx"] == (
+        "37 of 8589 responses (0%) had a status of 400 or more other than 404"
     )
 
 
@@ -455,11 +466,11 @@ def test_imported_logs_load_with_flags(tmp_path: Path) -> None:
     run_id = import_logs(src, "{server}.{connections}.log", tmp_path / "raw")
     df = load_runs(tmp_path / "raw")
     assert df[["server", "flags"]].values.tolist() == [
-        ["uwsgi", "eof_read_errors"], ["waitress", ""]
+        ["uwsgi", "eof_read_errors;noise_unknown"], ["waitress", "noise_unknown"]
     ]  # fmt: skip
     r = df.iloc[0]
-    assert r.flag_details == (
-        "eof_read_errors: 2230 read errors for 2230 requests: bodies end at connection close"
+    assert details_of(r.flag_details)["eof_read_errors"] == (
+        "2230 read errors for 2230 requests: bodies end at connection close"
     )
     assert (r.run_id, r.app, r.profile, r.imported) == (run_id, "unknown", "imported", True)
     # What the logs cannot tell stays empty.

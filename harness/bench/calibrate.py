@@ -87,6 +87,7 @@ def calibrate(
     server_cpus: Sequence[int] | None,
     nginx: str = NGINX,
     wrk: str = "wrk",
+    when: str = "on request",
 ) -> dict[str, Any]:
     """Measure wrk against nginx; write and return the calibration record."""
     if shutil.which(nginx) is None:
@@ -98,6 +99,7 @@ def calibrate(
     record: dict[str, Any] = {
         "format_version": CALIBRATION_FORMAT_VERSION,
         "kind": "calibration",
+        "when": when,  # start or end of a run, or `invoke calibrate` (on request)
         "started_at": utc_now(),
         "nginx_version": nginx_version(nginx),
         "connections": connections,

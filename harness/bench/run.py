@@ -20,19 +20,22 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
+from rich.text import Text
 
-from harness.bench import runsetup
-from harness.bench.cell import measure_cell
+from harness.bench import calibrations, runsetup
+from harness.bench.cell import CellOutcome, measure_cell
 from harness.bench.host import CellHost
 from harness.bench.localhost import LocalCellHost
+from harness.bench.schedule import Group, group_of, next_round
 from harness.matrix.customservers import AnyServer
 from harness.matrix.hosts import check_same_hosts
-from harness.matrix.model import Matrix
-from harness.raw.store import utc_now
+from harness.matrix.model import Cell, Matrix
+from harness.raw.store import RunStore, utc_now
 
 if TYPE_CHECKING:  # paramiko and fabric load only when a run has remote hosts
     from harness.bench.remote.session import RemoteSession
@@ -100,39 +103,111 @@ def run_bench(
     for what, why in unavailable.items():
         console.print(f"[red]unavailable:[/] {what}: {why} (its cells are recorded as failed)")
 
-    todo = [c for c in matrix.cells if not store.is_finished(c)]
-    done_before = len(matrix.cells) - len(todo)
-    failed = 0
+    planned = list(matrix.cells)
+    todo = [c for c in planned if not store.is_finished(c)]
+    measured = failed = 0
     status = "interrupted"
     start = time.monotonic()
+    try:
+        with sigterm_as_interrupt(), progress_display(console, matrix) as progress:
+            calibrations.measure(store, matrix, "start", remote is not None, console)
+            task = progress.add_task(
+                "cells", total=len(planned), completed=len(planned) - len(todo)
+            )
+            for round_no in range(1, MAX_ROUNDS + 1):
+                for cell in todo:
+                    progress.update(task, description=cell.key)
+                    outcome = measure_cell(host, store, matrix, cell, unavailable)
+                    measured += 1
+                    failed += outcome.status != "ok"
+                    progress.console.print(outcome_line(outcome))
+                    progress.advance(task)
+                todo = next_round(matrix, planned, measured_values(store, planned), round_no)
+                if not todo or not within_time(matrix, start, len(todo), console):
+                    break
+                planned += todo
+                store.write_run(
+                    replace(store.read_run(), cells_planned=tuple(c.key for c in planned))
+                )
+                progress.update(task, total=len(planned))
+                console.print(
+                    f"round {round_no + 1}: {len(todo)} cell(s) not yet within "
+                    f"±{matrix.precision:.1%}: one more repeat each"
+                )
+            calibrations.measure(store, matrix, "end", remote is not None, console)
+        status = "complete"
+    finally:
+        store.write_run(replace(store.read_run(), status=status, ended_at=utc_now()))
+        console.print(
+            f"run {store.run_id}: {status}, {measured} cell(s) measured in "
+            f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"
+        )
+    return store.run_id
+
+
+# A bound on adaptive rounds besides --max-repeats: the loop always ends.
+MAX_ROUNDS = 1000
+# Per cell beyond its configured seconds: a server start, wrk's own stop, the files.
+CELL_SPARE_S = 1.0
+
+
+def measured_values(store: RunStore, planned: list[Cell]) -> dict[Group, list[float]]:
+    """The req/s of every ok repeat planned so far, by cell."""
+    out: dict[Group, list[float]] = {}
+    for cell in planned:
+        rps = store.requests_per_sec(cell)
+        if rps is not None:
+            out.setdefault(group_of(cell), []).append(rps)
+    return out
+
+
+def within_time(matrix: Matrix, start: float, cells: int, console: Console) -> bool:
+    """Whether a round of `cells` more fits in --max-time (always, without one)."""
+    if matrix.max_time_s is None:
+        return True
+    per_cell = matrix.warmup_s + matrix.duration_s + CELL_SPARE_S
+    spent = time.monotonic() - start
+    if spent + cells * per_cell <= matrix.max_time_s:
+        return True
+    console.print(
+        f"[yellow]--max-time {matrix.max_time_s:.0f} s: no time for {cells} more cell(s) "
+        f"({spent:.0f} s spent); the cells not within ±{matrix.precision:.1%} keep the "
+        "flag 'imprecise'"
+    )
+    return False
+
+
+def outcome_line(outcome: CellOutcome) -> str:
+    if outcome.status != "ok":
+        return f"[red]failed[/] {outcome.cell.key}: {outcome.reason}"
+    return f"ok     {outcome.cell.key}: {outcome.requests_per_sec} req/s"
+
+
+@contextmanager
+def progress_display(console: Console, matrix: Matrix) -> Iterator[Progress]:
+    """A progress bar whose ETA is known from the first cell: the cells left times their
+    configured seconds (warm-up, measurement) and a little for each server start."""
+    per_cell = matrix.warmup_s + matrix.duration_s + CELL_SPARE_S
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
-        TimeRemainingColumn(),
+        EtaColumn(per_cell),
     )
-    try:
-        with (
-            sigterm_as_interrupt(),
-            Progress(*columns, console=console, transient=False) as progress,
-        ):
-            task = progress.add_task("cells", total=len(matrix.cells), completed=done_before)
-            for cell in todo:
-                progress.update(task, description=cell.key)
-                outcome = measure_cell(host, store, matrix, cell, unavailable)
-                if outcome.status != "ok":
-                    failed += 1
-                    progress.console.print(f"[red]failed[/] {cell.key}: {outcome.reason}")
-                else:
-                    progress.console.print(f"ok     {cell.key}: {outcome.requests_per_sec} req/s")
-                progress.advance(task)
-        status = "complete"
-    finally:
-        store.write_run(replace(store.read_run(), status=status, ended_at=utc_now()))
-        console.print(
-            f"run {store.run_id}: {status}, {len(todo)} cell(s) measured in "
-            f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"
-        )
-    return store.run_id
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield progress
+
+
+class EtaColumn(ProgressColumn):
+    """Time left from the cells left, not from the speed so far (unknown at the start)."""
+
+    def __init__(self, per_cell_s: float) -> None:
+        super().__init__()
+        self.per_cell_s = per_cell_s
+
+    def render(self, task: Task) -> Text:
+        left = max(0.0, (task.total or 0) - task.completed) * self.per_cell_s
+        minutes, seconds = divmod(int(left), 60)
+        return Text(f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}", style="progress.remaining")

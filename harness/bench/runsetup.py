@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.bench import hostinfo, runner
 from harness.bench.localhost import ACTIVE_MARKER
+from harness.bench.schedule import adaptive_extra
 from harness.errors import UserError
 from harness.matrix import workloads
 from harness.matrix.customservers import AnyServer, CustomServer
@@ -126,11 +127,12 @@ def open_run(out: Path, matrix: Matrix, resume: str | bool, fresh: bool) -> tupl
         return RunStore(out, new_run_id(matrix.profile)), matrix
     store = RunStore(out, run_id)
     meta = store.read_run()
-    by_key = {c.key: c for c in matrix.cells}
     planned = meta.cells_planned
-    if set(planned) != set(by_key):
+    extra = adaptive_extra(matrix, planned)  # repeats added by --precision rounds
+    if extra is None:
         raise BenchError(f"--resume: run {run_id} was planned with other cells; start a new run")
     # Keep the recorded order (and seed) so a resumed shuffled run stays the same run.
+    by_key = {c.key: c for c in (*matrix.cells, *extra)}
     seed = meta.settings.get("seed")
     matrix = replace(matrix, cells=tuple(by_key[k] for k in planned), seed=seed)
     return store, matrix

@@ -16,9 +16,12 @@ from typing import Any
 
 from harness.matrix.model import METRICS_SUFFIX, WORKLOADS, Cell, Matrix
 from harness.matrix.options import ConfigError, parse_cpus, parse_duration, parse_ints, parse_list
+from harness.matrix.precision import MIN_ADAPTIVE_REPEATS, parse_precision
 from harness.paths import PROFILES_FILE
 
 DEFAULT_PROFILE = "quick"
+# With --precision and no --max-repeats: how many repeats a cell may get at most.
+DEFAULT_MAX_REPEATS = 10
 
 
 def load_profile(name: str, path: Path = PROFILES_FILE) -> dict[str, Any]:
@@ -160,8 +163,35 @@ def build_matrix(
         session_mix=",".join(map(str, session_mix)),
         session_keys=session_keys,
         session_seed=session_seed,
+        **_repeats_policy(raw, repeats),
     )
     return replace(matrix, cells=tuple(expand_cells(matrix)))
+
+
+def _repeats_policy(raw: dict[str, Any], repeats: int) -> dict[str, Any]:
+    """`precision`, `max_repeats`, `max_time` (adaptive repeats) and `calibrate`."""
+    out: dict[str, Any] = {"calibrate": raw.get("calibrate", True) is not False}
+    if raw.get("precision") in (None, "", "none"):
+        for key in ("max_repeats", "max_time"):
+            if raw.get(key) is not None:
+                raise ConfigError(f"--{key.replace('_', '-')}: only with --precision")
+        return out
+    try:
+        out["precision"] = parse_precision(str(raw["precision"]))
+    except ValueError as e:
+        raise ConfigError(f"--precision: {e} (e.g. 2%)") from None
+    if repeats < MIN_ADAPTIVE_REPEATS:
+        raise ConfigError(
+            f"--precision: needs --repeats {MIN_ADAPTIVE_REPEATS} or more (the minimum "
+            f"before a cell's interval is judged), got {repeats}"
+        )
+    default_max = max(DEFAULT_MAX_REPEATS, repeats)
+    out["max_repeats"] = parse_ints([raw.get("max_repeats", default_max)], "--max-repeats")[0]
+    if out["max_repeats"] < repeats:
+        raise ConfigError(f"--max-repeats: {out['max_repeats']} is fewer than --repeats {repeats}")
+    if raw.get("max_time") is not None:
+        out["max_time_s"] = parse_duration(raw["max_time"], "--max-time")
+    return out
 
 
 def expand_cells(m: Matrix) -> list[Cell]:

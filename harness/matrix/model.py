@@ -100,6 +100,13 @@ class Matrix:
     session_mix: str = "80,15,5"
     session_keys: int = 1000
     session_seed: int = 1
+    # Adaptive repeats (harness/matrix/precision.py): after `repeats`, a cell whose 95 %
+    # interval's half-width exceeds `precision` (a share of its mean) is measured again,
+    # up to `max_repeats` and while the run is within `max_time_s`. None: fixed repeats.
+    precision: float | None = None
+    max_repeats: int | None = None
+    max_time_s: float | None = None
+    calibrate: bool = True  # measure the client ceiling at the start and end of the run
     cells: tuple[Cell, ...] = field(default=())
 
     @property
@@ -139,4 +146,8 @@ class Matrix:
             "session_mix": self.session_mix,
             "session_keys": self.session_keys,
             "session_seed": self.session_seed,
+            "precision": self.precision,
+            "max_repeats": self.max_repeats,
+            "max_time_s": self.max_time_s,
+            "calibrate": self.calibrate,
         }

@@ -88,6 +88,8 @@ class RunMeta:
     imported_from: Mapping[str, Any] | None = None  # invoke import-logs
     imported_cells: tuple[str, ...] = ()  # invoke import-metrics
     import_skipped: tuple[Mapping[str, str], ...] = ()  # import-logs: files not imported
+    # The client ceiling measured at the run's start and end (harness/bench/calibrations.py)
+    calibrations: tuple[Mapping[str, Any], ...] = ()
     imported: bool = False  # a run made only of import-metrics cells
     # Fields this code does not know, kept as they are so that nothing is lost on rewrite.
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -123,6 +125,7 @@ class RunMeta:
             imported_from=check_field(doc, "imported_from", OBJECT, path),
             imported_cells=tuple(check_field(doc, "imported_cells", LIST, path) or ()),
             import_skipped=tuple(check_field(doc, "import_skipped", LIST, path) or ()),
+            calibrations=tuple(check_field(doc, "calibrations", LIST, path) or ()),
             imported=check_field(doc, "imported", BOOL, path) is True,
             extra={k: v for k, v in doc.items() if k not in known and k not in _ENVELOPE},
         )
@@ -136,6 +139,7 @@ _RUN_TEXT = ("profile", "status", "started_at", "ended_at", "resumed_at")
 _RUN_MAPS = ("settings", "host", "versions", "servers", "git", "unavailable")
 _RUN_OPTIONAL = {
     "resumed_at", "hosts", "imported_from", "imported_cells", "import_skipped", "imported",
+    "calibrations",
 }  # fmt: skip
 _ENVELOPE = {"format_version", "kind"}
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.matrix.model import Cell
+from harness.parse.wrk import parse_wrk_file
 from harness.raw.documents import read_document
 from harness.raw.records import CellSidecar, RunMeta, read_cell, read_run
 
@@ -137,6 +138,25 @@ class RunStore:
 
     def read_cell(self, cell: Cell) -> CellSidecar:
         return read_cell(self.cell_files(cell)["sidecar"])
+
+    def requests_per_sec(self, cell: Cell) -> float | None:
+        """What a finished, ok cell measured: exact from its Lua report (merged, with
+        several clients), else as wrk printed it; None for a failed or unreadable cell."""
+        try:
+            rec = self.read_cell(cell)
+            if not rec.ok:
+                return None
+            folder = self.cell_files(cell)["sidecar"].parent
+            if "lua_json" in rec.files:
+                doc = read_document(folder / rec.files["lua_json"])
+                requests, duration_us = doc.get("requests"), doc.get("duration_us")
+                if isinstance(requests, int) and isinstance(duration_us, int | float):
+                    return requests / (duration_us / 1e6) if duration_us > 0 else None
+            if "stdout" in rec.files:
+                return parse_wrk_file(folder / rec.files["stdout"]).requests_per_sec
+        except (ValueError, OSError):
+            return None  # unreadable: the table stage names it; here it only counts as none
+        return None
 
 
 def find_unfinished(out: Path, profile: str, settings: dict[str, Any]) -> str | None:

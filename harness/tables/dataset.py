@@ -21,9 +21,10 @@ from harness.matrix.model import effective_connections
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk_file
 from harness.raw import samples
 from harness.raw.documents import CALIBRATION_FORMAT_VERSION, read_document
-from harness.raw.records import read_cell, read_run
+from harness.raw.records import RunMeta, read_cell, read_run
 from harness.tables.cellcolumns import samples_columns, session_columns, sidecar_columns
 from harness.tables.flags import add_flags
+from harness.tables.intervals import add_intervals
 from harness.tables.parsecache import ParseCache
 from harness.tables.schema import COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
 
@@ -66,7 +67,8 @@ def load_runs(
                 except RawFormatError as e:
                     bad(e)
     df = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=DTYPES[c]) for c in COLUMNS})
-    df = add_flags(df.sort_values(SORT_KEYS, kind="stable", ignore_index=True))
+    df = add_intervals(df.sort_values(SORT_KEYS, kind="stable", ignore_index=True))
+    df = add_flags(df)
     df.attrs["skipped"] = skipped
     if cache is not None:
         cache.save()
@@ -129,9 +131,24 @@ def _run_columns(path: Path) -> dict[str, Any]:
         "git_dirty": git.get("dirty"),
         # import_logs marks the run (`imported_from`), import_metrics the run or the cell.
         "imported": run.imported_from is not None or run.imported,
+        "precision_target": run.settings.get("precision"),
+        "client_ceiling_rps": _ceiling(path.parent, run),
     }
     # Versions are keyed by server and app id (the bench looks up their packages).
     return {**_checked(cols, path), "versions": dict(versions)}
+
+
+def _ceiling(run_dir: Path, run: RunMeta) -> float | None:
+    """The lowest client ceiling measured for the run (start, end, or `invoke calibrate`):
+    a cell near the lowest is near what wrk could drive at some point of the run."""
+    found = [c.get("requests_per_sec") for c in run.calibrations if c.get("status") == "ok"]
+    path = run_dir / "calibration.json"
+    if path.is_file():
+        doc = _read_json(path, "calibration", CALIBRATION_FORMAT_VERSION)
+        if doc.get("status") == "ok":
+            found.append(doc.get("requests_per_sec"))
+    values = [float(v) for v in found if isinstance(v, int | float) and v > 0]
+    return min(values) if values else None
 
 
 def _cell_row(

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.tables.flags import CLIENT_BOUND_SHARE
 from harness.tables.summary import GROUP
 
 # How each sampler column is summed over repeats: means of means, maxima of maxima.
@@ -29,9 +30,6 @@ SESSION_COUNTS = [
     *"session_get session_post session_delete session_value session_created".split(),
     *"session_deleted session_not_found session_other session_mismatches".split(),
 ]
-# A cell at 70 % or more of what wrk drives against nginx measures the client as much
-# as the server: nginx answers far faster than any WSGI server, so that is the ceiling.
-CLIENT_BOUND_SHARE = 0.70
 
 
 def resources(df: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:

@@ -86,8 +86,24 @@ FLAGS: dict[str, FlagInfo] = {
         FlagInfo(
             "client_saturated",
             "wrk may be the bottleneck",
-            "wrk used nearly all of its CPUs while the server had CPU to spare: the number "
-            "measures the client as much as the server.",
+            "The cell reached 70 % or more of the client ceiling measured in the same run "
+            "(what wrk drives against nginx, pinned the same way), or wrk used nearly all of "
+            "its CPUs while the server had CPU to spare: the number measures the client as "
+            "much as the server.",
+        ),
+        FlagInfo(
+            "noise_unknown",
+            "One repeat: noise unknown",
+            "The cell was measured once, so nothing says how much it varies: on a shared "
+            "machine two runs of the same code differed by 30–40 %. Its number has no "
+            "interval; measure with --repeats 3 or more before deciding on it.",
+        ),
+        FlagInfo(
+            "imprecise",
+            "Not within the precision asked",
+            "The run asked for a precision (--precision): this cell's 95 % interval stayed "
+            "wider than that share of its mean after its repeats ran out (--max-repeats) or "
+            "the run's time did (--max-time). Its repeats disagree more than the target.",
         ),
         FlagInfo(
             "server_crashed",

@@ -31,6 +31,9 @@ NOISY_CV = 0.10  # pyperf warns when stdev >= 10 % of the mean
 EOF_SHARE = 0.5  # EOF-framed responses give one read error per request; others are rare
 TIMEOUT_NEAR = 0.95  # a max within 5 % of --timeout: the next slower response was dropped
 SATURATED = 0.90  # share of a CPU budget counted as "all of it" (sampling and jitter)
+# A cell at 70 % or more of what wrk drives against nginx measures the client as much
+# as the server: nginx answers far faster than any WSGI server, so that is the ceiling.
+CLIENT_BOUND_SHARE = 0.70
 STARVED_SHARE = 0.9  # established below 90 % of the open connections
 QUEUE_SHARE = 0.1  # accept queue holding 10 % of the connections (at least 1)
 # Typical soft open-files limits, tried when the cell's own limit is not recorded
@@ -143,6 +146,12 @@ def non_2xx(row: Mapping[str, Any]) -> str | None:
 
 
 def client_saturated(row: Mapping[str, Any]) -> str | None:
+    rps, ceiling = _num(row, "requests_per_sec"), _num(row, "client_ceiling_rps")
+    if rps is not None and ceiling and rps >= CLIENT_BOUND_SHARE * ceiling:
+        return (
+            f"{rps:,.0f} req/s is {rps / ceiling:.0%} of the client ceiling measured in this "
+            f"run ({ceiling:,.0f} req/s, wrk against nginx)"
+        )
     wrk, server = _num(row, "wrk_cpu_pct_mean"), _num(row, "server_cpu_pct_mean")
     threads = _num(row, "threads") or 1
     wrk_cpus = min(threads, _num(row, "client_cpus_n") or threads)
@@ -185,10 +194,27 @@ def starved_connections(row: Mapping[str, Any]) -> str | None:
     return None
 
 
+def noise_unknown(row: Mapping[str, Any]) -> str | None:
+    """One ok repeat in the cell: no interval, whatever the number looks like."""
+    n = _num(row, "repeats_ok")
+    if row.get("status") == "ok" and n is not None and n < 2:
+        return "one ok repeat: no interval, the run-to-run spread is unknown"
+    return None
+
+
+def imprecise(row: Mapping[str, Any]) -> str | None:
+    """The run asked for a precision this cell did not reach."""
+    target, reached = _num(row, "precision_target"), _num(row, "requests_per_sec_ci_rel")
+    if row.get("status") == "ok" and target and reached is not None and reached > target:
+        n = _num(row, "repeats_ok") or 0
+        return f"±{reached:.1%} after {n:.0f} repeats, ±{target:.1%} asked"
+    return None
+
+
 # fmt: off
 ROW_FLAGS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {f.__name__: f for f in (
     littles_law, effective_connections, fd_limit, eof_read_errors, timeout_truncated, non_2xx,
-    client_saturated, starved_connections,
+    client_saturated, starved_connections, noise_unknown, imprecise,
 )}
 # fmt: on
 

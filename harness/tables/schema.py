@@ -37,6 +37,13 @@ SESSION = [
     *"session_get session_post session_delete session_value session_created".split(),
     *"session_deleted session_not_found session_other session_exact session_mismatches".split(),
 ]
+CELL_STATS = [
+    "repeats_ok",
+    *"requests_per_sec_ci_low requests_per_sec_ci_high requests_per_sec_cv".split(),
+    "requests_per_sec_ci_rel",
+    *"latency_p50_ms_ci_low latency_p50_ms_ci_high".split(),
+    *"latency_p99_ms_ci_low latency_p99_ms_ci_high".split(),
+]
 SAMPLES = [
     *"samples_n server_cpu_pct_mean server_cpu_pct_max server_rss_mb_max".split(),
     *"wrk_cpu_pct_mean wrk_cpu_pct_max accept_queue_max accept_queue_median".split(),
@@ -49,6 +56,9 @@ COLUMNS = [
     *"latency_max_ms latency_within_stdev_pct".split(),
     *_PCTS,
     *"errors_connect errors_read errors_write errors_timeout non_2xx_3xx".split(),
+    # The cell's statistics over its ok repeats, on each of its rows (harness/tables/intervals.py)
+    *CELL_STATS,
+    *"precision_target client_ceiling_rps".split(),
     *"thread_requests_per_sec_avg thread_requests_per_sec_stdev".split(),
     *"thread_requests_per_sec_max thread_requests_per_sec_within_stdev_pct".split(),
     *SESSION,
@@ -67,7 +77,7 @@ _INT = set(
     "connections repeat requests requests_printed errors_connect errors_read errors_write"
     " errors_timeout non_2xx_3xx threads connections_effective nofile_limit wrk_exit_code"
     " server_exit_code cores client_cpus_n server_cpus_n samples_n accept_queue_max"
-    " established_min".split()
+    " established_min repeats_ok".split()
     + [c for c in SESSION if c != "session_exact"]
 )
 _TEXT = set(

@@ -1,0 +1,96 @@
+"""Bench stage: the order a run measures its cells in, and the adaptive rounds.
+
+Repeats are interleaved across the matrix (Kalibera & Jones, "Rigorous benchmarking in
+reasonable time": measure where the variance is): every cell once, then every cell
+again, each time with a fresh server, so slow drift of a shared machine falls on every
+server alike. With `--precision`, once the minimum of repeats is measured, each round
+adds one repeat to every cell whose interval is still wider than the target
+(harness/matrix/precision.py), in the matrix's order again, until none needs one, a
+cell reaches `--max-repeats`, or the next round would pass `--max-time`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+from harness.matrix.model import Cell, Matrix
+from harness.matrix.precision import needs_more
+
+Group = tuple[str, str, str, int]  # a cell without its repeat
+
+
+def group_of(cell: Cell) -> Group:
+    return cell.server, cell.app, cell.workload, cell.connections
+
+
+def groups(matrix: Matrix) -> list[Group]:
+    """Every cell of the matrix once, in the matrix's order."""
+    return [
+        (server, app, workload, conns)
+        for server in matrix.servers
+        for app in matrix.apps
+        for workload in matrix.workloads
+        for conns in matrix.connections
+    ]
+
+
+def next_round(
+    matrix: Matrix,
+    planned: Sequence[Cell],
+    values: Mapping[Group, Sequence[float]],
+    round_no: int,
+) -> list[Cell]:
+    """The cells of the next adaptive round (empty: the run is done).
+
+    `planned`: every cell planned so far; `values`: the req/s of each group's ok repeats.
+    """
+    if matrix.precision is None or matrix.max_repeats is None:
+        return []
+    done: dict[Group, int] = {}
+    for cell in planned:
+        done[group_of(cell)] = max(done.get(group_of(cell), 0), cell.repeat)
+    out = []
+    for g in groups(matrix):
+        n = done.get(g, 0)
+        if needs_more(values.get(g, ()), matrix.precision, n, matrix.repeats, matrix.max_repeats):
+            out.append(Cell(*g, n + 1))
+    if matrix.shuffle:
+        random.Random(f"{matrix.seed}-{round_no}").shuffle(out)
+    return out
+
+
+def adaptive_extra(matrix: Matrix, planned: Sequence[str]) -> list[Cell] | None:
+    """The cells of a recorded plan beyond the matrix's own (added by adaptive rounds),
+    or None if the plan is not this matrix's: a base cell is missing, or a cell is not
+    one of the matrix's with a repeat it may have."""
+    base = {c.key for c in matrix.cells}
+    by_group = set(groups(matrix))
+    cap = matrix.max_repeats or matrix.repeats
+    keys = set(planned)
+    if not base <= keys:
+        return None
+    extra = []
+    for key in planned:
+        if key in base:
+            continue
+        cell = parse_key(key)
+        if (
+            cell is None
+            or group_of(cell) not in by_group
+            or not matrix.repeats < cell.repeat <= cap
+        ):
+            return None
+        extra.append(cell)
+    return extra
+
+
+def parse_key(key: str) -> Cell | None:
+    """`server/app/workload/c<N>-r<k>` -> Cell, or None."""
+    parts = key.split("/")
+    if len(parts) != 4 or not parts[3].startswith("c") or "-r" not in parts[3]:
+        return None
+    conns, _, repeat = parts[3][1:].partition("-r")
+    if not (conns.isdigit() and repeat.isdigit()):
+        return None
+    return Cell(parts[0], parts[1], parts[2], int(conns), int(repeat))

@@ -84,6 +84,7 @@ def _user_errors(interrupted: str = "interrupted") -> Iterator[None]:
         "time, e.g. 20m",
         "no-calibrate": "do not measure the client ceiling (wrk against nginx) at the start "
         "and end of the run (recorded)",
+        "dry-run": "print the matrix, its cell count and estimated wall time; start nothing",
     },
 )
 def bench(
@@ -124,6 +125,7 @@ def bench(
     max_repeats: str = "",
     max_time: str = "",
     no_calibrate: bool = False,
+    dry_run: bool = False,
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
     from harness.bench.remote.session import remote_bench
@@ -177,6 +179,11 @@ def bench(
             profile, overrides, list(servers), list(APPS), path,
             split_cpus=hosts is None or hosts.shared_machine,
         )  # fmt: skip
+        if dry_run:
+            from harness.bench.run import dry_run as describe
+
+            print(describe(matrix, remote=hosts is not None))
+            return
         with remote_bench(hosts, matrix, lambda m: print(m, file=sys.stderr)) as remote:
             run_id = run_bench(
                 matrix, Path(out) if out else RAW, servers, resume=resume or False, fresh=new,

@@ -159,7 +159,7 @@ def test_server_page(browser: tuple[Any, list[str]], base_url: str) -> None:
     repeats = failed[rows[0].index("Repeats")]
     assert repeats.startswith("1/2 ok; 1 failed: server exited with code 3")
     # Sortable: a click on a header sorts by it.
-    header = page.locator("article table th", has_text="req/s range").first
+    header = page.locator("article table th", has_text="req/s 95 % CI").first
     header.click()
     assert header.get_attribute("aria-sort") in (
         "ascending", "descending",

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -244,14 +245,18 @@ def test_charts_are_deterministic_svg(tmp_path: Path, subject: pd.DataFrame) -> 
 def test_chart_series_are_per_line_groupbys(subject: pd.DataFrame) -> None:
     """Series built from one groupby per panel equal one groupby per line, to the bit."""
     from harness.figures import charts
+    from harness.tables.intervals import ci_bounds
 
     def line(rows: pd.DataFrame, metric: str) -> tuple[tuple[float, ...], ...]:
         ok = summary.ok_rows(rows).dropna(subset=[metric])
-        by = ok.groupby("connections")[metric].agg(["mean", "min", "max"]).sort_index()
+        by = ok.groupby("connections")[metric].agg(["mean", "std", "count"]).sort_index()
+        low, high = ci_bounds(by["mean"], by["std"], by["count"])  # the 95 % interval
+        low = np.where(np.isnan(low), by["mean"], low)  # one repeat: no band
+        high = np.where(np.isnan(high), by["mean"], high)
         failed = sorted(float(c) for c in rows[rows["status"] != "ok"]["connections"])
         return (
             tuple(float(x) for x in by.index),
-            *(tuple(float(v) for v in by[a]) for a in ("mean", "min", "max")),
+            *(tuple(float(v) for v in values) for values in (by["mean"], low, high)),
             tuple(float(c) for c in ok["connections"]),
             tuple(float(v) for v in ok[metric]),
             tuple(failed),

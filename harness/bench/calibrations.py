@@ -33,6 +33,17 @@ REMOTE = (
 )
 
 
+def will_calibrate(matrix: Matrix, remote: bool) -> str | None:
+    """None when the run will measure its client ceiling, else why not."""
+    if not matrix.calibrate:
+        return "--no-calibrate"
+    if remote:
+        return REMOTE
+    if shutil.which(NGINX) is None:
+        return NO_NGINX
+    return None
+
+
 def measure(
     store: RunStore, matrix: Matrix, when: str, remote: bool, console: Console
 ) -> dict[str, Any]:
@@ -41,12 +52,10 @@ def measure(
     if when == "start" and any(c.get("when") == "start" for c in meta.calibrations):
         when = "resume"  # a resumed run measures again: the machine may have changed
     summary: dict[str, Any] = {"when": when, "at": utc_now()}
-    if not matrix.calibrate:
-        summary.update(status="skipped", reason="--no-calibrate")
-    elif remote:
-        summary.update(status="skipped", reason=REMOTE)
-    elif shutil.which(NGINX) is None:
-        summary.update(status="unavailable", reason=NO_NGINX)
+    why_not = will_calibrate(matrix, remote)
+    if why_not is not None:
+        status = "unavailable" if why_not == NO_NGINX else "skipped"
+        summary.update(status=status, reason=why_not)
     else:
         path = store.root / f"calibration.{when}.json"
         try:

@@ -31,7 +31,14 @@ from harness.bench import calibrations, runsetup
 from harness.bench.cell import CellOutcome, measure_cell
 from harness.bench.host import CellHost
 from harness.bench.localhost import LocalCellHost
-from harness.bench.schedule import Group, group_of, next_round
+from harness.bench.schedule import (
+    CELL_SPARE_S,
+    Group,
+    estimate,
+    group_of,
+    groups,
+    next_round,
+)
 from harness.matrix.customservers import AnyServer
 from harness.matrix.hosts import check_same_hosts
 from harness.matrix.model import Cell, Matrix
@@ -147,8 +154,6 @@ def run_bench(
 
 # A bound on adaptive rounds besides --max-repeats: the loop always ends.
 MAX_ROUNDS = 1000
-# Per cell beyond its configured seconds: a server start, wrk's own stop, the files.
-CELL_SPARE_S = 1.0
 
 
 def measured_values(store: RunStore, planned: list[Cell]) -> dict[Group, list[float]]:
@@ -211,3 +216,46 @@ class EtaColumn(ProgressColumn):
         left = max(0.0, (task.total or 0) - task.completed) * self.per_cell_s
         minutes, seconds = divmod(int(left), 60)
         return Text(f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}", style="progress.remaining")
+
+
+def dry_run(matrix: Matrix, remote: bool) -> str:
+    """What a run of `matrix` would measure and how long it would take; starts nothing."""
+    from harness.bench.calibrations import CALIBRATION_S, will_calibrate
+
+    calibration_s = min(CALIBRATION_S, max(1.0, matrix.duration_s))
+    calibrating = will_calibrate(matrix, remote)
+    est = estimate(matrix, calibration_s if calibrating is None else 0.0)
+    shape = (
+        f"{len(matrix.servers)} server(s) × {len(matrix.apps)} app(s) × "
+        f"{len(matrix.workloads)} workload(s) × {len(matrix.connections)} connection level(s)"
+    )
+    lines = [
+        f"profile {matrix.profile}: {shape} = {len(groups(matrix))} cells",
+        f"  servers: {', '.join(matrix.servers)}",
+        f"  apps: {', '.join(matrix.apps)}; workloads: {', '.join(matrix.workloads)}",
+        f"  connections: {', '.join(map(str, matrix.connections))}",
+        f"  each: {matrix.warmup_s:g} s warm-up + {matrix.duration_s:g} s measured, "
+        f"a fresh server every time (~{CELL_SPARE_S:g} s to start and stop)",
+        f"  repeats: {matrix.repeats}, interleaved (every cell once before any twice)",
+    ]
+    if matrix.precision is not None:
+        cap = f", within {_hms(matrix.max_time_s)}" if matrix.max_time_s is not None else ""
+        lines.append(
+            f"  then up to {matrix.max_repeats} while a cell's 95 % interval is wider than "
+            f"±{matrix.precision:.1%} of its mean{cap}"
+        )
+    lines.append(
+        f"  client ceiling: {calibration_s:g} s of wrk against nginx at the start and the end"
+        if calibrating is None
+        else f"  client ceiling: not measured ({calibrating})"
+    )
+    total = f"{est.cells} cells, about {_hms(est.seconds)}"
+    if est.cells_max > est.cells:
+        total += f"; at most {est.cells_max} cells, {_hms(est.seconds_max)}"
+    lines += [f"estimated: {total}", "nothing started (--dry-run)"]
+    return "\n".join(lines)
+
+
+def _hms(seconds: float | None) -> str:
+    s = int(round(seconds or 0))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

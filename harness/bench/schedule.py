@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from harness.matrix.model import Cell, Matrix
 from harness.matrix.precision import needs_more
@@ -94,3 +95,35 @@ def parse_key(key: str) -> Cell | None:
     if not (conns.isdigit() and repeat.isdigit()):
         return None
     return Cell(parts[0], parts[1], parts[2], int(conns), int(repeat))
+
+
+# Seconds a cell takes beyond its configured warm-up and measurement: the server's start
+# (0.05-0.3 s), wrk's own stop timer for each of its two runs (0.1 s each), the preflight,
+# the files; measured on the quick profile (harness/perf/ reports it per cell).
+CELL_SPARE_S = 0.6
+CALIBRATION_SPARE_S = 0.5  # nginx's start and stop
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a matrix will take, before it runs: cells and wall time, without and with
+    every adaptive repeat it may add."""
+
+    cells: int
+    cells_max: int
+    seconds: float
+    seconds_max: float
+
+
+def estimate(matrix: Matrix, calibration_s: float = 0.0) -> Estimate:
+    """The cells a run of `matrix` measures and how long it takes (fixed repeats; with
+    --precision, also when every cell needs its --max-repeats or --max-time ends it)."""
+    per_cell = matrix.warmup_s + matrix.duration_s + CELL_SPARE_S
+    fixed = len(matrix.cells)
+    most = len(groups(matrix)) * (matrix.max_repeats or matrix.repeats)
+    calibrations = 2 * (calibration_s + CALIBRATION_SPARE_S) if calibration_s else 0.0
+    seconds = fixed * per_cell + calibrations
+    seconds_max = most * per_cell + calibrations
+    if matrix.max_time_s is not None:
+        seconds_max = min(seconds_max, max(seconds, matrix.max_time_s + per_cell))
+    return Estimate(fixed, most, seconds, seconds_max)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.figures.specs import ChartSpec, Panel, Series
+from harness.tables.intervals import ci_bounds
 from harness.tables.summary import ERROR_KINDS, LATENCY
 
 # One colour per id across the whole site, chosen to read on white and on Material's
@@ -76,7 +77,8 @@ def _grouped(
     """Per metric: one series per `by` value (sorted), each from the rows of that value.
 
     `metrics`: each metric's values, one per row of `df` (`_column`). A series is the
-    mean line, min-max band and dots of the metric over the ok repeats (`ok_rows`:
+    mean line, the band of its 95 % confidence interval (none with one repeat: the
+    noise is unknown) and dots of the metric over the ok repeats (`ok_rows`:
     latency blanked where no request was answered), per connection level that has a
     value, and the connection level of every failed repeat. One groupby per panel on
     plain arrays: filtering and copying the wide table for each line made this the
@@ -101,11 +103,14 @@ def _grouped(
         stats = (
             pd.DataFrame({"key": key[measured], "x": x[measured], "v": values[measured]})
             .groupby(["key", "x"], sort=True)["v"]
-            .agg(["mean", "min", "max"])
+            .agg(["mean", "std", "count"])
         )
         level_key = stats.index.get_level_values(0).to_numpy(dtype=object)
         level_x = stats.index.get_level_values(1).to_numpy(dtype=float)
-        mean, low, high = (stats[a].to_numpy(dtype=float) for a in ("mean", "min", "max"))
+        mean = stats["mean"].to_numpy(dtype=float)
+        low, high = ci_bounds(mean, stats["std"], stats["count"])
+        # One repeat: no band (its ends are the mean), not a band of unknown width.
+        low, high = np.where(np.isnan(low), mean, low), np.where(np.isnan(high), mean, high)
         series = []
         for k in keys:
             line = level_key == k

@@ -14,7 +14,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Series:
-    """One line: mean per x, a min-max band, every repeat as a dot, failed repeats as x."""
+    """One line: mean per x, a band (the 95 % interval of the mean, or a range), every
+    repeat as a dot, failed repeats as x."""
 
     label: str
     colour: str

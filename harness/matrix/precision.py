@@ -48,10 +48,10 @@ class Interval:
 
     @property
     def half_width_rel(self) -> float | None:
-        """Half the interval's width as a share of the mean: the precision reached."""
-        if self.low is None or self.high is None or not self.mean:
+        """The interval's half-width as a share of the mean: the precision reached."""
+        if self.high is None or not self.mean:
             return None
-        return (self.high - self.low) / 2 / abs(self.mean)
+        return (self.high - self.mean) / abs(self.mean)
 
     def overlaps(self, other: Interval) -> bool:
         """Whether the two intervals share a value (unknown noise counts as overlap)."""
@@ -80,7 +80,10 @@ def interval(values: Sequence[float], level: float = LEVEL) -> Interval:
         return Interval(1, mean, None, None, None)
     sd = statistics.stdev(clean)
     half = t_quantile(n, level) * sd / math.sqrt(n)
-    return Interval(n, mean, mean - half, mean + half, sd)
+    # The figures measured here are never negative, nor is a mean of them: an interval
+    # reaching below 0 (two repeats far apart) stops at 0.
+    low = max(mean - half, 0.0) if min(clean) >= 0 else mean - half
+    return Interval(n, mean, low, mean + half, sd)
 
 
 def needs_more(

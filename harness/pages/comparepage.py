@@ -48,26 +48,22 @@ def _noise_text(cells: pd.DataFrame) -> list[str]:
     # The most ok repeats any cell has on both sides: if even that many cannot reach
     # significance, no cell on the page can.
     n = int(cells[["requests_per_sec_n_a", "requests_per_sec_n_b"]].min(axis=1).max())
-    boot = int((cells["requests_per_sec_method"] == "bootstrap").sum())
     text = [
         "A ratio is B's mean over A's mean (ok repeats only). For throughput, above 1 is "
-        "better; for p99 latency, below 1 is better.",
-        "Within noise: the ranges of the repeats (min to max) of A and B overlap"
-        + (
-            f", or, for the {boot} cells with at least {compare.BOOTSTRAP_MIN_REPEATS} ok "
-            f"repeats on each side, a {compare.BOOTSTRAP_LEVEL:.0%} bootstrap interval of the "
-            "ratio contains 1."
-            if boot
-            else "."
-        ),
+        "better; for p99 latency, below 1 is better. Each cell says how many ok repeats "
+        "each side had.",
+        "Within noise: the 95 % confidence intervals of A's and B's means overlap (Student's "
+        "t over the repeats, the intervals every page of this site shows). With two "
+        "repeats a side these intervals are wide (t = 12.7): only a large, steady "
+        "difference is called.",
     ]
     unknown = int((cells["requests_per_sec_verdict"] == "noise unknown").sum())
     if unknown:
         text.append(
-            f"Noise unknown: {unknown} cell(s) have one ok repeat on each side, so there is no "
-            "spread to hold a difference against; their ratios are shown in the table below, "
-            "but none of them is called a regression or an improvement. Measure with "
-            "--repeats 3 or more to compare them."
+            f"Noise unknown: {unknown} cell(s) have fewer than two ok repeats on a side, so "
+            "there is no interval to hold a difference against; their ratios are shown in "
+            "the table below, but none of them is called a regression or an improvement. "
+            "Measure with --repeats 3 or more to compare them."
         )
     floor = compare.min_rank_p(n, n)
     if floor > 0.05:

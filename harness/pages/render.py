@@ -91,6 +91,13 @@ def span(low: float | None, high: float | None, unit: str) -> Md:
     return Md(f"{fmt(low)} to {fmt(high)}" if unit == "ms" else f"{fmt(low)}–{fmt(high)}")
 
 
+def ci(low: float | None, high: float | None, n: float | None, unit: str) -> Md:
+    """A 95 % interval of a mean over `n` repeats; with one repeat, "noise unknown"."""
+    if _missing(n) or n < 2:  # type: ignore[operator]
+        return Md("noise unknown (1 repeat)") if n == 1 else Md("—")
+    return span(low, high, unit)
+
+
 def code(value: object) -> Md:
     """Inline code: a command line, URL or version, shown literally."""
     return Md(f"<code>{escape(value)}</code>")
@@ -137,6 +144,7 @@ def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
         rate=rate,
         count=count,
         num=num,
+        ci=ci,
         code=code,
         href=href,
         seconds=seconds,

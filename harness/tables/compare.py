@@ -1,12 +1,13 @@
-"""Site stage 2: the tidy tables of two runs -> a run-to-run comparison (pandas only).
+"""Table stage: the tidy tables of two runs -> a run-to-run comparison (pandas only).
 
 `compare_cells` pairs every cell measured in both runs (same server, app, workload and
 connections) and gives, for throughput and p99 latency, the ratio of the means (B over
-A) and whether the difference is within the noise of the repeats: the repeats' ranges
-overlap or, with at least BOOTSTRAP_MIN_REPEATS ok repeats on each side, a percentile
-bootstrap interval of the ratio contains 1; with one repeat on each side the noise is
-unknown and no difference is called either way. `metadata_diff` lists what differs between
-the two run sidecars. Nothing here renders, draws or touches the disk.
+A), how many ok repeats each side had, and whether the difference is within the noise:
+the 95 % confidence intervals of the two means overlap — the same intervals every page
+shows (harness/matrix/precision.py). With fewer than two ok repeats on either side there
+is no interval: the noise is unknown and no difference is called either way.
+`metadata_diff` lists what differs between the two run sidecars. Nothing here renders,
+draws or touches the disk.
 
 Why no p-value: with n repeats per side, an exact two-sided Mann-Whitney test cannot
 go below 2 / C(2n, n): 0.10 for n = 3. `min_rank_p` computes that floor so the page can
@@ -23,14 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.matrix.precision import interval
 from harness.tables.summary import GROUP, ok_rows
 
 # Throughput: higher is better; p99 latency: lower is better.
 METRICS = {"requests_per_sec": 1, "latency_p99_ms": -1}
-BOOTSTRAP_MIN_REPEATS = 5
-BOOTSTRAP_RESAMPLES = 4000
-BOOTSTRAP_LEVEL = 0.95
-SEED = 20261126  # a fixed seed: the same two runs always give the same page
 # Sidecar fields that differ between any two runs by design (identity and timing).
 ALWAYS_DIFFERENT = {"run_id", "started_at", "ended_at", "cells_planned", "format_version"}
 
@@ -42,20 +40,8 @@ def min_rank_p(n_a: int, n_b: int) -> float:
     return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
 
 
-def bootstrap_ratio(a: np.ndarray, b: np.ndarray, seed: int = SEED) -> tuple[float, float]:
-    """Percentile bootstrap interval (BOOTSTRAP_LEVEL) of mean(b) / mean(a)."""
-    rng = np.random.default_rng(seed)
-    ma = a[rng.integers(0, len(a), size=(BOOTSTRAP_RESAMPLES, len(a)))].mean(axis=1)
-    mb = b[rng.integers(0, len(b), size=(BOOTSTRAP_RESAMPLES, len(b)))].mean(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = mb / ma
-    tail = (1 - BOOTSTRAP_LEVEL) / 2 * 100
-    low, high = np.nanpercentile(ratios, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def _verdict(values_a: np.ndarray, values_b: np.ndarray, better: int) -> dict[str, Any]:
-    """Ratio, ranges and the noise verdict of one metric of one cell."""
+    """Ratio, ranges, intervals and the noise verdict of one metric of one cell."""
     out: dict[str, Any] = {"n_a": len(values_a), "n_b": len(values_b)}
     if not len(values_a) or not len(values_b):
         return {**out, "ratio": None, "verdict": "not comparable", "method": "none"}
@@ -64,19 +50,14 @@ def _verdict(values_a: np.ndarray, values_b: np.ndarray, better: int) -> dict[st
     out.update(max_a=float(values_a.max()), min_b=float(values_b.min()))
     out["max_b"] = float(values_b.max())
     out["ratio"] = mean_b / mean_a if mean_a else None
-    enough = min(len(values_a), len(values_b)) >= BOOTSTRAP_MIN_REPEATS
-    if len(values_a) < 2 and len(values_b) < 2:
-        # One repeat a side: no spread to hold a difference against, so none is called
-        # a regression or an improvement; the ratio is still shown.
-        return {**out, "method": "one repeat", "verdict": "noise unknown"}
-    if enough and mean_a:
-        low, high = bootstrap_ratio(values_a, values_b)
-        out.update(method="bootstrap", ci_low=low, ci_high=high)
-        noise = low <= 1.0 <= high
-    else:
-        out["method"] = "ranges"
-        noise = out["max_a"] >= out["min_b"] and out["max_b"] >= out["min_a"]
-    if noise or out["ratio"] is None:
+    ia, ib = interval(list(values_a)), interval(list(values_b))
+    out.update(ci_low_a=ia.low, ci_high_a=ia.high, ci_low_b=ib.low, ci_high_b=ib.high)
+    if ia.low is None or ib.low is None:
+        # Fewer than two repeats on a side: no interval to hold a difference against, so
+        # none is called a regression or an improvement; the ratio is still shown.
+        return {**out, "method": "too few repeats", "verdict": "noise unknown"}
+    out["method"] = "95 % intervals"
+    if ia.overlaps(ib) or out["ratio"] is None:
         out["verdict"] = "within noise"
     else:
         improved = (out["ratio"] > 1) == (better > 0)
@@ -86,8 +67,8 @@ def _verdict(values_a: np.ndarray, values_b: np.ndarray, better: int) -> dict[st
 
 def compare_cells(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """One row per cell present in both tables: for each metric m, `m_ratio`,
-    `m_verdict` (within noise, improvement, regression, not comparable), `m_method`
-    (ranges or bootstrap), the means, ranges and numbers of ok repeats on each side.
+    `m_verdict` (within noise, improvement, regression, noise unknown, not comparable),
+    `m_method`, the means, ranges, intervals and numbers of ok repeats on each side.
     """
     ok_a, ok_b = ok_rows(a), ok_rows(b)
     keys_a = set(map(tuple, a[GROUP].drop_duplicates().itertuples(index=False)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from harness.matrix.precision import LEVEL, Interval, interval
 
@@ -32,15 +33,25 @@ def interval_of(values: pd.Series | list[float]) -> Interval:
     return interval(list(pd.to_numeric(pd.Series(values), errors="coerce").dropna()))
 
 
-def _t(n: pd.Series) -> pd.Series:
-    """t(0.975, n - 1) for each count (NaN below 2), vectorised: one call per table."""
+def half_width(sd: ArrayLike, n: ArrayLike) -> np.ndarray:
+    """t(0.975, n−1)·s/√n for each (s, n), vectorised; NaN where n < 2."""
     from scipy import stats
 
-    dof = n.astype("float64") - 1
-    return pd.Series(
-        np.where(dof >= 1, stats.t.ppf(0.5 + LEVEL / 2, dof.clip(lower=1)), np.nan),
-        index=n.index,
-    )
+    n_arr = np.asarray(n, dtype="float64")
+    dof = np.where(n_arr >= 2, n_arr - 1, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(
+            stats.t.ppf(0.5 + LEVEL / 2, dof) * np.asarray(sd, "float64") / np.sqrt(n_arr)
+        )
+
+
+def ci_bounds(mean: ArrayLike, sd: ArrayLike, n: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """The 95 % interval of means of non-negative figures (req/s, latency): mean ∓ the
+    half-width, the lower end no lower than 0 (a mean of such figures cannot be); NaN
+    where n < 2."""
+    m = np.asarray(mean, dtype="float64")
+    half = half_width(sd, n)
+    return np.maximum(m - half, 0.0), m + half
 
 
 def add_intervals(df: pd.DataFrame) -> pd.DataFrame:
@@ -56,9 +67,10 @@ def add_intervals(df: pd.DataFrame) -> pd.DataFrame:
             values = values.where(pd.to_numeric(out["requests"], errors="coerce") > 0)
         by = values.groupby(keys, dropna=False)
         n, mean, sd = (by.transform(f) for f in ("count", "mean", "std"))
-        half = _t(n) * sd / np.sqrt(n)
-        out[f"{metric}_ci_low"] = (mean - half).where(n >= 2)
-        out[f"{metric}_ci_high"] = (mean + half).where(n >= 2)
+        low, high = ci_bounds(mean, sd, n)
+        half = pd.Series(high, index=out.index) - mean
+        out[f"{metric}_ci_low"] = pd.Series(low, index=out.index).where(n >= 2)
+        out[f"{metric}_ci_high"] = pd.Series(high, index=out.index).where(n >= 2)
         if metric == "requests_per_sec":
             out["requests_per_sec_cv"] = (sd / mean).where((n >= 2) & (mean > 0))
             out["requests_per_sec_ci_rel"] = (half / mean).where((n >= 2) & (mean > 0))

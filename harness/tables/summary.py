@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.tables.intervals import ci_bounds
+
 GROUP = ["server", "app", "workload", "connections"]
 METRICS = [
     "requests_per_sec",
@@ -71,8 +73,16 @@ def cell_stats(df: pd.DataFrame) -> pd.DataFrame:
     # (~140 columns); with every run's page calling this, the copies dominated a build.
     df = df[[*GROUP, "repeat", "status", "reason", "requests", *METRICS]]
     ok = ok_rows(df)
-    stats = ok.groupby(GROUP, sort=True)[METRICS].agg(["mean", "min", "max"])
+    stats = ok.groupby(GROUP, sort=True)[METRICS].agg(["mean", "min", "max", "std", "count"])
     stats.columns = pd.Index([f"{col[0]}_{col[1]}" for col in stats.columns])
+    for m in METRICS:
+        # The 95 % interval of the mean (harness/tables/intervals.py); NaN with one repeat.
+        low, high = ci_bounds(stats[f"{m}_mean"], stats[f"{m}_std"], stats[f"{m}_count"])
+        stats[f"{m}_ci_low"], stats[f"{m}_ci_high"] = low, high
+    stats["requests_per_sec_ci_rel"] = (
+        stats["requests_per_sec_ci_high"] - stats["requests_per_sec_mean"]
+    ) / stats["requests_per_sec_mean"]
+    stats["ok_n"] = stats["requests_per_sec_count"]
     rps = ok.groupby(GROUP, sort=True)["requests_per_sec"]
     stats["requests_per_sec_cv"] = rps.std(ddof=1) / rps.mean()
     stats["requests_total"] = ok.groupby(GROUP, sort=True)["requests"].sum()

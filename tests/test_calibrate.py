@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -11,6 +13,8 @@ import pytest
 from harness.bench.calibrate import CalibrationError, calibrate
 from harness.matrix.build import default_pinning
 from harness.parse.wrk import parse_wrk
+from harness.paths import REPO_ROOT
+from harness.tables.dataset import load_runs
 
 
 def test_missing_nginx_is_a_clear_error(tmp_path: Path) -> None:
@@ -44,3 +48,84 @@ def test_calibration_record(tmp_path: Path) -> None:
     assert not [
         p for p in psutil.process_iter(["cmdline"]) if conf_dir in (p.info["cmdline"] or [])
     ]
+
+
+# A "server under test" as fast as the ceiling itself: nginx answering like the raw app.
+NGINX_AS_APP = '''
+import os, sys, tempfile
+port, backlog = sys.argv[1], sys.argv[2]
+tmp = tempfile.mkdtemp(prefix="nginx-as-app-")
+conf = f"""daemon off; master_process off; worker_processes 1; pid {tmp}/pid;
+error_log {tmp}/error.log warn; events {{ worker_connections 1024; }}
+http {{ access_log off; client_body_temp_path {tmp}/b; proxy_temp_path {tmp}/p;
+fastcgi_temp_path {tmp}/f; uwsgi_temp_path {tmp}/u; scgi_temp_path {tmp}/s;
+keepalive_requests 100000000;
+server {{ listen 127.0.0.1:{port} backlog={backlog};
+location / {{ default_type "text/plain; charset=utf-8"; return 200 "Hello, World!"; }} }} }}"""
+open(f"{tmp}/nginx.conf", "w").write(conf)
+argv = ["nginx", "-p", tmp, "-c", f"{tmp}/nginx.conf", "-e", f"{tmp}/error.log"]
+os.execv("/usr/sbin/nginx", argv)
+'''
+
+
+@pytest.mark.slow
+def test_every_run_measures_its_ceiling_and_a_cell_at_it_is_client_saturated(
+    tmp_path: Path,
+) -> None:
+    """A real run whose server is as fast as nginx: the ceiling measured at the run's
+    start and end is recorded, and the cell, at that ceiling, is flagged."""
+    launcher = tmp_path / "nginx_as_app.py"
+    launcher.write_text(NGINX_AS_APP)
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(f"""
+[fast]
+servers = ["nginx-as-app"]
+apps = ["raw"]
+connections = [20]
+duration = "2s"
+warmup = "0s"
+repeats = 1
+threads = 1
+
+[custom_servers.nginx-as-app]
+argv = ["{{python}}", "{launcher}", "{{port}}", "{{backlog}}"]
+worker_model = "nginx, one process: a test double as fast as the client ceiling"
+""")
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "bench", "--profile", "fast", "--profile-file",
+         str(profiles), "--out", str(tmp_path / "raw")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = (tmp_path / "raw").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    whens = [c["when"] for c in run["calibrations"]]
+    assert whens == ["start", "end"] and {c["status"] for c in run["calibrations"]} == {"ok"}
+    for c in run["calibrations"]:
+        record = json.loads((run_dir / c["file"]).read_text())
+        assert record["when"] == c["when"] and record["requests_per_sec"] > 1000
+        assert (run_dir / record["files"]["stdout"]).is_file()
+    assert "client ceiling (start): wrk drives" in done.stderr
+    row = load_runs(tmp_path / "raw").iloc[0]
+    assert row["status"] == "ok" and row["client_ceiling_rps"] == min(
+        c["requests_per_sec"] for c in run["calibrations"]
+    )
+    assert "client_saturated" in row["flags"].split(";")
+    assert "of the client ceiling measured in this run" in row["flag_details"]
+
+
+@pytest.mark.slow
+def test_no_calibrate_is_recorded(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "bench", "--profile", "smoke", "--no-calibrate",
+         "--out", str(tmp_path / "raw")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = (tmp_path / "raw").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["settings"]["calibrate"] is False
+    assert [(c["when"], c["status"], c["reason"]) for c in run["calibrations"]] == [
+        ("start", "skipped", "--no-calibrate"), ("end", "skipped", "--no-calibrate")
+    ]  # fmt: skip
+    assert not list(run_dir.glob("calibration*"))

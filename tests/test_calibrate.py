@@ -52,9 +52,9 @@ def test_calibration_record(tmp_path: Path) -> None:
 
 # A "server under test" as fast as the ceiling itself: nginx answering like the raw app.
 NGINX_AS_APP = '''
-import os, sys, tempfile
-port, backlog = sys.argv[1], sys.argv[2]
-tmp = tempfile.mkdtemp(prefix="nginx-as-app-")
+import os, sys
+port, backlog, tmp = sys.argv[1], sys.argv[2], f"{sys.argv[3]}/{sys.argv[1]}"
+os.makedirs(tmp, exist_ok=True)
 conf = f"""daemon off; master_process off; worker_processes 1; pid {tmp}/pid;
 error_log {tmp}/error.log warn; events {{ worker_connections 1024; }}
 http {{ access_log off; client_body_temp_path {tmp}/b; proxy_temp_path {tmp}/p;
@@ -88,7 +88,7 @@ repeats = 1
 threads = 1
 
 [custom_servers.nginx-as-app]
-argv = ["{{python}}", "{launcher}", "{{port}}", "{{backlog}}"]
+argv = ["{{python}}", "{launcher}", "{{port}}", "{{backlog}}", "{tmp_path}"]
 worker_model = "nginx, one process: a test double as fast as the client ceiling"
 """)
     done = subprocess.run(

@@ -465,10 +465,20 @@ def compare(
         "bench": "also time real 10 s cells with invoke bench, one per installed server of "
         "the quick profile (needs wrk; about 90 s)",
         "repeats": "runs of the no-change build and of bare mkdocs per size (median kept)",
+        "fidelity": "also set the harness against a hand-run wrk, 12 interleaved pairs "
+        "(fidelity_ratio; about 4 minutes)",
+        "answer": "also time a seed-like subset with fixed 3 × 60 s cells and with "
+        "--precision 2 % (time_to_answer; about 45 minutes)",
     }
 )
 def perf(
-    c: Context, size: str = "288", out: str = "", bench: bool = True, repeats: int = 3
+    c: Context,
+    size: str = "288",
+    out: str = "",
+    bench: bool = True,
+    repeats: int = 3,
+    fidelity: bool = False,
+    answer: bool = False,
 ) -> None:
     """Measure the harness: parse, table, cold and no-change build-site, mkdocs floor, RSS."""
     from harness.perf.run import run_perf
@@ -480,7 +490,9 @@ def perf(
     if not sizes or min(sizes) < 1:
         raise _fail("--size: at least one size of 1 cell or more")
     path = Path(out) if out else DOCS / "about" / "perf.json"
-    doc = run_perf(sizes, path, bench=bench, repeats=max(1, repeats))
+    doc = run_perf(
+        sizes, path, bench=bench, repeats=max(1, repeats), fidelity=fidelity, answer=answer
+    )
     for t in doc["targets"]:
         floor = f", floor {t['floor']}" if t["floor"] != "—" else ""
         print(f"{t['what']}: {t['measured']} (target {t['target']}{floor}): {t['met']}")

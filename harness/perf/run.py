@@ -29,6 +29,7 @@ from typing import Any
 
 from harness.paths import REPO_ROOT as REPO  # noqa: E402
 from harness.perf import synth
+from harness.perf.fidelity import measure_fidelity, measure_time_to_answer
 from harness.perf.probe import hand_written_docs, measure_parse, timed
 from harness.perf.targets import BENCH_CONNECTIONS, BENCH_DURATION_S, BENCH_WARMUP_S, judge
 from harness.raw.records import read_cell
@@ -191,9 +192,17 @@ def _host() -> dict[str, Any]:
 
 
 def run_perf(
-    sizes: Sequence[int], out: Path, bench: bool = True, repeats: int = 3
+    sizes: Sequence[int],
+    out: Path,
+    bench: bool = True,
+    repeats: int = 3,
+    fidelity: bool = False,
+    answer: bool = False,
 ) -> dict[str, Any]:
-    """Measure every size (and one real cell when `bench`), write perf.json to `out`."""
+    """Measure every size (and one real cell when `bench`), write perf.json to `out`.
+
+    `fidelity`: the harness against a hand-run wrk (harness/perf/fidelity.py);
+    `answer`: fixed long cells against --precision on a seed-like subset (~45 min)."""
     load = [round(x, 2) for x in os.getloadavg()]
     measured = []
     for cells in sizes:
@@ -208,6 +217,13 @@ def run_perf(
     if bench:
         with tempfile.TemporaryDirectory(prefix="perf-bench-") as tmp:
             harness = measure_harness(Path(tmp))
+    fidelity_doc = answer_doc = None
+    if fidelity:
+        with tempfile.TemporaryDirectory(prefix="perf-fidelity-") as tmp:
+            fidelity_doc = measure_fidelity(Path(tmp))
+    if answer:
+        with tempfile.TemporaryDirectory(prefix="perf-answer-") as tmp:
+            answer_doc = measure_time_to_answer(Path(tmp))
     top = max(measured, key=lambda s: s["cells"]) if measured else {}
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -228,9 +244,12 @@ def run_perf(
             )
         },
         "harness_overhead_ratio": (harness or {}).get("overhead_ratio"),
+        "fidelity_ratio": (fidelity_doc or {}).get("ratio_mean"),
         "sizes": measured,
         "harness": harness,
-        "targets": judge(measured, harness),
+        "fidelity": fidelity_doc,
+        "time_to_answer": answer_doc,
+        "targets": judge(measured, harness, fidelity_doc, answer_doc),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.part")

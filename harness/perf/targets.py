@@ -34,9 +34,14 @@ def _row(what: str, target: str, measured: str, floor: str, met: bool | None) ->
     }
 
 
-def judge(sizes: Sequence[dict[str, Any]], harness: dict[str, Any] | None) -> list[dict[str, str]]:
+def judge(
+    sizes: Sequence[dict[str, Any]],
+    harness: dict[str, Any] | None,
+    fidelity: dict[str, Any] | None = None,
+    answer: dict[str, Any] | None = None,
+) -> list[dict[str, str]]:
     """The issue's targets against what was measured (a size not measured: not judged)."""
-    rows = []
+    rows = [*_fidelity_rows(fidelity, answer)]
     big = max(sizes, key=lambda s: s["cells"]) if sizes else None
     if big is not None and big.get("parse_files_per_s"):
         # Per file, so measured over at least PARSE_TARGET_FILES parses of the largest tree.
@@ -93,4 +98,39 @@ def judge(sizes: Sequence[dict[str, Any]], harness: dict[str, Any] | None) -> li
             ratio <= OVERHEAD_TARGET if ratio is not None else None,
         )
     )
+    return rows
+
+
+FIDELITY_BAND = (0.98, 1.02)  # harness ÷ hand-run wrk: no observer effect beyond 2 %
+
+
+def _fidelity_rows(
+    fidelity: dict[str, Any] | None, answer: dict[str, Any] | None
+) -> list[dict[str, str]]:
+    rows = []
+    if fidelity is not None:
+        low, high = FIDELITY_BAND
+        mean = fidelity["ratio_mean"]
+        ci = f"95 % CI {fidelity['ratio_ci_low']}–{fidelity['ratio_ci_high']}"
+        rows.append(
+            _row(
+                "harness ÷ hand-run wrk (req/s, same server, pinning, wrk settings)",
+                f"{low:g}–{high:g}",
+                f"{mean:.3f} ({ci}, {fidelity['pairs']} interleaved pairs)",
+                f"pairs {fidelity['ratio_min']}–{fidelity['ratio_max']}",
+                low <= mean <= high,
+            )
+        )
+    if answer is not None:
+        rows.append(
+            _row(
+                "time to answer: --precision 2 % against fixed 3 × 60 s cells",
+                "a fraction of the fixed run's time, same answer",
+                f"{answer['wall_ratio']:.2f} × the fixed run's wall time; the adaptive "
+                f"interval contains the fixed mean in {answer['intervals_containing_fixed_mean']}"
+                " cells",
+                f"{answer['fixed_wall_s']:.0f} s fixed, {answer['adaptive_wall_s']:.0f} s adaptive",
+                None,
+            )
+        )
     return rows

@@ -1,17 +1,16 @@
 """Site stage 5: one run's table and raw files -> its downloads on the site.
 
 `export_run` writes them under docs/results/data/<run>/: the run's rows as CSV and JSON
-lines, a browsable copy of its raw files, and a zip of them.
+lines, its run.json, and one zip of every raw file of the run. Only those: a copy of
+each raw file (four per cell) made docs/ grow with the number of cells, and the site
+engine copies and lists every file of docs/ on every build (at 10,000 cells, 39,000
+files and most of a 25 s build). The zip holds them all, as they are in raw/.
 
-`link_tree` makes the browsable copy under docs/results/data/<run>/raw/ out of hard
-links: the docs copy exists only for mkdocs to copy into site/, so sharing the bytes
-with raw/ costs one directory entry per file instead of a second copy (at 10,000
-cells, 40,000 files). Nothing writes into docs/ in place (builds delete and recreate
-it), so raw/ is never modified through the links; across file systems it copies.
 `write_zip` writes the deterministic archive of a run; `cached_zip` reuses it from
 `<cache>/zips/` while the run's files (names, sizes, mtimes) are unchanged, and
 `start_zip` does the same with the archive written by the build's worker processes
-(`harness.site.pool`) while the build goes on.
+(`harness.site.pool`) while the build goes on. The archive in docs/ is a hard link to
+the cached one (nothing writes into docs/ in place: builds delete and recreate it).
 """
 
 from __future__ import annotations
@@ -40,11 +39,6 @@ def _link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:  # another file system, or links not allowed: a real copy
         shutil.copy2(src, dst)
-
-
-def link_tree(source: Path, dest: Path) -> None:
-    """`source` below `dest` as hard links; temp files of an interrupted write are skipped."""
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".*"), copy_function=_link_or_copy)
 
 
 def _files(source: Path) -> list[Path]:
@@ -123,7 +117,7 @@ def export_run(
     workers: Workers | None = None,
     later: list[Callable[[], object]] | None = None,
 ) -> list[tuple[str, str]]:
-    """The downloads of one run under results/data/<run>/: table, raw zip, raw files.
+    """The downloads of one run under results/data/<run>/: table, raw zip, run.json.
 
     `zips`: a cache directory of raw zips (`cached_zip`), reused while unchanged.
     `workers` and `later`: the zip is written in `workers`, and what completes it is
@@ -145,7 +139,7 @@ def export_run(
         ".jsonl": "the same table as JSON lines",
     }
     files = [(f"{rel_dir}/{p.name}", what.get(p.suffix, "table")) for p in sorted(written)]
-    link_tree(source, out / "raw")  # browsable one by one (e.g. run.json)
+    shutil.copyfile(source / "run.json", out / "run.json")  # one small file: readable as is
     if later is None:
         zipped()
     else:
@@ -157,5 +151,5 @@ def export_run(
             "every raw file of the run (wrk output, Lua reports, sidecars), as in raw/",
         )
     )
-    files.append((f"{rel_dir}/raw/run.json", "the run sidecar: host, versions, settings"))
+    files.append((f"{rel_dir}/run.json", "the run sidecar: host, versions, settings"))
     return files

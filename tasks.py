@@ -312,7 +312,7 @@ def test(c: Context) -> None:
     c.run(f"{py} -m pytest -q -ra --durations=15", pty=False)
 
 
-# --- Report site (harness/site.py, harness/publish.py) ---------------------------------
+# --- Report site (harness/site/: build, engine, publish) -------------------------------
 
 
 @task(
@@ -321,18 +321,27 @@ def test(c: Context) -> None:
         "runs": "runs to show: latest (newest complete run), all, or comma-separated run ids",
         "compare": "also compare run A with run B, as RUN_A:RUN_B (repeatable); the newest "
         "two complete runs of one profile are compared anyway",
+        "engine": "site generator: mkdocs (default) or zensical (pip install -e "
+        "'.[site-engines]'); both read the same generated config",
     },
     iterable=["compare"],
 )
 def build_site(
-    c: Context, raw: str = "", runs: str = "latest", compare: list[str] | None = None
+    c: Context,
+    raw: str = "",
+    runs: str = "latest",
+    compare: list[str] | None = None,
+    engine: str = "",
 ) -> None:
-    """Render docs/ from raw/ (tables, charts, pages) and build site/ with mkdocs --strict."""
+    """Render docs/ from raw/ (tables, charts, pages) and build site/ with --strict."""
     from harness.site.build import build_site as build
+    from harness.site.engine import DEFAULT_ENGINE
 
     pairs = [_compare_pair(p) for p in compare or []]
+    raw_dir = Path(raw) if raw else RAW
     with _user_errors():
-        print(build(Path(raw) if raw else RAW, DOCS, SITE, runs=runs, compare=pairs))
+        site = build(raw_dir, DOCS, SITE, runs, pairs, engine=engine or DEFAULT_ENGINE)
+    print(site)
 
 
 def _compare_pair(text: str) -> tuple[str, str]:

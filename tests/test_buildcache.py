@@ -19,7 +19,7 @@ from harness.paths import GOLDEN_RAW
 from harness.paths import REPO_ROOT as REPO
 from harness.perf.probe import hand_written_docs
 from harness.site.build import build_site
-from harness.site.cache import read_log
+from harness.site.cache import CACHE_NAME, read_log
 from harness.site.tablecache import TableCache
 from harness.tables import parsecache
 from harness.tables.dataset import load_runs
@@ -36,8 +36,9 @@ def tree(tmp_path: Path) -> Path:
 
 
 def build(root: Path) -> dict:
-    build_site(root / "raw", root / "docs", root / "site", runs="all", cache_dir=root / ".cache")
-    return read_log(root / ".cache")
+    cache = root / CACHE_NAME
+    build_site(root / "raw", root / "docs", root / "site", runs="all", cache_dir=cache)
+    return read_log(cache)
 
 
 def test_unchanged_rebuild_draws_and_generates_nothing(tree: Path) -> None:
@@ -77,7 +78,7 @@ def test_unchanged_rebuild_imports_neither_pandas_nor_matplotlib(tree: Path) -> 
     code = (
         "import sys; from pathlib import Path; from harness.site.build import build_site;"
         f"r = Path({str(tree)!r});"
-        "build_site(r / 'raw', r / 'docs', r / 'site', runs='all', cache_dir=r / '.cache');"
+        "build_site(r / 'raw', r / 'docs', r / 'site', runs='all', cache_dir=r / '.harness-cache');"
         "assert 'pandas' not in sys.modules, 'pandas imported';"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )

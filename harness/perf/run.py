@@ -50,11 +50,11 @@ def measure_size(cells: int, work: Path, repeats: int = 3) -> dict[str, Any]:
     The no-change build and the bare mkdocs build are run `repeats` times, alternately,
     and their medians reported: on a shared machine one sample can be off by half.
     """
-    from harness.site.cache import read_log
+    from harness.site.cache import CACHE_NAME, read_log
     from harness.tables.dataset import load_runs
     from harness.tables.parsecache import ParseCache
 
-    raw, docs, site, cache = work / "raw", work / "docs", work / "site", work / ".cache"
+    raw, docs, site, cache = work / "raw", work / "docs", work / "site", work / CACHE_NAME
     runs = synth.write_tree(raw, cells)
     hand_written_docs(docs)
     # The builds first, while this process is small: a child's peak RSS counts this

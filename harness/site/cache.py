@@ -26,6 +26,10 @@ from harness.site.fingerprint import code_version, listing
 from harness.site.pool import Workers
 from harness.tables.parsecache import ParseCache
 
+# The harness's caches, beside docs/. Not `.cache`: Zensical keeps its own cache in
+# `<config dir>/.cache` (the config is beside docs/ too) and `zensical build --clean`
+# deletes that whole folder, so nothing of ours may live in or under it.
+CACHE_NAME = ".harness-cache"
 STAMP = "results/.build-stamp.json"  # relative to docs/, inside what a build wipes
 GENERATED = ("index.md", "results")
 _FORMAT = 1

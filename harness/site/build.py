@@ -112,7 +112,7 @@ def generate_docs(
 
     every_run = read_runs(raw_dir)
     chosen, subject = select_runs(every_run, runs)
-    everything = cache.load(raw_dir)  # all runs: comparisons need them
+    everything = cache.load(raw_dir, workers)  # all runs: comparisons need them
     table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
     if not (table["run_id"] == subject["run_id"]).any():
         raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
@@ -122,7 +122,9 @@ def generate_docs(
     zips = cache.directory / "zips" if cache.directory else None
     zipped: list[Callable[[], object]] = []
     downloads = {
-        r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir, zips, workers, zipped)
+        r["run_id"]: export_run(
+            table, raw_dir, r["run_id"], docs_dir, zips, workers, zipped, cache.listings
+        )
         for r in chosen
     }
     drawer = cache.drawer(workers, docs_dir / FIGURES) if draw else None

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.site.chartcache import ChartDrawer
-from harness.site.fingerprint import code_version, listing
+from harness.site.fingerprint import Listings, code_version, listing
 from harness.site.pool import Workers
 from harness.tables.parsecache import ParseCache
 
@@ -35,9 +35,14 @@ GENERATED = ("index.md", "results")
 _FORMAT = 1
 
 
-def input_key(raw_dir: Path, extra: Mapping[str, Any], files: Sequence[Path] = ()) -> str:
+def input_key(
+    raw_dir: Path,
+    extra: Mapping[str, Any],
+    files: Sequence[Path] = (),
+    listings: Callable[[Path], str] = listing,
+) -> str:
     """The key of a build: raw/ listing, code, options (`extra`) and some input files."""
-    h = hashlib.sha256(listing(raw_dir).encode())
+    h = hashlib.sha256(listings(raw_dir).encode())
     h.update(code_version().encode())
     h.update(json.dumps(extra, sort_keys=True, default=str).encode())
     for path in files:
@@ -86,6 +91,7 @@ class BuildCache:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self.parse = ParseCache(directory / "parse") if directory else None
+        self.listings = Listings()  # raw/ is walked once per build
         self.log: dict[str, Any] = {"generated": False, "charts_drawn": 0, "charts_reused": 0}
         self.seconds: dict[str, float] = {}
         self._lap = time.perf_counter()
@@ -96,8 +102,9 @@ class BuildCache:
         self.seconds[step] = round(now - self._lap, 3)
         self._lap = now
 
-    def load(self, raw_dir: Path) -> Any:
-        """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed."""
+    def load(self, raw_dir: Path, workers: Workers | None = None) -> Any:
+        """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed
+        (in `workers` when given)."""
         # Imported here: pandas is needed only when docs/ is generated.
         from harness.site.tablecache import TableCache
         from harness.tables.dataset import load_runs
@@ -105,7 +112,7 @@ class BuildCache:
         if self.directory is None:
             table = load_runs(raw_dir)
         else:
-            tables = TableCache(self.directory / "tables", self.parse)
+            tables = TableCache(self.directory / "tables", self.parse, self.listings, workers)
             table = tables.load(raw_dir)
             self.log.update(tables_built=tables.built, tables_reused=tables.reused)
         self.lap("table")
@@ -151,7 +158,7 @@ class BuildCache:
         if self.directory is None:
             self.log["generated"] = True
             return generate()
-        key = input_key(raw_dir, options, files)
+        key = input_key(raw_dir, options, files, self.listings)
         self.lap("inputs")
         nav = fresh(docs_dir, key)
         if nav is None:

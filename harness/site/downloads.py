@@ -73,13 +73,14 @@ def start_zip(
     archive: Path,
     cache_dir: Path | None,
     workers: Workers | None = None,
+    listings: Callable[[Path], str] = listing,
 ) -> Callable[[], Path]:
     """`cached_zip`, with the archive written in `workers` when given (a second or so per
     thousand files, while the build plans). Returns what completes it: waits for the
     archive, puts it at `archive`, and returns that path."""
     cached = None
     if cache_dir is not None:
-        key = hashlib.sha256(f"{_ZIP_FORMAT}\0{prefix}\0{listing(source)}".encode()).hexdigest()
+        key = hashlib.sha256(f"{_ZIP_FORMAT}\0{prefix}\0{listings(source)}".encode()).hexdigest()
         cache_dir.mkdir(parents=True, exist_ok=True)
         cached = cache_dir / f"{key}.zip"
     # Where to write the archive now: nowhere when the cache has it.
@@ -116,6 +117,7 @@ def export_run(
     zips: Path | None = None,
     workers: Workers | None = None,
     later: list[Callable[[], object]] | None = None,
+    listings: Callable[[Path], str] = listing,
 ) -> list[tuple[str, str]]:
     """The downloads of one run under results/data/<run>/: table, raw zip, run.json.
 
@@ -132,7 +134,7 @@ def export_run(
     source = raw_dir / run_id
     # The zip first: the workers write it while this process writes the tables.
     archive = out / f"{slug(run_id)}-raw.zip"
-    zipped = start_zip(source, run_id, archive, zips, workers)
+    zipped = start_zip(source, run_id, archive, zips, workers, listings)
     written = export_table(table[table["run_id"] == run_id].reset_index(drop=True), out)
     what = {
         ".csv": "the tidy table as CSV, one row per cell",

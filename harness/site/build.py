@@ -112,7 +112,8 @@ def generate_docs(
 
     every_run = read_runs(raw_dir)
     chosen, subject = select_runs(every_run, runs)
-    everything = cache.load(raw_dir, workers)  # all runs: comparisons need them
+    # All runs (comparisons need them); the chosen ones exported for the Data page.
+    everything = cache.load(raw_dir, workers, [r["run_id"] for r in chosen])
     table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
     if not (table["run_id"] == subject["run_id"]).any():
         raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
@@ -123,8 +124,16 @@ def generate_docs(
     zipped: list[Callable[[], object]] = []
     downloads = {
         r["run_id"]: export_run(
-            table, raw_dir, r["run_id"], docs_dir, zips, workers, zipped, cache.listings
-        )
+            table,
+            raw_dir,
+            r["run_id"],
+            docs_dir,
+            zips,
+            workers,
+            zipped,
+            cache.listings,
+            cache.exported(r["run_id"]),
+        )  # fmt: skip
         for r in chosen
     }
     drawer = cache.drawer(workers, docs_dir / FIGURES) if draw else None

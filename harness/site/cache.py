@@ -92,6 +92,7 @@ class BuildCache:
         self.directory = directory
         self.parse = ParseCache(directory / "parse") if directory else None
         self.listings = Listings()  # raw/ is walked once per build
+        self._tables: Any = None  # the TableCache of the last load
         self.log: dict[str, Any] = {"generated": False, "charts_drawn": 0, "charts_reused": 0}
         self.seconds: dict[str, float] = {}
         self._lap = time.perf_counter()
@@ -102,9 +103,12 @@ class BuildCache:
         self.seconds[step] = round(now - self._lap, 3)
         self._lap = now
 
-    def load(self, raw_dir: Path, workers: Workers | None = None) -> Any:
+    def load(
+        self, raw_dir: Path, workers: Workers | None = None, export: Sequence[str] = ()
+    ) -> Any:
         """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed
-        (in `workers` when given)."""
+        (in `workers` when given), and exporting the runs in `export` as they are built
+        (`exported` finds their files)."""
         # Imported here: pandas is needed only when docs/ is generated.
         from harness.site.tablecache import TableCache
         from harness.tables.dataset import load_runs
@@ -113,10 +117,16 @@ class BuildCache:
             table = load_runs(raw_dir)
         else:
             tables = TableCache(self.directory / "tables", self.parse, self.listings, workers)
-            table = tables.load(raw_dir)
+            table = tables.load(raw_dir, export)
+            self._tables = tables
             self.log.update(tables_built=tables.built, tables_reused=tables.reused)
         self.lap("table")
         return table
+
+    def exported(self, run: str) -> Path | None:
+        """The folder of `run`'s results.csv and results.jsonl, if the table cache wrote
+        them for the run as it is now."""
+        return self._tables.exports(run) if self._tables is not None else None
 
     def drawer(self, workers: Workers, out_dir: Path) -> ChartDrawer:
         """What draws the charts as they are planned (`add`), in `workers`, through the

@@ -46,6 +46,12 @@ def _digest(lines: list[str]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+def files(top: Path) -> list[str]:
+    """The paths of the files below `top`, relative to it with `/`, sorted (dotfiles and
+    dot-folders skipped, as everywhere here)."""
+    return [line.split("\0", 1)[0] for line in _lines(top)]
+
+
 def listing(top: Path) -> str:
     """sha256 of the names, sizes and mtimes of the files below `top` (sorted)."""
     return _digest(_lines(top))

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ import pandas as pd
 from harness.site.fingerprint import code_version, listing
 from harness.site.pool import Workers
 from harness.tables.dataset import load_runs
+from harness.tables.export import CSV_NAME, JSONL_NAME, export_table
 from harness.tables.parsecache import ParseCache
 from harness.tables.schema import SORT_KEYS
 
@@ -29,10 +31,11 @@ _FORMAT = 1
 
 
 def build_run(
-    run_dir: Path, path: Path, key: str, parse_dir: Path | None
+    run_dir: Path, path: Path, key: str, parse_dir: Path | None, export_dir: Path | None = None
 ) -> tuple[pd.DataFrame, int, int]:
-    """One run's rows, written to `path` under `key`; with the parse cache's hits and
-    misses. Runs in the build's worker processes (or in the build's own)."""
+    """One run's rows, written to `path` under `key` (and as CSV and JSON lines into
+    `export_dir`, when given); with the parse cache's hits and misses. Runs in the
+    build's worker processes (or in the build's own)."""
     parse = ParseCache(parse_dir) if parse_dir is not None else None
     table = load_runs(run_dir, cache=parse)
     table.attrs.clear()  # nothing skipped: load_runs raises on a bad file here
@@ -41,6 +44,8 @@ def build_run(
     with open(tmp, "wb") as f:
         pickle.dump({"key": key, "table": table}, f, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
+    if export_dir is not None:
+        export_table(table, export_dir)
     return table, parse.hits if parse else 0, parse.misses if parse else 0
 
 
@@ -48,7 +53,9 @@ class TableCache:
     """Per-run tables under `directory`; `built` and `reused` count runs, for the log.
 
     With `workers` (`harness.site.pool`), the runs to build are built there, two at a
-    time: a cold build of 10,000 cells has 35 runs, each a second or so of Python.
+    time: a cold build of 10,000 cells has 35 runs, each a tenth of a second or so of
+    Python. The runs named in `export` are also written as CSV and JSON lines when they
+    are built (`exports` finds them): the site's downloads, reused while the run is.
     """
 
     def __init__(
@@ -65,9 +72,11 @@ class TableCache:
         self.built = 0
         self.reused = 0
         self._code = code_version()
+        self._keys: dict[str, str] = {}  # run folder name -> its key, as loaded last
 
-    def load(self, raw_dir: Path) -> pd.DataFrame:
-        """`load_runs(raw_dir)`, from cached runs where nothing changed."""
+    def load(self, raw_dir: Path, export: Collection[str] = ()) -> pd.DataFrame:
+        """`load_runs(raw_dir)`, from cached runs where nothing changed; the runs (folder
+        names) in `export` are exported too when built."""
         dirs = sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         if (raw_dir / "run.json").is_file() or any(not (d / "run.json").is_file() for d in dirs):
             # One run, or a folder that is not a run: load_runs says what is wrong with it.
@@ -78,13 +87,21 @@ class TableCache:
         frames = {d: self._cached(d, keys[d]) for d in dirs}
         todo = [d for d in dirs if frames[d] is None]
         parse_dir = self.parse.directory if self.parse is not None else None
+        self._keys = {d.name: keys[d] for d in dirs}
+        args = [
+            (
+                d,
+                self._file(d),
+                keys[d],
+                parse_dir,
+                self._exports(d.name) if d.name in export else None,
+            )
+            for d in todo
+        ]
         if self.workers is not None and len(todo) > 1:
-            jobs = [
-                self.workers.submit(build_run, d, self._file(d), keys[d], parse_dir) for d in todo
-            ]
-            built = [job.result() for job in jobs]
+            built = [job.result() for job in [self.workers.submit(build_run, *a) for a in args]]
         else:
-            built = [build_run(d, self._file(d), keys[d], parse_dir) for d in todo]
+            built = [build_run(*a) for a in args]
         for d, (table, hits, misses) in zip(todo, built, strict=True):
             frames[d] = table
             if self.parse is not None:
@@ -93,10 +110,12 @@ class TableCache:
         self.built += len(todo)
         self.reused += len(dirs) - len(todo)
         # Runs no longer in raw/ leave nothing behind: the cache follows raw/.
-        keep = {self._file(d).name for d in dirs}
+        keep = {self._file(d).name for d in dirs} | {self._exports(d.name).name for d in dirs}
         for entry in os.scandir(self.directory):
             if entry.name.endswith(".pickle") and entry.name not in keep:
                 Path(entry.path).unlink(missing_ok=True)
+            elif entry.name.endswith(".exports") and entry.name not in keep:
+                shutil.rmtree(entry.path, ignore_errors=True)
         table = pd.concat([frames[d] for d in dirs], ignore_index=True)
         table = table.sort_values(SORT_KEYS, kind="stable", ignore_index=True)
         table.attrs["skipped"] = []
@@ -105,6 +124,20 @@ class TableCache:
     def _file(self, run_dir: Path) -> Path:
         # Hashed: a run directory's name comes from whoever made raw/.
         return self.directory / f"{hashlib.sha256(run_dir.name.encode()).hexdigest()[:32]}.pickle"
+
+    def exports(self, run: str) -> Path | None:
+        """The folder holding results.csv and results.jsonl of `run` (a folder name of
+        the raw/ loaded last) as it is now, if they were written; else None."""
+        if run not in self._keys:
+            return None
+        folder = self._exports(run)
+        ok = all((folder / name).is_file() for name in (CSV_NAME, JSONL_NAME))
+        return folder if ok else None
+
+    def _exports(self, run: str) -> Path:
+        # One folder per run and key: a run that changed has none until it is built.
+        name = hashlib.sha256(run.encode()).hexdigest()[:32]
+        return self.directory / f"{name}-{self._keys[run][:16]}.exports"
 
     def _key(self, run_dir: Path) -> str:
         text = f"{_FORMAT}\0{self._code}\0{self.listings(run_dir)}"

@@ -66,8 +66,11 @@ def load_runs(
                     rows.append(_cell_row(root, sidecar, run, cache))
                 except RawFormatError as e:
                     bad(e)
+    # Sorted here, as sort_values(SORT_KEYS, kind="stable") would (the keys are never
+    # missing), so that the flags can be read from the row dicts in the table's order.
+    rows.sort(key=lambda r: tuple(r[k] for k in SORT_KEYS))
     df = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=DTYPES[c]) for c in COLUMNS})
-    df = add_flags(df.sort_values(SORT_KEYS, kind="stable", ignore_index=True))
+    df = add_flags(df, rows)
     df.attrs["skipped"] = skipped
     if cache is not None:
         cache.save()

@@ -125,6 +125,10 @@ class TableCache:
         # Hashed: a run directory's name comes from whoever made raw/.
         return self.directory / f"{hashlib.sha256(run_dir.name.encode()).hexdigest()[:32]}.pickle"
 
+    def forget(self, run_dir: Path) -> None:
+        """Drop the cached table of `run_dir`: the next load builds it again."""
+        self._file(run_dir).unlink(missing_ok=True)
+
     def exports(self, run: str) -> Path | None:
         """The folder holding results.csv and results.jsonl of `run` (a folder name of
         the raw/ loaded last) as it is now, if they were written; else None."""

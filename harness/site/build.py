@@ -99,11 +99,11 @@ def generate_docs(
             for step in [*steps.pages, *steps.files]:
                 step()
         return nav
-    # The workers start now, so they are ready (the pages are theirs to render) while
-    # this process imports pandas and reads the table. They import matplotlib for the
-    # charts only when they will draw every chart: with some in the chart cache, a
-    # worker imports it when it draws one, and with all of them, never.
-    workers.start(warm_up=draw and cache.charts_cold())
+    # The workers start now, so they are ready (the pages are theirs to render, and in a
+    # cold build the tables too) while this process imports pandas. They import
+    # matplotlib for the charts only when they will draw every chart: with some in the
+    # chart cache, a worker imports it when it draws one, and with all of them, never.
+    workers.start(warm_up=draw and cache.charts_cold(), tables=cache.tables_cold())
     # Imported here: pandas and the planners are needed only when docs/ is regenerated.
     from harness.pages.comparepage import COMPARE, plan_compare
     from harness.pages.latencyplan import read_timed_cells

@@ -139,6 +139,17 @@ class BuildCache:
         self.log["charts_reused"] += report.reused
         self.lap("charts")
 
+    def tables_cold(self) -> bool:
+        """Whether no build left a run's table in this cache: then this one builds them
+        all, in the workers."""
+        if self.directory is None:
+            return False  # no cache: the table is built in the build's own process
+        try:
+            with os.scandir(self.directory / "tables") as entries:
+                return not any(e.name.endswith(".pickle") for e in entries)
+        except OSError:
+            return True
+
     def charts_cold(self) -> bool:
         """Whether no build drew a chart into this cache yet: then this one draws them all."""
         if self.directory is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,16 @@ _TYPES: dict[str, tuple[type, ...]] = {"Int64": (int,), "str": (str,), "boolean"
 
 
 def load_runs(
-    raw_dir: str | Path, skip_bad: bool = False, cache: ParseCache | None = None
+    raw_dir: str | Path,
+    skip_bad: bool = False,
+    cache: ParseCache | None = None,
+    runs: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Every cell of every run under `raw_dir` (or of the one run `raw_dir` is).
 
     With a `cache` (harness/tables/parsecache.py), wrk outputs parsed before are not parsed again.
+    `runs`: only the runs in these folders of `raw_dir` (one table for several runs costs
+    less than one per run: harness/site/tablecache.py builds them in batches).
 
     A file that cannot be read raises RawFormatError naming it (and the line), unless
     `skip_bad`: then its cell (or its whole run, for run.json) is left out and listed
@@ -55,6 +61,8 @@ def load_runs(
     # File columns are relative to the raw/ root, also when `raw_dir` is one run.
     root = raw_dir.parent if (raw_dir / "run.json").is_file() else raw_dir
     for run_dir in _run_dirs(raw_dir):
+        if runs is not None and run_dir.name not in runs:
+            continue
         try:
             run = _run_columns(run_dir / "run.json")
         except RawFormatError as e:

@@ -103,7 +103,7 @@ def generate_docs(
     # cold build the tables too) while this process imports pandas. They import
     # matplotlib for the charts only when they will draw every chart: with some in the
     # chart cache, a worker imports it when it draws one, and with all of them, never.
-    workers.start(warm_up=draw and cache.charts_cold(), tables=cache.tables_cold())
+    workers.start(warm_up=draw and cache.charts_cold(), tables=cache.tables_cold(raw_dir))
     # Imported here: pandas and the planners are needed only when docs/ is regenerated.
     from harness.pages.comparepage import COMPARE, plan_compare
     from harness.pages.latencyplan import read_timed_cells

@@ -139,11 +139,17 @@ class BuildCache:
         self.log["charts_reused"] += report.reused
         self.lap("charts")
 
-    def tables_cold(self) -> bool:
-        """Whether no build left a run's table in this cache: then this one builds them
-        all, in the workers."""
+    def tables_cold(self, raw_dir: Path) -> bool:
+        """Whether no build left a run's table in this cache and raw/ holds several runs:
+        then this build makes them all, in the workers (one run: in its own process)."""
         if self.directory is None:
             return False  # no cache: the table is built in the build's own process
+        try:
+            with os.scandir(raw_dir) as entries:
+                if sum(1 for e in entries if e.is_dir() and not e.name.startswith(".")) < 2:
+                    return False
+        except OSError:
+            return False
         try:
             with os.scandir(self.directory / "tables") as entries:
                 return not any(e.name.endswith(".pickle") for e in entries)

@@ -133,7 +133,7 @@ def generate_docs(
             zipped,
             cache.listings,
             cache.exported(r["run_id"]),
-        )  # fmt: skip
+        )
         for r in chosen
     }
     drawer = cache.drawer(workers, docs_dir / FIGURES) if draw else None

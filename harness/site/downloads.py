@@ -30,7 +30,7 @@ from harness.site.pool import Workers
 
 # Fixed zip entry time: the same raw files give the same archive bytes.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_ZIP_FORMAT = 2  # bump when the archive's layout changes: cached zips are then rebuilt
+_ZIP_FORMAT = 3  # bump when the archive's layout changes: cached zips are then rebuilt
 KEEP_UNUSED_S = 14 * 24 * 3600
 
 
@@ -44,18 +44,19 @@ def _link_or_copy(src: str, dst: str) -> None:
 def write_zip(source: Path, prefix: str, archive: Path) -> Path:
     """Every file below `source` as `<prefix>/<path>` in a deterministic zip at `archive`.
 
-    Deflate level 1: a tenth of a second less per run of 288 cells than the default 6
-    (at 10,000 cells, 35 runs, the largest step of a cold build), for archives ~5 %
-    larger: the files are small and compressed one by one either way.
+    Stored, not deflated: a zip compresses each file on its own, and these are small
+    (a few KB), so deflate halved the archive at best while costing ~0.1 s of CPU per
+    run of 288 cells: at 10,000 cells (35 runs) 3 s, the largest step of a cold build.
+    The site still holds less than when it also had a copy of every raw file, and a git
+    remote (`invoke publish`) compresses what it stores anyway.
     """
     tmp = archive.with_name(f".{archive.name}.{os.getpid()}.part")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
         for rel in files(source):
             info = zipfile.ZipInfo(f"{prefix}/{rel}", ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             with open(os.path.join(source, rel), "rb") as f:
-                zf.writestr(info, f.read(), compresslevel=1)
+                zf.writestr(info, f.read())
     tmp.replace(archive)
     return archive
 

@@ -435,7 +435,9 @@ def compare(
 def perf(
     c: Context, size: str = "288", out: str = "", bench: bool = True, repeats: int = 3
 ) -> None:
-    """Measure the harness: parse, table, cold and no-change build-site, mkdocs floor, RSS."""
+    """Measure the harness: parse, table, cold and no-change build-site with each site
+    engine beside its floor, RSS."""
+    from harness.pages.perfpage import engine_rows
     from harness.perf.run import run_perf
 
     try:
@@ -449,4 +451,10 @@ def perf(
     for t in doc["targets"]:
         floor = f", floor {t['floor']}" if t["floor"] != "—" else ""
         print(f"{t['what']}: {t['measured']} (target {t['target']}{floor}): {t['met']}")
+    for s in doc["sizes"]:
+        for e in engine_rows(s):
+            print(
+                f"{e['engine']}, {e['cells']:,} cells: cold {e['cold']} s (floor "
+                f"{e['cold_floor']} s), no change {e['nochange']} s (floor {e['floor']} s)"
+            )
     print(path)

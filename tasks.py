@@ -356,7 +356,7 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
     c.run(f"{py} -m pytest {shlex.join(args)}", pty=False)
 
 
-# --- Report site (harness/site.py, harness/publish.py) ---------------------------------
+# --- Report site (harness/site/: build, engine, publish) -------------------------------
 
 
 @task(
@@ -365,18 +365,27 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
         "runs": "runs to show: latest (newest complete run), all, or comma-separated run ids",
         "compare": "also compare run A with run B, as RUN_A:RUN_B (repeatable); the newest "
         "two complete runs of one profile are compared anyway",
+        "engine": "site generator: mkdocs (default) or zensical (pip install -e "
+        "'.[site-engines]'); both read the same generated config",
     },
     iterable=["compare"],
 )
 def build_site(
-    c: Context, raw: str = "", runs: str = "latest", compare: list[str] | None = None
+    c: Context,
+    raw: str = "",
+    runs: str = "latest",
+    compare: list[str] | None = None,
+    engine: str = "",
 ) -> None:
-    """Render docs/ from raw/ (tables, charts, pages) and build site/ with mkdocs --strict."""
+    """Render docs/ from raw/ (tables, charts, pages) and build site/ with --strict."""
     from harness.site.build import build_site as build
+    from harness.site.engine import DEFAULT_ENGINE
 
     pairs = [_compare_pair(p) for p in compare or []]
+    raw_dir = Path(raw) if raw else RAW
     with _user_errors():
-        print(build(Path(raw) if raw else RAW, DOCS, SITE, runs=runs, compare=pairs))
+        site = build(raw_dir, DOCS, SITE, runs, pairs, engine=engine or DEFAULT_ENGINE)
+    print(site)
 
 
 def _compare_pair(text: str) -> tuple[str, str]:
@@ -480,7 +489,9 @@ def perf(
     fidelity: bool = False,
     answer: bool = False,
 ) -> None:
-    """Measure the harness: parse, table, cold and no-change build-site, mkdocs floor, RSS."""
+    """Measure the harness: parse, table, cold and no-change build-site with each site
+    engine beside its floor, RSS."""
+    from harness.pages.perfpage import engine_rows
     from harness.perf.run import run_perf
 
     try:
@@ -496,4 +507,10 @@ def perf(
     for t in doc["targets"]:
         floor = f", floor {t['floor']}" if t["floor"] != "—" else ""
         print(f"{t['what']}: {t['measured']} (target {t['target']}{floor}): {t['met']}")
+    for s in doc["sizes"]:
+        for e in engine_rows(s):
+            print(
+                f"{e['engine']}, {e['cells']:,} cells: cold {e['cold']} s (floor "
+                f"{e['cold_floor']} s), no change {e['nochange']} s (floor {e['floor']} s)"
+            )
     print(path)

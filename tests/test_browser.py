@@ -1,8 +1,9 @@
 """The built site in a real browser: Debian's headless Chromium driven by Playwright.
 
-Builds the site from the fixture run with `mkdocs build --strict`, serves it from
-127.0.0.1 and also opens it from disk. Every request the pages make is routed
-through a check that fails on anything but this server or a file: URL.
+Builds the site from the fixture run with each engine (mkdocs, and Zensical when the
+site-engines extra is installed), serves it from 127.0.0.1 and also opens it from disk.
+Every request the pages make is routed through a check that fails on anything but this
+server or a file: URL. Every test runs on both sites; only search looks different.
 """
 
 from __future__ import annotations
@@ -41,14 +42,36 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(scope="module", params=["mkdocs", "zensical"])
+def engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "zensical":
+        pytest.importorskip("zensical", reason="needs the site-engines extra")
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("browser")
+def site(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Path:
+    root = tmp_path_factory.mktemp(f"browser-{engine}")
     docs = REPO / "docs"
     ignore = shutil.ignore_patterns("results")
     shutil.copytree(docs, root / "docs", ignore=ignore)
     (root / "docs" / "index.md").unlink(missing_ok=True)
-    return build_site(GOLDEN_RAW, root / "docs", root / "site")
+    return build_site(GOLDEN_RAW, root / "docs", root / "site", engine=engine)
+
+
+def search(page: Any, engine: str, word: str) -> list[str]:
+    """Type `word` into the engine's search and return the pages of the results. mkdocs
+    has a search field in the header; Zensical a button that opens a search dialog."""
+    if engine == "zensical":
+        page.click("button.md-search__button")
+        results = "dialog[aria-label=Search] a[role=option]"
+    else:
+        page.click("input.md-search__input")
+        results = ".md-search-result__item a"
+    page.keyboard.type(word, delay=20)
+    page.wait_for_selector(results, timeout=15_000)
+    hrefs = page.eval_on_selector_all(results, "as => as.map(a => a.href)")
+    return [h.split("?")[0].split("#")[0] for h in hrefs]
 
 
 @pytest.fixture(scope="module")
@@ -177,27 +200,26 @@ def test_overhead_page(browser: tuple[Any, list[str]], base_url: str) -> None:
     assert rows[("waitress", "10")][4] == "—"
 
 
-def test_search_and_dark_mode(browser: tuple[Any, list[str]], base_url: str) -> None:
+def test_search_and_dark_mode(browser: tuple[Any, list[str]], base_url: str, engine: str) -> None:
     page = browser[0].new_page()
     page.goto(base_url + "index.html", wait_until="networkidle")  # search index loaded
-    page.click("input.md-search__input")
-    page.keyboard.type("waitress", delay=20)
-    page.wait_for_selector(".md-search-result__item", timeout=15_000)
+    found = search(page, engine, "waitress")
+    assert base_url + "results/servers/waitress.html" in found
     page.keyboard.press("Escape")
     scheme = page.get_attribute("body", "data-md-color-scheme")
     page.click("form[data-md-component=palette] label:visible")
     assert page.get_attribute("body", "data-md-color-scheme") != scheme
 
 
-def test_opened_from_disk(browser: tuple[Any, list[str]], site: Path) -> None:
+def test_opened_from_disk(browser: tuple[Any, list[str]], site: Path, engine: str) -> None:
     page = browser[0].new_page()
     for name in ("index.html", "results/servers/waitress.html", "results/overhead.html"):
         page.goto((site / name).as_uri())
         assert_charts_loaded(page)
     page.goto((site / "index.html").as_uri(), wait_until="networkidle")
-    page.click("input.md-search__input")  # search works from disk too (iframe-worker shim)
-    page.keyboard.type("gunicorn", delay=20)
-    page.wait_for_selector(".md-search-result__item", timeout=15_000)
+    # Search works from disk too (mkdocs: the iframe-worker shim; Zensical: search.js).
+    found = search(page, engine, "gunicorn")
+    assert (site / "results/servers/gunicorn.html").as_uri() in found
 
 
 def test_flag_badges_link_to_the_legend(browser: tuple[Any, list[str]], base_url: str) -> None:

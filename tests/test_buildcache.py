@@ -19,7 +19,8 @@ from harness.paths import GOLDEN_RAW
 from harness.paths import REPO_ROOT as REPO
 from harness.perf.probe import hand_written_docs
 from harness.site.build import build_site
-from harness.site.cache import read_log
+from harness.site.cache import CACHE_NAME, read_log
+from harness.site.pool import Workers
 from harness.site.tablecache import TableCache
 from harness.tables import parsecache
 from harness.tables.dataset import load_runs
@@ -38,8 +39,9 @@ def tree(tmp_path: Path) -> Path:
 
 
 def build(root: Path) -> dict:
-    build_site(root / "raw", root / "docs", root / "site", runs="all", cache_dir=root / ".cache")
-    return read_log(root / ".cache")
+    cache = root / CACHE_NAME
+    build_site(root / "raw", root / "docs", root / "site", runs="all", cache_dir=cache)
+    return read_log(cache)
 
 
 def test_unchanged_rebuild_draws_and_generates_nothing(tree: Path) -> None:
@@ -79,7 +81,7 @@ def test_unchanged_rebuild_imports_neither_pandas_nor_matplotlib(tree: Path) -> 
     code = (
         "import sys; from pathlib import Path; from harness.site.build import build_site;"
         f"r = Path({str(tree)!r});"
-        "build_site(r / 'raw', r / 'docs', r / 'site', runs='all', cache_dir=r / '.cache');"
+        "build_site(r / 'raw', r / 'docs', r / 'site', runs='all', cache_dir=r / '.harness-cache');"
         "assert 'pandas' not in sys.modules, 'pandas imported';"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )
@@ -110,14 +112,30 @@ def test_changes_regenerate_but_reuse_charts(tree: Path) -> None:
     assert (tree / f"site/results/runs/{new.name}.html").is_file()
 
 
-def test_table_cache_gives_the_same_table(tmp_path: Path) -> None:
-    tables = TableCache(tmp_path / "tables")
-    first = tables.load(GOLDEN_RAW)
+@pytest.mark.parametrize("in_workers", [False, True])
+def test_table_cache_gives_the_same_table(tmp_path: Path, in_workers: bool) -> None:
+    """Built in one batch here, or in two batches in the workers (one table per batch,
+    split by run), the pieces put together are load_runs' table."""
+    with Workers(2, warm_up=False) as workers:
+        tables = TableCache(tmp_path / "tables", workers=workers if in_workers else None)
+        first = tables.load(GOLDEN_RAW)
     pd.testing.assert_frame_equal(first, load_runs(GOLDEN_RAW))
     assert (tables.built, tables.reused) == (2, 0)
     again = TableCache(tmp_path / "tables")
     pd.testing.assert_frame_equal(again.load(GOLDEN_RAW), first)
     assert (again.built, again.reused) == (0, 2)
+
+
+def test_run_downloads_come_from_the_table_cache(tree: Path) -> None:
+    """A run's CSV and JSON lines are written once, with its table, and linked into docs/
+    by every build that reuses the table."""
+    build(tree)
+    exported = {p.stat().st_ino for p in (tree / CACHE_NAME / "tables").glob("*.exports/*")}
+    data = tree / "docs/results/data" / SUBJECT
+    assert {(data / n).stat().st_ino for n in ("results.csv", "results.jsonl")} <= exported
+    (tree / "docs/results/errors.md").unlink()  # regenerate docs/, reuse every table
+    assert build(tree)["tables_reused"] == 2
+    assert {(data / n).stat().st_ino for n in ("results.csv", "results.jsonl")} <= exported
 
 
 def test_parse_cache_is_keyed_by_bytes_and_parser(

@@ -170,7 +170,7 @@ def test_standalone_page_says_what_it_cannot_claim(raw: Path, tmp_path: Path) ->
 
 def test_site_compares_the_newest_two_runs(raw: Path, tmp_path: Path) -> None:
     docs = hand_written_docs(tmp_path / "docs")
-    site = build_site(raw, docs, tmp_path / "site", cache_dir=tmp_path / ".cache")
+    site = build_site(raw, docs, tmp_path / "site", cache_dir=tmp_path / ".harness-cache")
     page = site / compare_page(A, B).replace(".md", ".html")
     assert page.is_file()
     html = unescape(page.read_text())  # what a browser shows

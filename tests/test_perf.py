@@ -6,6 +6,7 @@ checks that every figure is measured and that the page renders from the file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -30,6 +31,7 @@ KEYS = (
     "peak_rss_mb",
     "harness_overhead_ratio",
 )
+ENGINE_KEYS = ("build_cold_s", "floor_cold_s", "build_nochange_s", "floor_s")
 
 
 def test_synthetic_tree_is_a_valid_raw_tree(tmp_path: Path) -> None:
@@ -56,8 +58,18 @@ def test_perf_writes_every_figure(tmp_path: Path) -> None:
     assert size["charts_drawn_nochange"] == 0 and size["nochange_generated"] is False
     assert all(v > 0 for k, v in size.items() if k.endswith("_s") and isinstance(v, float))
     assert {t["met"] for t in doc["targets"]} <= {"yes", "no", "not measured"}
+    # Both engines, cold and with nothing changed, each beside its floor (issue 16).
+    if importlib.util.find_spec("zensical") is not None:
+        for key in ENGINE_KEYS:
+            assert size[f"zensical_{key}"] > 0, key
+        assert size["zensical_nochange_generated"] is False
+    assert size["table_new_run_s"] > 0  # its one run built again, as if new
+    assert size["table_read_s"] > 0 and size["table_build_cold_s"] > 0
     page = render_pages({"p.md": ("perf.md.j2", perf_context(doc))})["p.md"]
     assert "Not measured yet" not in page and "| 12 | 1 |" in page
+    assert "| 12 | mkdocs |" in page
+    if importlib.util.find_spec("zensical") is not None:
+        assert "| 12 | Zensical |" in page
 
 
 def test_perf_page_without_figures() -> None:

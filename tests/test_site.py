@@ -220,13 +220,16 @@ def test_data_downloads_are_in_the_site(xss_site: Path) -> None:
     data = xss_site / "results/data" / SUBJECT
     csv = pd.read_csv(data / "results.csv")
     assert len(csv) == 16 and set(csv["status"]) == {"ok", "failed"}
-    assert (data / "raw" / "run.json").is_file()
+    assert (data / "run.json").read_bytes() == (GOLDEN_RAW / SUBJECT / "run.json").read_bytes()
     import zipfile
 
     with zipfile.ZipFile(data / f"{SUBJECT}-raw.zip") as zf:
         names = zf.namelist()
     assert f"{SUBJECT}/run.json" in names
     assert f"{SUBJECT}/gunicorn/raw/plaintext/c5-r1.txt" in names
+    # The raw files travel in the archive only: four files per run, whatever its size.
+    got = sorted(p.name for p in data.iterdir())
+    assert got == sorted([f"{SUBJECT}-raw.zip", "results.csv", "results.jsonl", "run.json"])
 
 
 def test_charts_are_deterministic_svg(tmp_path: Path, subject: pd.DataFrame) -> None:

@@ -56,6 +56,7 @@ def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
         s["nochange_over_floor"] = nochange / floor if nochange and floor else None
     return {
         **ctx,
+        "engines": [row for s in sizes for row in engine_rows(s)],
         "json": rel(PERF_PAGE, PERF_JSON),
         "at": str(doc.get("measured_at", "unknown")).replace("T", " "),
         "host": doc.get("host") or {},
@@ -67,6 +68,34 @@ def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
         else {},
         "notes": doc.get("notes") or [],
     }
+
+
+def engine_rows(size: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per site engine measured at this size: cold and no-change builds, each
+    with the bare engine build that is its floor (mkdocs's figures keep their old names,
+    Zensical's are prefixed)."""
+    rows = [
+        {
+            "cells": size.get("cells"),
+            "engine": "mkdocs",
+            "cold": size.get("build_cold_s"),
+            "cold_floor": size.get("mkdocs_floor_s"),
+            "nochange": size.get("build_nochange_s"),
+            "floor": size.get("mkdocs_floor_s"),
+        }
+    ]
+    if size.get("zensical_build_cold_s") is not None:
+        rows.append(
+            {
+                "cells": size.get("cells"),
+                "engine": "Zensical",
+                "cold": size.get("zensical_build_cold_s"),
+                "cold_floor": size.get("zensical_floor_cold_s"),
+                "nochange": size.get("zensical_build_nochange_s"),
+                "floor": size.get("zensical_floor_s"),
+            }
+        )
+    return rows
 
 
 def plan_perf(pages: dict[str, tuple[str, dict[str, Any]]], docs_dir: Path) -> None:

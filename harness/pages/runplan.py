@@ -58,6 +58,7 @@ def plan_runs(
     """
     listing = []
     subject_servers = set(table[table["run_id"] == subject["run_id"]]["server"].unique())
+    by_run = summary.cell_stats_by_run(table) if len(runs) > 1 else {}
     for run in runs:
         page = run_page(run["run_id"])
         df = table[table["run_id"] == run["run_id"]]
@@ -85,7 +86,7 @@ def plan_runs(
             "unavailable": sorted(run.get("unavailable", {}).items()),
         }
         if done and ok:
-            stats = subject_stats if run is subject else None
+            stats = subject_stats if run is subject else by_run.get(run["run_id"])
             if stats is None:
                 stats = summary.cell_stats(df)
             app = primary_app(run, sorted(df["app"].unique()))

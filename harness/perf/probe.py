@@ -2,8 +2,10 @@
 
 `timed` runs a command and returns its wall time, CPU time and peak RSS (children
 included, from wait4); `measure_parse` times the wrk parser, its floor (reading the
-files) and the parse cache over at least PARSE_TARGET_FILES files; `hand_written_docs`
-copies docs/ without what a build generates, for builds in a temp dir.
+files) and the parse cache over at least PARSE_TARGET_FILES files; `measure_table` the
+table, from scratch and as a build makes it after a new run, with its floor (reading
+the files); `hand_written_docs` copies docs/ without what a build generates, for builds
+in a temp dir.
 """
 
 from __future__ import annotations
@@ -98,4 +100,44 @@ def measure_parse(outputs: Sequence[Path]) -> dict[str, Any]:
         "parse_grammar_only_files_per_s": round(n / grammar_s, 1) if grammar_s else None,
         "parse_cached_files_per_s": round(n / cached_s, 1) if cached_s else None,
         "read_only_files_per_s": round(n / read_s, 1) if read_s else None,
+    }
+
+
+def measure_table(raw: Path, tables: Path | None, work: Path) -> dict[str, Any]:
+    """The table of `raw`: `load_runs` from scratch in this process, again with the parse
+    cache warm, and as a build makes it after one new run (`tables`: the per-run table
+    cache a cold build left; the newest run's entry removed), with its floor: reading
+    every file the table reads."""
+    from harness.site.fingerprint import Listings
+    from harness.site.tablecache import TableCache
+    from harness.tables.dataset import load_runs
+    from harness.tables.parsecache import ParseCache
+
+    read = [p for p in raw.glob("*/**/*") if p.is_file() and not p.name.endswith(".warmup.txt")]
+    start = time.perf_counter()
+    for path in read:
+        path.read_bytes()
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    load_runs(raw)
+    table_s = time.perf_counter() - start
+    load_runs(raw, cache=ParseCache(work / "warm-parse"))  # fills the cache
+    start = time.perf_counter()
+    load_runs(raw, cache=ParseCache(work / "warm-parse"))
+    table_cached_s = time.perf_counter() - start
+    new_run_s = None
+    if tables is not None and tables.is_dir():
+        copy = shutil.copytree(tables, work / "tables-new-run")
+        cache = TableCache(copy, None, Listings())
+        newest = max(p for p in raw.iterdir() if p.is_dir())
+        cache.forget(newest)  # as if that run had just been measured
+        start = time.perf_counter()
+        cache.load(raw)
+        new_run_s = time.perf_counter() - start
+    return {
+        "table_s": round(table_s, 3),
+        "table_cached_s": round(table_cached_s, 3),
+        "table_new_run_s": round(new_run_s, 3) if new_run_s is not None else None,
+        "table_read_s": round(read_s, 4),
+        "table_files": len(read),
     }

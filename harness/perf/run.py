@@ -1,13 +1,12 @@
 """Perf stage: measure the harness itself -> docs/about/perf.json, behind `invoke perf`.
 
 For each size, in a fresh process, writes a synthetic raw tree (`harness.perf.synth`) to a
-temp dir and times, in this order: a cold `build-site` (empty docs/ and caches), then
-alternately a `build-site` with nothing changed and a bare `mkdocs build` of the same
-docs/ (the floor a rebuild cannot beat), then parsing every wrk output and building the
-table with and without the parse cache. Builds run as subprocesses, so their peak RSS
-(mkdocs and the chart workers included) comes from wait4(). Optionally it runs three real
-10 s cells (2 s warm-up + 8 s measured) with `invoke bench` and compares the median
-cell's wall time with its configured time.
+temp dir and times, for each site engine (mkdocs, and Zensical when installed), a cold
+`build-site`, then alternately a `build-site` with nothing changed and a bare build by
+the engine (`harness.perf.engines`); then parsing every wrk output, and the table from
+scratch, with the parse cache and after one new run (`harness.perf.probe`). Optionally
+it runs real 10 s cells (2 s warm-up + 8 s measured) with `invoke bench` and compares
+the cells' wall time with their configured time.
 Targets are judged here, once, and stored with the figures; the site's page only
 prints them.
 """
@@ -21,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,16 +27,14 @@ from typing import Any
 
 from harness.paths import REPO_ROOT as REPO  # noqa: E402
 from harness.perf import synth
+from harness.perf.engines import measure_engine
 from harness.perf.fidelity import measure_fidelity, measure_time_to_answer
-from harness.perf.probe import hand_written_docs, measure_parse, timed
+from harness.perf.probe import measure_parse, measure_table, timed
 from harness.perf.targets import BENCH_CONNECTIONS, BENCH_DURATION_S, BENCH_WARMUP_S, judge
 from harness.raw.records import read_cell
 
-FORMAT_VERSION = 1
-_BUILD = (
-    "import sys; from pathlib import Path; from harness.site.build import build_site; "
-    "build_site(*map(Path, sys.argv[1:4]), runs='all', cache_dir=Path(sys.argv[4]))"
-)
+FORMAT_VERSION = 2  # 2: both engines (`zensical_*`), table figures, docs without raw copies
+ENGINES = ("mkdocs", "zensical")
 
 _MEASURE = (
     "import json, sys; from pathlib import Path; from harness.perf.run import measure_size; "
@@ -49,61 +45,37 @@ _MEASURE = (
 def measure_size(cells: int, work: Path, repeats: int = 3) -> dict[str, Any]:
     """Every figure of one size, measured in `work` (a fresh temp dir).
 
-    The no-change build and the bare mkdocs build are run `repeats` times, alternately,
-    and their medians reported: on a shared machine one sample can be off by half.
+    Each engine builds in a folder of its own (`harness.perf.engines`): mkdocs's figures
+    keep their names (`build_cold_s`, `mkdocs_floor_s`, …), Zensical's are prefixed
+    `zensical_`. The no-change build and the bare engine build are run `repeats` times,
+    alternately, and their medians reported: on a shared machine one sample can be off
+    by half.
     """
-    from harness.site.cache import read_log
-    from harness.tables.dataset import load_runs
-    from harness.tables.parsecache import ParseCache
+    import importlib.util
 
-    raw, docs, site, cache = work / "raw", work / "docs", work / "site", work / ".cache"
+    from harness.site.cache import CACHE_NAME
+
+    raw = work / "raw"
     runs = synth.write_tree(raw, cells)
-    hand_written_docs(docs)
     # The builds first, while this process is small: a child's peak RSS counts this
     # process's until it execs (vfork), so a big parent would inflate every figure.
-    build = [sys.executable, "-c", _BUILD, str(raw), str(docs), str(site), str(cache)]
-    floor = [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f"]
-    floor.append(str(work / ".mkdocs.generated.yml"))
-    cold = timed(build)
-    cold_log = read_log(cache)
-    nochange, floors = [], []
-    for _ in range(repeats):
-        nochange.append(timed(build))
-        floors.append(timed(floor))
-    again = read_log(cache)
+    out: dict[str, Any] = {"cells": cells, "runs": len(runs)}
+    for engine in ENGINES:
+        if engine != "mkdocs" and importlib.util.find_spec(engine) is None:
+            out[f"{engine}_not_installed"] = True
+            continue
+        figures = measure_engine(engine, raw, work / engine, repeats)
+        if engine == "mkdocs":  # the default engine: its figures keep their names
+            rename = {k: k.replace("floor", "mkdocs_floor") for k in figures if "floor" in k}
+            out.update({rename.get(k, k): v for k, v in figures.items()})
+        else:
+            out.update({f"{engine}_{k}": v for k, v in figures.items()})
     outputs = sorted(p for p in raw.glob("*/*/*/*/c*-r*.txt") if p.name.count(".") == 1)
-    parse = measure_parse(outputs)
-    start = time.perf_counter()
-    load_runs(raw)
-    table_s = time.perf_counter() - start
-    load_runs(raw, cache=ParseCache(work / "warm-parse"))  # fills the cache
-    start = time.perf_counter()
-    load_runs(raw, cache=ParseCache(work / "warm-parse"))
-    table_cached_s = time.perf_counter() - start
-    return {
-        "cells": cells,
-        "runs": len(runs),
-        **parse,
-        "table_s": round(table_s, 3),
-        "table_cached_s": round(table_cached_s, 3),
-        "build_cold_s": cold["wall_s"],
-        "build_cold_cpu_s": cold["cpu_s"],
-        "build_nochange_s": statistics.median(t["wall_s"] for t in nochange),
-        "mkdocs_floor_s": statistics.median(t["wall_s"] for t in floors),
-        "build_nochange_samples_s": [t["wall_s"] for t in nochange],
-        "mkdocs_floor_samples_s": [t["wall_s"] for t in floors],
-        "build_nochange_cpu_s": statistics.median(t["cpu_s"] for t in nochange),
-        "mkdocs_floor_cpu_s": statistics.median(t["cpu_s"] for t in floors),
-        "peak_rss_mb": max(t["rss_mb"] for t in [cold, *nochange]),
-        "build_cold_rss_mb": cold["rss_mb"],
-        "build_nochange_rss_mb": max(t["rss_mb"] for t in nochange),
-        "mkdocs_floor_rss_mb": max(t["rss_mb"] for t in floors),
-        "charts_drawn_cold": cold_log.get("charts_drawn"),
-        "charts_drawn_nochange": again.get("charts_drawn"),
-        "nochange_generated": again.get("generated"),
-        "cold_seconds": cold_log.get("seconds"),
-        "docs_files": sum(1 for p in docs.rglob("*") if p.is_file()),
-    }
+    out.update(measure_parse(outputs))
+    out.update(measure_table(raw, work / "mkdocs" / CACHE_NAME / "tables", work))
+    cold = out.get("cold_seconds") or {}
+    out["table_build_cold_s"] = cold.get("table")
+    return out
 
 
 def _cell_timing(sidecar: Path) -> dict[str, Any]:
@@ -230,6 +202,7 @@ def run_perf(
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "host": _host(),
         "load_average_before": load,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         # The top-level figures are those of the largest size measured.
         "cells": top.get("cells"),
         **{
@@ -237,10 +210,14 @@ def run_perf(
             for k in (
                 "parse_files_per_s",
                 "table_s",
+                "table_new_run_s",
                 "build_cold_s",
                 "build_nochange_s",
                 "mkdocs_floor_s",
                 "peak_rss_mb",
+                "zensical_build_cold_s",
+                "zensical_build_nochange_s",
+                "zensical_floor_s",
             )
         },
         "harness_overhead_ratio": (harness or {}).get("overhead_ratio"),

@@ -1,6 +1,7 @@
 """Site stage: raw/ -> docs/ -> site/ (the build, its caches and worker pool, the engine, publish).
 
 In: a raw/ tree and the hand-written docs/. Out: the generated pages and downloads in
-docs/, and the static site built by mkdocs in site/. Starts no process but the engine
-and its own worker processes; measures nothing.
+docs/, one generated config, and the static site built from it by mkdocs (or Zensical)
+in site/. Starts no process but the engine and its own worker processes; measures
+nothing.
 """

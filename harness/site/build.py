@@ -4,9 +4,10 @@ Reads only raw/: loads the tidy table (`harness.tables.dataset`), plans pages an
 (`harness.pages.plan`, plus comparisons and the perf page) and writes the data downloads
 (`harness.site.downloads`), while worker processes (`harness.site.pool`) draw each chart as it
 is planned (`harness.figures.draw`), zip the raw files and render the markdown
-(`harness.pages.render`); then runs `mkdocs build --strict` in this process
-(`harness.site.engine`), which lists docs/ while the pages are rendered and converts them
-while the last charts are drawn (each file exists, empty, until it is written).
+(`harness.pages.render`); then builds the site with the engine (`harness.site.engine`)
+from one generated config (`harness.site.config`). mkdocs, in this process, lists docs/
+while the pages are rendered and converts them while the last charts are drawn (each
+file exists, empty, until it is written); Zensical starts once docs/ is complete.
 Generated files go to `docs/index.md` and `docs/results/` only, which are wiped first;
 hand-written pages and vendored assets are never touched. With a cache
 (`harness.site.cache`), unchanged inputs skip straight to mkdocs, and parsed outputs,
@@ -26,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.pages import render as pages
 from harness.pages.context import (
     FIGURES,
@@ -38,11 +37,12 @@ from harness.pages.context import (
     select_runs,
 )
 from harness.pages.perfpage import PERF_JSON, plan_perf
-from harness.paths import BASE_CONFIG, GOLDEN_DIR, GOLDEN_RAW
+from harness.paths import GOLDEN_DIR, GOLDEN_RAW
 from harness.raw.records import read_cell, read_run
-from harness.site.cache import BuildCache
+from harness.site.cache import CACHE_NAME, BuildCache
+from harness.site.config import config_path, write_config
 from harness.site.downloads import export_run
-from harness.site.engine import build_strict
+from harness.site.engine import DEFAULT_ENGINE, build_strict, build_zensical, check_engine
 from harness.site.pool import Workers
 
 GENERATED = ("index.md", "results")  # relative to docs/; rebuilt on every build
@@ -100,11 +100,11 @@ def generate_docs(
             for step in [*steps.pages, *steps.files]:
                 step()
         return nav
-    # The workers start now, so they are ready (the pages are theirs to render) while
-    # this process imports pandas and reads the table. They import matplotlib for the
-    # charts only when they will draw every chart: with some in the chart cache, a
-    # worker imports it when it draws one, and with all of them, never.
-    workers.start(warm_up=draw and cache.charts_cold())
+    # The workers start now, so they are ready (the pages are theirs to render, and in a
+    # cold build the tables too) while this process imports pandas. They import
+    # matplotlib for the charts only when they will draw every chart: with some in the
+    # chart cache, a worker imports it when it draws one, and with all of them, never.
+    workers.start(warm_up=draw and cache.charts_cold(), tables=cache.tables_cold(raw_dir))
     # Imported here: pandas and the planners are needed only when docs/ is regenerated.
     from harness.pages.comparepage import COMPARE, plan_compare
     from harness.pages.latencyplan import read_timed_cells
@@ -113,7 +113,8 @@ def generate_docs(
 
     every_run = read_runs(raw_dir)
     chosen, subject = select_runs(every_run, runs)
-    everything = cache.load(raw_dir)  # all runs: comparisons need them
+    # All runs (comparisons need them); the chosen ones exported for the Data page.
+    everything = cache.load(raw_dir, workers, [r["run_id"] for r in chosen])
     table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
     if not (table["run_id"] == subject["run_id"]).any():
         raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
@@ -123,7 +124,17 @@ def generate_docs(
     zips = cache.directory / "zips" if cache.directory else None
     zipped: list[Callable[[], object]] = []
     downloads = {
-        r["run_id"]: export_run(table, raw_dir, r["run_id"], docs_dir, zips, workers, zipped)
+        r["run_id"]: export_run(
+            table,
+            raw_dir,
+            r["run_id"],
+            docs_dir,
+            zips,
+            workers,
+            zipped,
+            cache.listings,
+            cache.exported(r["run_id"]),
+        )
         for r in chosen
     }
     drawer = cache.drawer(workers, docs_dir / FIGURES) if draw else None
@@ -178,39 +189,6 @@ def _shares(planned: Mapping[str, tuple[str, Any]], parts: int) -> list[dict[str
     return [share for share in shares if share]
 
 
-def expand_nav(nav: Any, extra: Mapping[str, Sequence[str]], titles: Mapping[str, str]) -> Any:
-    """The base nav with each `Title: index.md` listed in `extra` turned into a section."""
-    if isinstance(nav, list):
-        return [expand_nav(item, extra, titles) for item in nav]
-    if isinstance(nav, dict):
-        out = {}
-        for title, value in nav.items():
-            if isinstance(value, str) and value in extra:
-                value = [value, *({titles.get(p, p): p} for p in extra[value])]
-            out[title] = expand_nav(value, extra, titles)
-        return out
-    return nav
-
-
-def write_config(docs_dir: Path, site_dir: Path, extra: Mapping[str, Sequence[str]]) -> Path:
-    """A config next to docs/ that INHERITs mkdocs.yml and adds paths and the full nav."""
-    base = yaml.safe_load(BASE_CONFIG.read_text(encoding="utf-8"))
-    titles = {p: Path(p).stem for paths in extra.values() for p in paths}
-    config = {
-        "INHERIT": str(BASE_CONFIG),
-        "docs_dir": str(docs_dir.resolve()),
-        "site_dir": str(site_dir.resolve()),
-        "nav": expand_nav(base["nav"], extra, titles),
-    }
-    path = docs_dir.resolve().parent / ".mkdocs.generated.yml"
-    path.write_text(
-        "# Written by harness/site/build.py on every build; edit mkdocs.yml instead.\n"
-        + yaml.safe_dump(config, sort_keys=False),
-        encoding="utf-8",
-    )
-    return path
-
-
 def mkdocs(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     return subprocess.run(
@@ -229,21 +207,26 @@ def build_site(
     runs: str = "latest",
     compare: Sequence[tuple[str, str]] = (),
     cache_dir: Path | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> Path:
-    """raw/ -> generated docs -> `mkdocs build --strict` into site_dir; returns site_dir.
+    """raw/ -> generated docs -> a strict build by `engine` into site_dir; returns site_dir.
 
-    Caches live in `cache_dir` (default: `.cache/` beside docs/); when raw/, the code
-    and the options are as at the last build, docs/ is kept and only mkdocs runs.
+    Caches live in `cache_dir` (default: `.harness-cache/` beside docs/); when raw/, the
+    code and the options are as at the last build, docs/ is kept and only the engine
+    runs. mkdocs starts while the pages are rendered (harness/site/engine.py); Zensical,
+    which takes no plugin, once docs/ is complete.
     """
     raw_dir, docs_dir = Path(raw_dir), Path(docs_dir)
-    cache = BuildCache(Path(cache_dir or docs_dir.resolve().parent / ".cache"))
+    check_engine(engine, config_path(docs_dir).parent, Path(site_dir))
+    cache = BuildCache(Path(cache_dir or docs_dir.resolve().parent / CACHE_NAME))
     with Workers(2) as workers:
         pending = Pending()
 
-        def complete(steps: list[Callable[[], object]], before: str, after: str) -> None:
+        def complete(steps: list[Callable[[], object]], before: str | None, after: str) -> None:
             if not steps:
                 return
-            cache.lap(before)  # what mkdocs did meanwhile
+            if before is not None:
+                cache.lap(before)  # what mkdocs did meanwhile
             while steps:
                 steps.pop(0)()
             cache.lap(after)  # how long mkdocs then waited
@@ -264,19 +247,25 @@ def build_site(
             ),
             pending.files,  # the stamp last, once docs/ is complete
         )
-        # mkdocs starts (imports, config, listing docs/) while the pages are rendered,
-        # and reads and converts them while the charts are drawn.
         config = write_config(docs_dir, Path(site_dir), extra)
         try:
-            build_strict(
-                config,
-                before_read=lambda: complete(pending.pages, "mkdocs_start", "pages"),
-                before_copy=lambda: complete(pending.files, "mkdocs_read", "files"),
-            )
+            if engine == "zensical":
+                complete(pending.pages, None, "pages")  # how long it waited for them
+                complete(pending.files, None, "files")
+                build_zensical(config)
+            else:
+                # mkdocs starts (imports, config, listing docs/) while the pages are
+                # rendered, and reads and converts them while the charts are drawn.
+                build_strict(
+                    config,
+                    before_read=lambda: complete(pending.pages, "mkdocs_start", "pages"),
+                    before_copy=lambda: complete(pending.files, "mkdocs_read", "files"),
+                )
             for step in [*pending.pages, *pending.files]:  # if mkdocs did not ask
                 step()
         finally:
-            cache.lap("mkdocs")
+            cache.lap(engine)
+            cache.log["engine"] = engine
             cache.write_log()
     return Path(site_dir)
 

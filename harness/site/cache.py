@@ -22,18 +22,27 @@ from pathlib import Path
 from typing import Any
 
 from harness.site.chartcache import ChartDrawer
-from harness.site.fingerprint import code_version, listing
+from harness.site.fingerprint import Listings, code_version, listing
 from harness.site.pool import Workers
 from harness.tables.parsecache import ParseCache
 
+# The harness's caches, beside docs/. Not `.cache`: Zensical keeps its own cache in
+# `<config dir>/.cache` (the config is beside docs/ too) and `zensical build --clean`
+# deletes that whole folder, so nothing of ours may live in or under it.
+CACHE_NAME = ".harness-cache"
 STAMP = "results/.build-stamp.json"  # relative to docs/, inside what a build wipes
 GENERATED = ("index.md", "results")
 _FORMAT = 1
 
 
-def input_key(raw_dir: Path, extra: Mapping[str, Any], files: Sequence[Path] = ()) -> str:
+def input_key(
+    raw_dir: Path,
+    extra: Mapping[str, Any],
+    files: Sequence[Path] = (),
+    listings: Callable[[Path], str] = listing,
+) -> str:
     """The key of a build: raw/ listing, code, options (`extra`) and some input files."""
-    h = hashlib.sha256(listing(raw_dir).encode())
+    h = hashlib.sha256(listings(raw_dir).encode())
     h.update(code_version().encode())
     h.update(json.dumps(extra, sort_keys=True, default=str).encode())
     for path in files:
@@ -82,6 +91,8 @@ class BuildCache:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self.parse = ParseCache(directory / "parse") if directory else None
+        self.listings = Listings()  # raw/ is walked once per build
+        self._tables: Any = None  # the TableCache of the last load
         self.log: dict[str, Any] = {"generated": False, "charts_drawn": 0, "charts_reused": 0}
         self.seconds: dict[str, float] = {}
         self._lap = time.perf_counter()
@@ -92,8 +103,12 @@ class BuildCache:
         self.seconds[step] = round(now - self._lap, 3)
         self._lap = now
 
-    def load(self, raw_dir: Path) -> Any:
-        """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed."""
+    def load(
+        self, raw_dir: Path, workers: Workers | None = None, export: Sequence[str] = ()
+    ) -> Any:
+        """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed
+        (in `workers` when given), and exporting the runs in `export` as they are built
+        (`exported` finds their files)."""
         # Imported here: pandas is needed only when docs/ is generated.
         from harness.site.tablecache import TableCache
         from harness.tables.dataset import load_runs
@@ -101,11 +116,17 @@ class BuildCache:
         if self.directory is None:
             table = load_runs(raw_dir)
         else:
-            tables = TableCache(self.directory / "tables", self.parse)
-            table = tables.load(raw_dir)
+            tables = TableCache(self.directory / "tables", self.parse, self.listings, workers)
+            table = tables.load(raw_dir, export)
+            self._tables = tables
             self.log.update(tables_built=tables.built, tables_reused=tables.reused)
         self.lap("table")
         return table
+
+    def exported(self, run: str) -> Path | None:
+        """The folder of `run`'s results.csv and results.jsonl, if the table cache wrote
+        them for the run as it is now."""
+        return self._tables.exports(run) if self._tables is not None else None
 
     def drawer(self, workers: Workers, out_dir: Path) -> ChartDrawer:
         """What draws the charts as they are planned (`add`), in `workers`, through the
@@ -117,6 +138,23 @@ class BuildCache:
         self.log["charts_drawn"] += report.drawn
         self.log["charts_reused"] += report.reused
         self.lap("charts")
+
+    def tables_cold(self, raw_dir: Path) -> bool:
+        """Whether no build left a run's table in this cache and raw/ holds several runs:
+        then this build makes them all, in the workers (one run: in its own process)."""
+        if self.directory is None:
+            return False  # no cache: the table is built in the build's own process
+        try:
+            with os.scandir(raw_dir) as entries:
+                if sum(1 for e in entries if e.is_dir() and not e.name.startswith(".")) < 2:
+                    return False
+        except OSError:
+            return False
+        try:
+            with os.scandir(self.directory / "tables") as entries:
+                return not any(e.name.endswith(".pickle") for e in entries)
+        except OSError:
+            return True
 
     def charts_cold(self) -> bool:
         """Whether no build drew a chart into this cache yet: then this one draws them all."""
@@ -147,7 +185,7 @@ class BuildCache:
         if self.directory is None:
             self.log["generated"] = True
             return generate()
-        key = input_key(raw_dir, options, files)
+        key = input_key(raw_dir, options, files, self.listings)
         self.lap("inputs")
         nav = fresh(docs_dir, key)
         if nav is None:

@@ -1,7 +1,7 @@
 """Site stage 3: chart specs -> SVG files, drawing only the charts not drawn before.
 
 A chart's SVG depends only on its spec (plain data) and on the drawing code, so both
-are hashed: `.cache/charts/<sha256>.svg` holds every chart drawn, and a build copies
+are hashed: `.harness-cache/charts/<sha256>.svg` holds every chart drawn, and a build copies
 the ones it needs into docs/ and draws only the missing ones (`ChartDrawer`, in the
 build's worker processes of `harness.site.pool`, which alone import matplotlib). A rebuild
 with nothing changed therefore draws nothing and never imports matplotlib; after a new

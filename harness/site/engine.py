@@ -1,21 +1,52 @@
-"""Site stage 5: `mkdocs build --strict --clean`, run in this process.
+"""Site stage 5: the generated config -> site/, by one of two engines.
 
-A separate `python -m mkdocs` costs a second interpreter and a second import of yaml,
-jinja2 and markdown: ~0.4 s, which was most of what an unchanged rebuild added to a
-bare mkdocs build (harness/site/cache.py skips everything else). Here mkdocs runs in the
-build's own process; its warnings are collected instead of printed, and a strict
-build that fails raises SiteError carrying them, as the command's output did before.
+mkdocs (the default): `mkdocs build --strict --clean`, run in this process. A separate
+`python -m mkdocs` costs a second interpreter and a second import of yaml, jinja2 and
+markdown: ~0.4 s, which was most of what an unchanged rebuild added to a bare mkdocs
+build (harness/site/cache.py skips everything else). Its warnings are collected instead
+of printed, and a strict build that fails raises SiteError carrying them. A plugin of
+ours lets the build overlap it: mkdocs lists docs/ while the pages are still rendered.
+
+Zensical (mkdocs-material's successor, `--engine zensical`): `zensical build --strict`
+in a child process, whose output becomes the SiteError of a failed build. It has no
+plugin API, so docs/ must be complete before it starts. It keeps a cache of rendered
+pages in `<config dir>/.cache` (which is why the harness keeps its own elsewhere) and
+empties site_dir itself. Its strict mode reports broken links but not a missing image.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.pages.context import SiteError
+
+ENGINES = ("mkdocs", "zensical")
+DEFAULT_ENGINE = "mkdocs"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def check_engine(engine: str, config_dir: Path, site_dir: Path) -> None:
+    """Refuse, before any work, an engine that does not exist or cannot build there."""
+    if engine not in ENGINES:
+        raise SiteError(f"unknown site engine {engine!r}; known: {', '.join(ENGINES)}")
+    if engine == "zensical" and importlib.util.find_spec("zensical") is None:
+        raise SiteError(
+            "zensical is not installed here: pip install -e '.[site-engines]' "
+            "(./bootstrap.sh test installs it)"
+        )
+    if engine == "zensical" and not site_dir.resolve().is_relative_to(config_dir.resolve()):
+        raise SiteError(
+            f"zensical builds only into a folder below {config_dir.resolve()} "
+            f"(the folder of docs/), not into {site_dir.resolve()}"
+        )
 
 
 class _Collect(logging.Handler):
@@ -78,3 +109,16 @@ def build_strict(
         raise SiteError(f"mkdocs build --strict failed:\n{text}\n{e}") from None
     finally:
         logger.removeHandler(collect)
+
+
+def build_zensical(config: Path) -> None:
+    """`zensical build --strict` of `config` (its cache kept: no `--clean`); docs/ must be
+    complete. A failed build raises SiteError carrying what Zensical printed."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    argv = [sys.executable, "-m", "zensical", "build", "--strict", "-f", str(config)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        text = _ANSI.sub("", done.stdout + done.stderr).strip()
+        # The traceback click prints adds nothing: Zensical's own report comes last.
+        tail = text.rsplit("RuntimeError: ", 1)[-1] if "RuntimeError: " in text else text
+        raise SiteError(f"zensical build --strict failed:\n{tail[-3000:]}")

@@ -43,10 +43,14 @@ class BrokenWorkers(RuntimeError):
     """A worker process ended before doing its jobs."""
 
 
-def warm(draw: bool = True) -> None:
+def warm(draw: bool = True, tables: bool = False) -> None:
     """Import and start what the jobs need (in the zygote, once for every worker):
-    the page templates' machinery, and with `draw` matplotlib's (a second of CPU)."""
+    the page templates' machinery, with `tables` pandas and the table code (half a
+    second of CPU), and with `draw` matplotlib's (a second)."""
     import harness.pages.render  # noqa: F401  (jinja2)
+
+    if tables:
+        import harness.tables.dataset  # noqa: F401  (pandas)
 
     if not draw:
         return
@@ -101,13 +105,19 @@ def _serve(tasks: Any, urgent: Any, results: Any, parent: int) -> None:
 
 
 def _zygote(
-    tasks: Any, urgent: Any, results: Any, processes: int, parent: int, warm_up: bool
+    tasks: Any,
+    urgent: Any,
+    results: Any,
+    processes: int,
+    parent: int,
+    warm_up: bool,
+    tables: bool = False,
 ) -> None:
     """Warm up once, fork the workers, and wait for them (reporting any that dies)."""
     # Ctrl-C is the build's to handle: it stops the workers (Workers.close) itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        warm(warm_up)
+        warm(warm_up, tables)
     except Exception:  # a job that needs what failed says why itself
         pass
     ctx = get_context("fork")
@@ -184,9 +194,10 @@ class Workers:
         self._done: dict[int, tuple[bool, Any]] = {}
         self._broken: BaseException | None = None
 
-    def start(self, warm_up: bool | None = None) -> None:
+    def start(self, warm_up: bool | None = None, tables: bool = False) -> None:
         """Start the workers now: they warm up while the build does something else.
-        `warm_up` overrides the one given when made (no effect once started)."""
+        `warm_up` overrides the one given when made (no effect once started); with
+        `tables`, they import the table code too (they are to build tables)."""
         if self._zygote is not None:
             return
         if warm_up is not None:
@@ -205,6 +216,7 @@ class Workers:
                 self.processes,
                 os.getpid(),
                 self.warm_up,
+                tables,
             ),
         )
         zygote.start()

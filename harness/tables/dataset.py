@@ -12,6 +12,7 @@ Column order, dtypes and row order are fixed; docs/schema.md documents every col
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,23 @@ from harness.tables.cellcolumns import samples_columns, session_columns, sidecar
 from harness.tables.flags import add_flags
 from harness.tables.intervals import add_intervals
 from harness.tables.parsecache import ParseCache
-from harness.tables.schema import COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
+from harness.tables.schema import CELL_STATS, COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
 
 _SIDECAR_NAME = re.compile(r"c\d+-r\d+\.json")
 _TYPES: dict[str, tuple[type, ...]] = {"Int64": (int,), "str": (str,), "boolean": (bool,)}
 
 
 def load_runs(
-    raw_dir: str | Path, skip_bad: bool = False, cache: ParseCache | None = None
+    raw_dir: str | Path,
+    skip_bad: bool = False,
+    cache: ParseCache | None = None,
+    runs: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Every cell of every run under `raw_dir` (or of the one run `raw_dir` is).
 
     With a `cache` (harness/tables/parsecache.py), wrk outputs parsed before are not parsed again.
+    `runs`: only the runs in these folders of `raw_dir` (one table for several runs costs
+    less than one per run: harness/site/tablecache.py builds them in batches).
 
     A file that cannot be read raises RawFormatError naming it (and the line), unless
     `skip_bad`: then its cell (or its whole run, for run.json) is left out and listed
@@ -55,6 +61,8 @@ def load_runs(
     # File columns are relative to the raw/ root, also when `raw_dir` is one run.
     root = raw_dir.parent if (raw_dir / "run.json").is_file() else raw_dir
     for run_dir in _run_dirs(raw_dir):
+        if runs is not None and run_dir.name not in runs:
+            continue
         try:
             run = _run_columns(run_dir / "run.json")
         except RawFormatError as e:
@@ -66,9 +74,16 @@ def load_runs(
                     rows.append(_cell_row(root, sidecar, run, cache))
                 except RawFormatError as e:
                     bad(e)
+    # Sorted here, as sort_values(SORT_KEYS, kind="stable") would (the keys are never
+    # missing), so that the flags can be read from the row dicts in the table's order.
+    rows.sort(key=lambda r: tuple(r[k] for k in SORT_KEYS))
     df = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=DTYPES[c]) for c in COLUMNS})
-    df = add_intervals(df.sort_values(SORT_KEYS, kind="stable", ignore_index=True))
-    df = add_flags(df)
+    df = add_intervals(df)
+    cell_stats = df[CELL_STATS].astype(object)
+    stats = cell_stats.where(cell_stats.notna(), None).to_numpy().tolist()
+    for row, values in zip(rows, stats, strict=True):
+        row.update(zip(CELL_STATS, values, strict=True))  # the flags read these too
+    df = add_flags(df, rows)
     df.attrs["skipped"] = skipped
     if cache is not None:
         cache.save()

@@ -1,13 +1,13 @@
 """Table stage: a cache of parsed wrk outputs, keyed by the bytes of each file.
 
 `ParseCache.parse(path)` returns what `parse_wrk_file(path)` would, but reads the
-`WrkResult` from `.cache/parse/<run-id>.pickle` when a file with the same SHA-256 was
+`WrkResult` from `.harness-cache/parse/<run-id>.pickle` when a file with the same SHA-256 was
 parsed before by the same parser. Hashing 10,000 small files costs ~0.15 s; parsing
 them ~1 s. The key also holds a hash of the parser's own source (parse.py and
 records.py), so a change to the grammar invalidates every entry without a version
 number to remember. One cache file per run keeps a rebuild after a new run from
 rewriting the others; each file keeps only the entries its run used last time, so the
-cache mirrors raw/ instead of growing forever. Deleting `.cache/` is always safe.
+cache mirrors raw/ instead of growing forever. Deleting `.harness-cache/` is always safe.
 """
 
 from __future__ import annotations

@@ -103,17 +103,23 @@ def _dtype(column: str) -> str:
 DTYPES = {c: _dtype(c) for c in COLUMNS}
 
 
+# Names looked up once, not per cell: figures() runs for every cell of every run.
+_PRINTED = [k for k in EXACT if k not in _PCTS]
+_PRINTED_NAMES = [(k, f"{k}_printed") for k in [*_PRINTED, *_PCTS]]
+_ERRORS = [k for k in COLUMNS if k.startswith(("errors_", "non_2xx"))]
+
+
 def figures(
     r: WrkResult, report: dict[str, Any] | None = None, report_path: str | Path = ""
 ) -> dict[str, Any]:
     """The figure columns of one ok cell; `report` is its parsed .lua.json, if any."""
-    printed: dict[str, Any] = {k: getattr(r, k) for k in EXACT if k not in _PCTS}
+    printed: dict[str, Any] = {k: getattr(r, k) for k in _PRINTED}
     printed.update(zip(_PCTS, map(r.latency_percentiles_ms.get, PERCENTILES), strict=True))
     exact = _exact(report, str(report_path)) if report is not None else {}
-    out = {k: exact[k] if exact.get(k) is not None else v for k, v in printed.items()}
-    out.update({f"{k}_printed": v for k, v in printed.items()})
+    out = {k: v if (e := exact.get(k)) is None else e for k, v in printed.items()}
+    out.update({name: printed[k] for k, name in _PRINTED_NAMES})
     out.update(
-        {k: getattr(r, k) for k in COLUMNS if k.startswith(("errors_", "non_2xx"))},
+        {k: getattr(r, k) for k in _ERRORS},
         tool=r.tool,
         figures_from="lua.json" if exact else "stdout",
         latency_min_ms=exact.get("latency_min_ms"),
@@ -139,25 +145,36 @@ def report_figures(report: dict[str, Any], report_path: str | Path) -> dict[str,
     return out
 
 
+def _number(v: Any, keys: str, path: str) -> Any:
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+        raise RawFormatError(f"{keys}: expected a number, found {v!r}", path=path)
+    return v
+
+
+def _member(doc: Any, key: str) -> dict[str, Any]:
+    v = doc.get(key)
+    return v if isinstance(v, dict) else {}
+
+
+_PCT_KEYS = [(f"{p:g}", col) for p, col in zip(PERCENTILES, _PCTS, strict=True)]
+
+
 def _exact(doc: dict[str, Any], path: str) -> dict[str, Any]:
     """The Lua report (docs/raw-format.md) in table units: ms, s, per second."""
+    lat, per_thread = _member(doc, "latency_us"), _member(doc, "requests_per_thread_sec")
+    pcts = _member(lat, "percentiles")
 
-    def num(*keys: str) -> Any:
-        v: Any = doc
-        for k in keys:
-            v = v.get(k) if isinstance(v, dict) else None
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-            raise RawFormatError(f"{'.'.join(keys)}: expected a number, found {v!r}", path=path)
-        return v
-
-    def ms(*keys: str) -> float | None:
-        v = num("latency_us", *keys)
+    def ms(key: str, values: dict[str, Any] = lat, prefix: str = "latency_us.") -> float | None:
+        v = _number(values.get(key), prefix + key, path)
         return None if v is None else v / 1000
 
-    seconds, requests, size = num("duration_us"), num("requests"), num("bytes")
+    seconds = _number(doc.get("duration_us"), "duration_us", path)
+    requests = _number(doc.get("requests"), "requests", path)
+    size = _number(doc.get("bytes"), "bytes", path)
     if requests is not None and not isinstance(requests, int):
         raise RawFormatError(f"requests: expected a whole number, found {requests!r}", path=path)
     seconds = seconds / 1e6 if seconds else None
+    thread = "requests_per_thread_sec."
     out = {
         "requests": requests,
         "duration_s": seconds,
@@ -168,10 +185,11 @@ def _exact(doc: dict[str, Any], path: str) -> dict[str, Any]:
         "latency_avg_ms": ms("mean"),
         "latency_stdev_ms": ms("stdev"),
         "latency_max_ms": ms("max"),
-        "thread_requests_per_sec_avg": num("requests_per_thread_sec", "mean"),
-        "thread_requests_per_sec_stdev": num("requests_per_thread_sec", "stdev"),
-        "thread_requests_per_sec_max": num("requests_per_thread_sec", "max"),
+        "thread_requests_per_sec_avg": _number(per_thread.get("mean"), thread + "mean", path),
+        "thread_requests_per_sec_stdev": _number(per_thread.get("stdev"), thread + "stdev", path),
+        "thread_requests_per_sec_max": _number(per_thread.get("max"), thread + "max", path),
     }
-    for p, col in zip(PERCENTILES, _PCTS, strict=True):
-        out[col] = ms("percentiles", f"{p:g}")  # keys as Lua's tostring(): "50", "99.9"
+    # Keys as Lua's tostring() writes them: "50", "99.9".
+    for key, col in _PCT_KEYS:
+        out[col] = ms(key, pcts, "latency_us.percentiles.")
     return out

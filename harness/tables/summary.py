@@ -62,18 +62,30 @@ def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
-def cell_stats(df: pd.DataFrame) -> pd.DataFrame:
+def cell_stats_by_run(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """`cell_stats` of each run of `df`, by run id, from one computation: per run, pandas'
+    own cost was most of it (35 runs at 10,000 cells)."""
+    every = cell_stats(df, by=["run_id"])
+    return {
+        str(run): part.drop(columns="run_id").reset_index(drop=True)
+        for run, part in every.groupby("run_id", sort=False)
+    }
+
+
+def cell_stats(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     """Per (server, app, workload, connections): mean/min/max of each metric over ok repeats.
 
     Also counts repeats (planned, ok, failed), joins the failure reasons, and the
     coefficient of variation of throughput. A cell whose repeats all failed keeps its
-    row with NaN metrics, so pages show it as failed instead of dropping it.
+    row with NaN metrics, so pages show it as failed instead of dropping it. `by`:
+    columns to group by first (`cell_stats_by_run`).
     """
+    keys = [*(by or []), *GROUP]
     # Only the columns read below: ok_rows() copies its input, and the table is wide
     # (~140 columns); with every run's page calling this, the copies dominated a build.
-    df = df[[*GROUP, "repeat", "status", "reason", "requests", *METRICS]]
+    df = df[[*keys, "repeat", "status", "reason", "requests", *METRICS]]
     ok = ok_rows(df)
-    stats = ok.groupby(GROUP, sort=True)[METRICS].agg(["mean", "min", "max", "std", "count"])
+    stats = ok.groupby(keys, sort=True)[METRICS].agg(["mean", "min", "max", "std", "count"])
     stats.columns = pd.Index([f"{col[0]}_{col[1]}" for col in stats.columns])
     for m in METRICS:
         # The 95 % interval of the mean (harness/tables/intervals.py); NaN with one repeat.
@@ -83,21 +95,21 @@ def cell_stats(df: pd.DataFrame) -> pd.DataFrame:
         stats["requests_per_sec_ci_high"] - stats["requests_per_sec_mean"]
     ) / stats["requests_per_sec_mean"]
     stats["ok_n"] = stats["requests_per_sec_count"]
-    rps = ok.groupby(GROUP, sort=True)["requests_per_sec"]
+    rps = ok.groupby(keys, sort=True)["requests_per_sec"]
     stats["requests_per_sec_cv"] = rps.std(ddof=1) / rps.mean()
-    stats["requests_total"] = ok.groupby(GROUP, sort=True)["requests"].sum()
+    stats["requests_total"] = ok.groupby(keys, sort=True)["requests"].sum()
     # Sums of booleans, not Python lambdas per group: a lambda runs once per cell, which
     # cost seconds at thousands of cells.
     no_response = ok.assign(no_response=ok["requests"].fillna(0) <= 0)
-    stats["no_response"] = no_response.groupby(GROUP, sort=True)["no_response"].sum()
+    stats["no_response"] = no_response.groupby(keys, sort=True)["no_response"].sum()
     counts = (
         df.assign(is_ok=df["status"] == "ok")
-        .groupby(GROUP, sort=True)
+        .groupby(keys, sort=True)
         .agg(repeats=("repeat", "count"), ok=("is_ok", "sum"))
     )
     counts["failed"] = counts["repeats"] - counts["ok"]
     failed = df[df["status"] != "ok"]
-    reasons = failed.groupby(GROUP, sort=True)["reason"].agg(
+    reasons = failed.groupby(keys, sort=True)["reason"].agg(
         lambda s: "; ".join(sorted({str(r) for r in s if isinstance(r, str) and r}))
     )
     out = counts.join(stats, how="left").join(reasons.rename("reasons"), how="left")

@@ -146,6 +146,7 @@ def _sequence(
             server_exit_code=stop.exit_code,
             server_stop="sigkill-after-measurement" if stop.killed else None,
             server_stderr_tail=stop.stderr_tail,
+            server_escaped=stop.escaped,
             metrics_errors=tuple(errors),
         )
         rec, reason, rps = record_outputs(files, rec, warm, run, stop)
@@ -280,6 +281,16 @@ def record_outputs(
 
 
 _SUFFIX = {"stdout": "txt", "lua_json": "lua.json", "warmup": "warmup.txt"}
+
+
+def start_failure(why: str, tail: str | None, lines: int = 3, width: int = 400) -> str:
+    """Why a server did not start, with the last lines of its own output: the cause is
+    usually there ("Listen queue size is greater than … somaxconn"), not in its exit code."""
+    last = [line.strip() for line in (tail or "").splitlines() if line.strip()][-lines:]
+    said = " | ".join(last)
+    if len(said) > width:
+        said = "…" + said[-width:]
+    return f"server did not start: {why}" + (f"; it said: {said}" if said else "")
 
 
 def log_tail(path: Path) -> str | None:

@@ -102,7 +102,7 @@ def run_bench(
 
     todo = [c for c in matrix.cells if not store.is_finished(c)]
     done_before = len(matrix.cells) - len(todo)
-    failed = 0
+    measured = failed = 0  # cells that ended, not the one an interruption cut short
     status = "interrupted"
     start = time.monotonic()
     columns = (
@@ -122,6 +122,7 @@ def run_bench(
             for cell in todo:
                 progress.update(task, description=cell.key)
                 outcome = measure_cell(host, store, matrix, cell, unavailable)
+                measured += 1
                 if outcome.status != "ok":
                     failed += 1
                     progress.console.print(f"[red]failed[/] {cell.key}: {outcome.reason}")
@@ -131,8 +132,9 @@ def run_bench(
         status = "complete"
     finally:
         store.write_run(replace(store.read_run(), status=status, ended_at=utc_now()))
+        store.unlock()
         console.print(
-            f"run {store.run_id}: {status}, {len(todo)} cell(s) measured in "
+            f"run {store.run_id}: {status}, {measured} cell(s) measured in "
             f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"
         )
     return store.run_id

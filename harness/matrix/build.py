@@ -149,7 +149,8 @@ def build_matrix(
     session_seed = parse_ints([raw.get("session_seed", 1)], "--session-seed", minimum=0)[0]
     shuffle = bool(raw.get("shuffle", False))
     seed = raw.get("seed")
-    if shuffle and seed is None:
+    seed_drawn = shuffle and seed is None
+    if seed_drawn:
         seed = random.SystemRandom().randrange(2**31)
     matrix = Matrix(
         profile=profile,
@@ -173,6 +174,7 @@ def build_matrix(
         session_mix=",".join(map(str, session_mix)),
         session_keys=session_keys,
         session_seed=session_seed,
+        seed_drawn=seed_drawn,
     )
     return replace(matrix, cells=tuple(expand_cells(matrix)))
 

@@ -45,8 +45,17 @@ class CustomServer:
     settings: dict[str, str] = field(default_factory=dict)
 
     def argv(
-        self, python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
+        self,
+        python: str,
+        app: AppSpec,
+        host: str,
+        port: int,
+        budget: Budget,
+        backlog: int,
+        listen: int | None = None,
     ) -> list[str]:
+        """`{backlog}` is the listen backlog within the host's limit (`listen`)."""
+        backlog = backlog if listen is None else listen
         values = {
             "python": python,
             "host": host,

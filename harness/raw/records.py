@@ -201,7 +201,8 @@ class CellSidecar:
     server_cpus: tuple[int, ...] | None = None
     client_cpus: tuple[int, ...] | None = None
     nofile_limit: int | None = None
-    backlog: int | None = None
+    backlog: int | None = None  # the listen backlog the server was given
+    backlog_requested: int | None = None  # what the connections asked; somaxconn caps it
     started_at: str | None = None
     ended_at: str | None = None
     server_argv: tuple[str, ...] | None = None
@@ -210,6 +211,7 @@ class CellSidecar:
     server_exit_code: int | None = None
     server_stop: str | None = None
     server_stderr_tail: str | None = None
+    server_escaped: tuple[int, ...] = ()  # its PIDs outside its group (setsid), killed
     server_host: str | None = None
     client_hosts: tuple[str, ...] | None = None
     server_pid: int | None = None
@@ -273,10 +275,12 @@ class CellSidecar:
         files = values["files"] or {}
         if not all(isinstance(v, str) for v in files.values()):
             raise RawFormatError("files: expected an object of file names", path=path)
-        for name in ("server_cpus", "client_cpus"):
-            cpus = values[name]
-            if cpus is not None and not all(type(c) is int for c in cpus):
-                raise RawFormatError(f"{name}: expected a list of CPUs, found {cpus!r}", path=path)
+        for name in ("server_cpus", "client_cpus", "server_escaped"):
+            ints = values[name]
+            if ints is not None and not all(type(c) is int for c in ints):
+                what = f"{name}: expected a list of {'PIDs' if 'escaped' in name else 'CPUs'}"
+                raise RawFormatError(f"{what}, found {ints!r}", path=path)
+        values["server_escaped"] = tuple(values["server_escaped"] or ())
         for name in ("server_argv", "wrk_argv", "client_hosts", "server_cpus", "client_cpus"):
             if values[name] is not None:
                 values[name] = tuple(values[name])
@@ -297,21 +301,22 @@ _CELL_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "connections": INT, "repeat": INT, "status": TEXT, "reason": TEXT,
     "threads": INT, "duration_configured_s": NUMBER, "warmup_configured_s": NUMBER,
     "timeout_configured_s": NUMBER, "url": TEXT, "server_cpus": LIST,
-    "client_cpus": LIST, "nofile_limit": INT, "backlog": INT, "started_at": TEXT,
-    "ended_at": TEXT, "server_argv": LIST, "server_env": OBJECT,
+    "client_cpus": LIST, "nofile_limit": INT, "backlog": INT, "backlog_requested": INT,
+    "started_at": TEXT, "ended_at": TEXT, "server_argv": LIST, "server_env": OBJECT,
     "server_ready_s": NUMBER, "server_exit_code": INT, "server_stop": TEXT,
-    "server_stderr_tail": TEXT, "server_host": TEXT, "client_hosts": LIST,
-    "server_pid": INT, "server_pgid": INT, "preflight": OBJECT, "wrk_argv": LIST,
-    "wrk_env": OBJECT, "wrk_exit_code": INT, "wrk_stderr": TEXT,
+    "server_stderr_tail": TEXT, "server_escaped": LIST, "server_host": TEXT,
+    "client_hosts": LIST, "server_pid": INT, "server_pgid": INT, "preflight": OBJECT,
+    "wrk_argv": LIST, "wrk_env": OBJECT, "wrk_exit_code": INT, "wrk_stderr": TEXT,
     "wrk_cpu_pct_mean": NUMBER, "clients": LIST, "metrics_errors": LIST,
     "interrupted": BOOL, "imported": BOOL, "import_info": OBJECT, "source": OBJECT,
     "files": OBJECT,
 }  # fmt: skip
 # Written only when set, as before version 2 (older readers and golden files agree).
 _CELL_OPTIONAL = {
-    "backlog", "server_stop", "server_host", "client_hosts", "server_pid", "server_pgid",
-    "preflight", "wrk_env", "wrk_stderr", "wrk_cpu_pct_mean", "clients", "metrics_errors",
-    "interrupted", "imported", "import_info", "source",
+    "backlog", "backlog_requested", "server_stop", "server_escaped", "server_host",
+    "client_hosts", "server_pid", "server_pgid", "preflight", "wrk_env", "wrk_stderr",
+    "wrk_cpu_pct_mean", "clients", "metrics_errors", "interrupted", "imported",
+    "import_info", "source",
 }  # fmt: skip
 
 

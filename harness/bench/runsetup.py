@@ -26,7 +26,14 @@ from harness.matrix.servers import SERVERS
 from harness.matrix.serverspec import check_available
 from harness.raw.records import RunMeta
 from harness.raw.runlock import FolderLock, RunLocked, boot_id
-from harness.raw.store import RunStore, new_run_id, unfinished_runs, utc_now
+from harness.raw.store import (
+    OutputError,
+    RunStore,
+    new_run_id,
+    unfinished_runs,
+    utc_now,
+)
+from harness.raw.store import check_writable as check_out
 
 # How long a second bench waits for --out while another one opens its run there
 # (harness/raw/runlock.py FolderLock): opening takes well under a second.
@@ -40,12 +47,9 @@ class BenchError(UserError):
 def check_writable(out: Path) -> None:
     """--out exists and takes a file, or a BenchError says why (before anything runs)."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise BenchError(f"--out: cannot write to {out}: {e.strerror}") from None
+        check_out(out)
+    except OutputError as e:
+        raise BenchError(str(e)) from None
 
 
 def preflight_environment(out: Path, matrix: Matrix) -> str:

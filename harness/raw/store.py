@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.matrix.model import Cell
 from harness.raw.documents import read_document
 from harness.raw.records import CellSidecar, RunMeta, read_cell, read_run
@@ -61,6 +62,22 @@ def _create_temp(path: Path) -> tuple[int, Path]:
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+
+
+class OutputError(UserError):
+    """An output folder that cannot be written; the message names the option and why."""
+
+
+def check_writable(out: Path, option: str = "--out") -> None:
+    """`out` exists (made if missing) and takes a file, or an OutputError says why, before
+    anything is written (not a traceback halfway through)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"{option}: cannot write to {out}: {e.strerror}") from None
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:

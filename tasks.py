@@ -343,18 +343,28 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
         "runs": "runs to show: latest (newest complete run), all, or comma-separated run ids",
         "compare": "also compare run A with run B, as RUN_A:RUN_B (repeatable); the newest "
         "two complete runs of one profile are compared anyway",
+        "strict-raw": "fail if any raw file cannot be read (default: leave it out, show it "
+        "on the Errors page and list it here)",
     },
     iterable=["compare"],
 )
 def build_site(
-    c: Context, raw: str = "", runs: str = "latest", compare: list[str] | None = None
+    c: Context,
+    raw: str = "",
+    runs: str = "latest",
+    compare: list[str] | None = None,
+    strict_raw: bool = False,
 ) -> None:
     """Render docs/ from raw/ (tables, charts, pages) and build site/ with mkdocs --strict."""
     from harness.site.build import build_site as build
 
     pairs = [_compare_pair(p) for p in compare or []]
     with _user_errors():
-        print(build(Path(raw) if raw else RAW, DOCS, SITE, runs=runs, compare=pairs))
+        site = build(
+            Path(raw) if raw else RAW, DOCS, SITE, runs=runs, compare=pairs,
+            strict_raw=strict_raw, note=lambda m: print(m, file=sys.stderr),
+        )  # fmt: skip
+    print(site)
 
 
 def _compare_pair(text: str) -> tuple[str, str]:

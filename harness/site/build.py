@@ -35,11 +35,11 @@ from harness.pages.context import (
     RUNS,
     SERVERS,
     SiteError,
-    select_runs,
 )
 from harness.pages.perfpage import PERF_JSON, plan_perf
 from harness.paths import BASE_CONFIG, GOLDEN_DIR, GOLDEN_RAW
 from harness.raw.records import read_cell, read_run
+from harness.site import rawcheck
 from harness.site.cache import BuildCache
 from harness.site.downloads import export_run
 from harness.site.engine import build_strict
@@ -107,13 +107,11 @@ def generate_docs(
     workers.start(warm_up=draw and cache.charts_cold())
     # Imported here: pandas and the planners are needed only when docs/ is regenerated.
     from harness.pages.comparepage import COMPARE, plan_compare
-    from harness.pages.latencyplan import read_timed_cells
     from harness.pages.plan import plan_site
-    from harness.tables.dataset import load_calibrations
 
-    every_run = read_runs(raw_dir)
-    chosen, subject = select_runs(every_run, runs)
-    everything = cache.load(raw_dir)  # all runs: comparisons need them
+    every_run, bad_runs = rawcheck.readable_runs(raw_dir)
+    chosen, subject = rawcheck.select_readable(every_run, runs, bad_runs)
+    everything = cache.load(raw_dir, skip_bad=True)  # all runs: comparisons need them
     table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
     if not (table["run_id"] == subject["run_id"]).any():
         raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
@@ -127,15 +125,20 @@ def generate_docs(
         for r in chosen
     }
     drawer = cache.drawer(workers, docs_dir / FIGURES) if draw else None
+    # What cannot be read is left out and listed (harness/site/rawcheck.py).
+    cells, calibrations, timed, unreadable = rawcheck.plan_inputs(
+        raw_dir, subject["run_id"], table, everything, bad_runs
+    )
     plan = plan_site(
         chosen,
         subject,
         table,
-        read_cells(raw_dir / subject["run_id"]),
+        cells,
         downloads,
-        load_calibrations(raw_dir),
-        read_timed_cells(raw_dir, table),
+        calibrations,
+        timed,
         on_chart=drawer.add if drawer else None,
+        unreadable=unreadable,
     )
     compared = plan_compare(plan.pages, every_run, everything, compare, chosen, subject)
     plan_perf(plan.pages, docs_dir)
@@ -159,6 +162,7 @@ def generate_docs(
             reverse=True,
         ),
         COMPARE: compared,
+        rawcheck.UNREADABLE: rawcheck.for_nav(unreadable),
     }
 
 
@@ -229,11 +233,15 @@ def build_site(
     runs: str = "latest",
     compare: Sequence[tuple[str, str]] = (),
     cache_dir: Path | None = None,
+    strict_raw: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> Path:
     """raw/ -> generated docs -> `mkdocs build --strict` into site_dir; returns site_dir.
 
     Caches live in `cache_dir` (default: `.cache/` beside docs/); when raw/, the code
     and the options are as at the last build, docs/ is kept and only mkdocs runs.
+    Raw files that cannot be read are left out, shown on the site and passed to `note`;
+    with `strict_raw` they fail the build instead (harness/site/rawcheck.py).
     """
     raw_dir, docs_dir = Path(raw_dir), Path(docs_dir)
     cache = BuildCache(Path(cache_dir or docs_dir.resolve().parent / ".cache"))
@@ -264,6 +272,7 @@ def build_site(
             ),
             pending.files,  # the stamp last, once docs/ is complete
         )
+        extra = rawcheck.check_unreadable(extra, strict_raw, note)
         # mkdocs starts (imports, config, listing docs/) while the pages are rendered,
         # and reads and converts them while the charts are drawn.
         config = write_config(docs_dir, Path(site_dir), extra)
@@ -290,6 +299,7 @@ def serve_site(
 ) -> int:
     """Generate the docs and preview them with `mkdocs serve` (until interrupted)."""
     extra = generate_docs(Path(raw_dir), Path(docs_dir), runs)
+    extra = rawcheck.check_unreadable(extra, False, None)
     config = write_config(Path(docs_dir), Path(site_dir), extra)
     return mkdocs("serve", "--config-file", str(config), "--dev-addr", addr).returncode
 

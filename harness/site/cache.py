@@ -92,16 +92,17 @@ class BuildCache:
         self.seconds[step] = round(now - self._lap, 3)
         self._lap = now
 
-    def load(self, raw_dir: Path) -> Any:
-        """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed."""
+    def load(self, raw_dir: Path, skip_bad: bool = False) -> Any:
+        """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed.
+        `skip_bad`: files that cannot be read are left out, in `attrs["skipped"]`."""
         # Imported here: pandas is needed only when docs/ is generated.
         from harness.site.tablecache import TableCache
         from harness.tables.dataset import load_runs
 
         if self.directory is None:
-            table = load_runs(raw_dir)
+            table = load_runs(raw_dir, skip_bad=skip_bad)
         else:
-            tables = TableCache(self.directory / "tables", self.parse)
+            tables = TableCache(self.directory / "tables", self.parse, skip_bad)
             table = tables.load(raw_dir)
             self.log.update(tables_built=tables.built, tables_reused=tables.reused)
         self.lap("table")

@@ -28,6 +28,7 @@ from typing import Any
 from harness.pages.context import DATA_DIR, slug
 from harness.site.fingerprint import listing
 from harness.site.pool import Workers
+from harness.site.rawcheck import published_files, unpublished
 
 # Fixed zip entry time: the same raw files give the same archive bytes.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -43,16 +44,13 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def link_tree(source: Path, dest: Path) -> None:
-    """`source` below `dest` as hard links; temp files of an interrupted write are skipped."""
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".*"), copy_function=_link_or_copy)
+    """`source` below `dest` as hard links: only the files the harness wrote (no temp
+    file of an interrupted write, nothing dropped there by others; harness/site/rawcheck.py)."""
+    shutil.copytree(source, dest, ignore=unpublished(source), copy_function=_link_or_copy)
 
 
 def _files(source: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in source.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source).parts)
-    )
+    return published_files(source)
 
 
 def write_zip(source: Path, prefix: str, archive: Path) -> Path:

@@ -23,15 +23,18 @@ from harness.tables.dataset import load_runs
 from harness.tables.parsecache import ParseCache
 from harness.tables.schema import SORT_KEYS
 
-_FORMAT = 1
+_FORMAT = 2  # 2: the files load_runs skipped are kept with the table
 
 
 class TableCache:
     """Per-run tables under `directory`; `built` and `reused` count runs, for the log."""
 
-    def __init__(self, directory: Path, parse: ParseCache | None = None) -> None:
+    def __init__(
+        self, directory: Path, parse: ParseCache | None = None, skip_bad: bool = False
+    ) -> None:
         self.directory = directory
         self.parse = parse
+        self.skip_bad = skip_bad  # load_runs(skip_bad=…): list unreadable files, go on
         self.built = 0
         self.reused = 0
         self._code = code_version()
@@ -41,10 +44,11 @@ class TableCache:
         dirs = sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         if (raw_dir / "run.json").is_file() or any(not (d / "run.json").is_file() for d in dirs):
             # One run, or a folder that is not a run: load_runs says what is wrong with it.
-            return load_runs(raw_dir, cache=self.parse)
+            return load_runs(raw_dir, skip_bad=self.skip_bad, cache=self.parse)
         frames = [self._run(d) for d in dirs]
         if not frames:
-            return load_runs(raw_dir, cache=self.parse)
+            return load_runs(raw_dir, skip_bad=self.skip_bad, cache=self.parse)
+        skipped = [s for f in frames for s in f.attrs.get("skipped", [])]
         # Runs no longer in raw/ leave nothing behind: the cache follows raw/.
         keep = {self._file(d).name for d in dirs}
         for entry in os.scandir(self.directory):
@@ -52,7 +56,7 @@ class TableCache:
                 Path(entry.path).unlink(missing_ok=True)
         table = pd.concat(frames, ignore_index=True)
         table = table.sort_values(SORT_KEYS, kind="stable", ignore_index=True)
-        table.attrs["skipped"] = []
+        table.attrs["skipped"] = skipped
         return table
 
     def _file(self, run_dir: Path) -> Path:
@@ -67,15 +71,26 @@ class TableCache:
                 doc = pickle.load(f)
             if isinstance(doc, dict) and doc.get("key") == key:
                 self.reused += 1
-                return doc["table"]
+                table = doc["table"]
+                # Kept relative to raw/: the tree may have moved since.
+                table.attrs["skipped"] = [
+                    {**s, "path": str(run_dir.parent / s["path"])} for s in doc.get("skipped", [])
+                ]
+                return table
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, TypeError):
             pass  # no cache yet, or one written by other code: build the rows again
-        table = load_runs(run_dir, cache=self.parse)
-        table.attrs.clear()  # nothing skipped: load_runs raises on a bad file here
+        table = load_runs(run_dir, skip_bad=self.skip_bad, cache=self.parse)
+        skipped = [
+            {**s, "path": os.path.relpath(s["path"], run_dir.parent)}
+            for s in table.attrs.get("skipped", [])
+        ]
+        table.attrs.clear()
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
         with open(tmp, "wb") as f:
-            pickle.dump({"key": key, "table": table}, f, protocol=pickle.HIGHEST_PROTOCOL)
+            doc = {"key": key, "table": table, "skipped": skipped}
+            pickle.dump(doc, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
         self.built += 1
+        table.attrs["skipped"] = [{**s, "path": str(run_dir.parent / s["path"])} for s in skipped]
         return table

@@ -282,3 +282,21 @@ def victim_started(pid: int) -> float:
     import psutil
 
     return psutil.Process(pid).create_time()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_run_files_get_the_users_umask(tmp_path: Path, umask: int) -> None:
+    """run.json, a sidecar and the lock are created as `open()` would (not mkstemp's 0600)."""
+    from harness.bench.cell import planned_record
+
+    old = os.umask(umask)
+    try:
+        m = matrix(tmp_path)
+        store, m = open_run(tmp_path / "raw", m, False, False)
+        store.write_run(RunMeta(run_id=store.run_id, profile="p", settings=m.settings()))
+        sidecar = store.write_cell(planned_record(store, m, m.cells[0]))
+        store.unlock()
+    finally:
+        os.umask(old)
+    for path in (store.run_json, sidecar, store.root / ".lock"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path

@@ -46,7 +46,7 @@ class ServerStart:
     pid: int | None = None  # recorded for servers on another host (its process group)
     pgid: int | None = None
     # The backlog the connections asked for, when `backlog` is what the host's kernel
-    # allows of it (net.core.somaxconn): both are recorded.
+    # allows of it (net.core.somaxconn); None: the same as `backlog`. Both are recorded.
     backlog_requested: int | None = None
 
     def record(self) -> dict[str, Any]:
@@ -55,7 +55,7 @@ class ServerStart:
             "server_argv": self.argv,
             "server_env": self.env,
             "backlog": self.backlog,
-            "backlog_requested": self.backlog_requested,
+            "backlog_requested": self.backlog_requested or self.backlog,
             "server_ready_s": None if self.ready_s is None else round(self.ready_s, 3),
         }
         if self.failure is not None:

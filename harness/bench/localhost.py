@@ -84,7 +84,9 @@ class LocalCellHost:
         self.metrics = servermetrics.MetricsDir(cell.app)
         budget = Budget(workers=m.workers, threads=m.server_threads)
         listen = m.listen_within(self.somaxconn)
-        failed = ServerStart((), {}, listen, failure="server did not start")
+        failed = ServerStart(
+            (), {}, listen, failure="server did not start", backlog_requested=m.backlog
+        )
         for attempt in range(PORT_ATTEMPTS):
             port = runner.free_port(HOST)
             argv = spec.argv(sys.executable, app, HOST, port, budget, m.backlog, listen)

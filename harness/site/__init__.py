@@ -2,5 +2,6 @@
 
 In: a raw/ tree and the hand-written docs/. Out: the generated pages and downloads in
 docs/, and the static site built by mkdocs in site/. Starts no process but the engine
-and its own worker processes; measures nothing.
+and its own worker processes; measures nothing. A raw file it cannot read is left
+out and shown as unreadable (rawcheck.py), never the end of the build.
 """

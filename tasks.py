@@ -367,6 +367,8 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
         "two complete runs of one profile are compared anyway",
         "engine": "site generator: mkdocs (default) or zensical (pip install -e "
         "'.[site-engines]'); both read the same generated config",
+        "strict-raw": "fail if any raw file cannot be read (default: leave it out, show it "
+        "on the Errors page and list it here)",
     },
     iterable=["compare"],
 )
@@ -376,6 +378,7 @@ def build_site(
     runs: str = "latest",
     compare: list[str] | None = None,
     engine: str = "",
+    strict_raw: bool = False,
 ) -> None:
     """Render docs/ from raw/ (tables, charts, pages) and build site/ with --strict."""
     from harness.site.build import build_site as build
@@ -384,7 +387,10 @@ def build_site(
     pairs = [_compare_pair(p) for p in compare or []]
     raw_dir = Path(raw) if raw else RAW
     with _user_errors():
-        site = build(raw_dir, DOCS, SITE, runs, pairs, engine=engine or DEFAULT_ENGINE)
+        site = build(
+            raw_dir, DOCS, SITE, runs, pairs, engine=engine or DEFAULT_ENGINE,
+            strict_raw=strict_raw, note=lambda m: print(m, file=sys.stderr),
+        )  # fmt: skip
     print(site)
 
 

@@ -36,12 +36,12 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.parse.records import RawFormatError
+    from harness.errors import UserError
     from harness.tables.export import export_raw
 
     try:
         done = export_raw(args.raw_dir, args.out_dir, skip_bad=args.skip_bad)
-    except RawFormatError as e:
+    except UserError as e:  # an unreadable raw file, an --out that cannot be written
         print(e, file=sys.stderr)
         return 1
     for error in done.skipped:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -118,6 +120,8 @@ def test_failing_server_is_recorded_and_the_run_goes_on(tmp_path: Path, profiles
     # Measured, then killed at once (no graceful stop to wait for); the crash stopped itself.
     assert good["server_stop"] == "sigkill-after-measurement" and good["server_exit_code"] == -9
     assert "server_stop" not in broken and broken["server_exit_code"] == 3
+    # The cause is in the server's own words, in the reason too (not only "exited").
+    assert broken["reason"].endswith("; it said: boom: no such socket")
     text = (out / run_id / "gunicorn/raw/plaintext/c2-r1.txt").read_text()
     assert " requests in " in text and "Socket errors" not in text
     run = json.loads((out / run_id / "run.json").read_text())
@@ -167,6 +171,10 @@ def test_sigkill_mid_run_then_resume_keeps_finished_cells(tmp_path: Path, profil
     result = invoke(*args)
     assert result.returncode == 0, result.stderr
     assert f"resuming run {run_id}" in result.stderr
+    # The killed bench's lock is stale (the kernel dropped it): taken over, and said.
+    said = " ".join(result.stderr.split())
+    assert f"run {run_id}: taking over the lock left by pid {proc.pid} on host" in said
+    assert f"(pid {proc.pid} is gone)" in said
     for path, data in before.items():
         assert path.read_bytes() == data, f"{path} changed on resume"
     cells = sidecars(out)
@@ -201,6 +209,8 @@ def test_sigterm_mid_cell_records_it_failed_then_resume_measures_it(
             proc.wait()
     assert proc.returncode == 130
     assert "interrupted; run the same command again to resume" in err
+    # The cell cut short is not counted as measured, nor are the cells never started.
+    assert "interrupted, 0 cell(s) measured in" in " ".join(err.split())
     assert not group_alive(marker["pgid"])
     run_id = next(iter(out.iterdir())).name
     assert json.loads((out / run_id / "run.json").read_text())["status"] == "interrupted"
@@ -214,3 +224,173 @@ def test_sigterm_mid_cell_records_it_failed_then_resume_measures_it(
     again = json.loads(cell.read_text())
     assert again["status"] == "ok" and "interrupted" not in again
     assert json.loads((out / run_id / "run.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.slow
+def test_a_second_bench_on_a_running_run_is_refused(tmp_path: Path, profiles: Path) -> None:
+    """Two `invoke bench` at once on one --out: the second exits with the lock's holder
+    and touches nothing; the first completes with every cell measured."""
+    out = tmp_path / "raw"
+    args = ["bench", "--profile", "tiny", "--profile-file", str(profiles), "--out", str(out)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: bool(list(out.glob("*/.active-server.json"))), 60, "a server")
+        run_id = next(out.glob("*/run.json")).parent.name
+        second = invoke(*args)
+        files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        _, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    assert second.returncode == 2, second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1, second.stderr
+    assert lines[0].startswith(
+        f"error: run {run_id} is being written by pid {first.pid} on host {socket.gethostname()}"
+        " since 20"
+    )
+    assert lines[0].endswith(f"; wait until it ends or stop it (lock: {out / run_id / '.lock'})")
+    assert first.returncode == 0, err
+    assert "left by the killed run" not in err
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == [run_id]
+    cells = sidecars(out)
+    assert len(cells) == 3 and all(c["status"] == "ok" for c in cells.values()), cells
+    for path, data in files.items():  # what the first had written then is as it wrote it
+        if path.name not in ("run.json", ".lock", ".active-server.json"):
+            assert path.read_bytes() == data, f"{path} changed"
+    run = json.loads((out / run_id / "run.json").read_text())
+    assert run["status"] == "complete" and "resumed_at" not in run
+
+
+def installed_servers() -> list[str]:
+    from harness.matrix.servers import SERVERS
+    from harness.matrix.serverspec import check_available
+
+    return [sid for sid, spec in SERVERS.items() if check_available(spec) is None]
+
+
+@pytest.mark.slow
+def test_every_server_starts_at_4096_connections(tmp_path: Path) -> None:
+    """The backlog asked for by c=4096 (8192) is above net.core.somaxconn (4096 on this
+    kernel): every server is given at most somaxconn, and both are recorded."""
+    limit = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    servers = installed_servers()
+    out = tmp_path / "raw"
+    result = invoke(
+        "bench", "--servers", ",".join(servers), "--apps", "raw", "--connections", "4096",
+        "--duration", "1", "--warmup", "0", "--repeats", "1", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cells = {c["server"]: c for c in sidecars(out).values()}
+    assert sorted(cells) == sorted(servers)
+    for server, cell in cells.items():
+        assert cell["status"] == "ok", (server, cell["reason"], cell.get("server_stderr_tail"))
+        assert cell["backlog_requested"] == 8192
+        assert cell["backlog"] == min(8192, limit)
+    if limit < 8192 and "uwsgi" in cells:
+        assert cells["uwsgi"]["server_argv"][
+            cells["uwsgi"]["server_argv"].index("--listen") + 1
+        ] == (str(limit))
+
+
+UWSGI_OVER_LIMIT = """
+[over]
+servers = ["uwsgi-over-limit"]
+apps = ["raw"]
+connections = [2]
+duration = "1s"
+warmup = "0s"
+repeats = 1
+threads = 1
+
+[custom_servers.uwsgi-over-limit]
+argv = ["uwsgi", "--strict", "--http", "{host}:{port}", "--listen", "1000000",
+        "--module", "{module}:{callable}"]
+worker_model = "uWSGI asked for a listen queue above net.core.somaxconn (test double)"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("uwsgi", path=str(Path(sys.executable).parent)) is None,
+                    reason="uWSGI is not installed")  # fmt: skip
+def test_a_server_that_does_not_start_says_why_in_the_reason(tmp_path: Path) -> None:
+    """uWSGI refusing its listen queue: its own last line is in the reason and the tail."""
+    path = tmp_path / "profiles.toml"
+    path.write_text(UWSGI_OVER_LIMIT)
+    out = tmp_path / "raw"
+    result = invoke("bench", "--profile", "over", "--profile-file", str(path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    (cell,) = sidecars(out).values()
+    assert cell["status"] == "failed"
+    said = "Listen queue size is greater than the system max net.core.somaxconn"
+    assert cell["reason"].startswith(
+        "server did not start: server exited with code 1 before answering; it said: "
+    )
+    assert said in cell["reason"].split("it said: ")[1]
+    assert said in cell["server_stderr_tail"]
+
+
+ESCAPING_SERVER = """
+import os, sys, time
+# A daemon's double fork: the grandchild leaves the server's session and process group.
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(sys.argv[1] + ".part", "w") as f:
+            f.write(str(os.getpid()))
+        os.rename(sys.argv[1] + ".part", sys.argv[1])
+        while True:
+            time.sleep(1)
+    os._exit(0)
+os.wait()
+os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *sys.argv[2:]])
+"""
+
+
+@pytest.mark.slow
+def test_a_custom_servers_setsid_child_is_stopped_with_it(tmp_path: Path) -> None:
+    import psutil
+
+    script, pidfile = tmp_path / "escaping_server.py", tmp_path / "escaped.pid"
+    script.write_text(ESCAPING_SERVER)
+    profile = tmp_path / "profiles.toml"
+    profile.write_text(f"""
+[escape]
+servers = ["escapes"]
+apps = ["raw"]
+connections = [2]
+duration = "1s"
+warmup = "0s"
+repeats = 1
+threads = 1
+
+[custom_servers.escapes]
+argv = ["{{python}}", "{script}", "{pidfile}", "--bind", "{{host}}:{{port}}",
+        "{{module}}:{{callable}}"]
+worker_model = "gunicorn sync behind a daemon child that escapes with setsid (test double)"
+""")
+    out = tmp_path / "raw"
+    try:
+        result = invoke("bench", "--profile", "escape", "--profile-file", str(profile),
+                        "--out", str(out))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        escaped = int(pidfile.read_text())
+        (cell,) = sidecars(out).values()
+        assert cell["status"] == "ok", cell["reason"]
+        assert cell["server_escaped"] == [escaped]
+        gone = not psutil.pid_exists(escaped)
+        assert gone or psutil.Process(escaped).status() == psutil.STATUS_ZOMBIE
+    finally:
+        if pidfile.is_file():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -24,7 +24,8 @@ from harness.bench.host import (
     WrkOutput,
 )
 from harness.matrix.model import Cell, Matrix
-from harness.raw.records import ANNOUNCED_CLOSE, PreflightResult, read_cell
+from harness.raw.preflight import ANNOUNCED_CLOSE, PreflightResult
+from harness.raw.records import read_cell
 from harness.raw.samples import encode_samples
 from harness.raw.store import RunStore
 from harness.tables.dataset import load_runs

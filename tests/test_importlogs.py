@@ -340,3 +340,18 @@ def test_imported_logs_build_a_site_whose_pages_show_the_flags(tmp_path: Path) -
     assert "uwsgi" in legend and "eof_read_errors" in legend
     home = (site / "index.html").read_text()
     assert "imported" in home.lower()
+
+
+@pytest.mark.parametrize("task", ["import-logs", "export"])
+def test_an_out_under_a_file_is_one_line(tmp_path: Path, task: str) -> None:
+    src = logs(tmp_path, {"uwsgi.10.log": fixture("wrk410-ok-t1-c10.txt")})
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    tree = ROOT / "tests" / "fixtures" / "raw_tree"
+    args = [str(src), "--pattern", PATTERN] if task == "import-logs" else ["--raw", str(tree)]
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", task, *args, "--out", str(blocker / "out")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"error: --out: cannot write to {blocker / 'out'}: Not a directory\n"

@@ -141,3 +141,118 @@ def test_shipped_profiles_are_valid() -> None:
     assert (seed.precision, seed.max_repeats, seed.max_time_s) == (0.02, 6, 3 * 3600)
     quick = build_matrix("quick", {}, list(KNOWN_SERVERS), list(KNOWN_APPS))
     assert quick.repeats >= 3  # every quick number has an interval
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"connections": "10,10"}, "--connections: 10 is given twice (each value once)"),
+        ({"connections": "10,010"}, "--connections: 10 is given twice"),
+        ({"servers": "gunicorn,uwsgi,gunicorn"}, "--servers: gunicorn is given twice"),
+        ({"apps": "raw, raw"}, "--apps: raw is given twice"),
+        ({"workloads": "plaintext,plaintext"}, "--workloads: plaintext is given twice"),
+        ({"server_cpus": "0,0", "client_cpus": "1"}, "--server-cpus: 0 is given twice"),
+    ],
+)
+def test_a_value_given_twice_is_refused(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        matrix(**overrides)
+    assert str(err.value) == message or str(err.value).startswith(message)
+
+
+def test_session_mix_weights_may_repeat() -> None:
+    assert matrix(session_mix="40,40,20").session_mix == "40,40,20"
+
+
+def _profile_file(tmp_path: Path, body: str) -> Path:
+    """The test profiles with `body` after them (before them when it has top-level keys)."""
+    path = tmp_path / "mine.toml"
+    path.write_text(body + PROFILES_TEXT if not body.startswith("[") else PROFILES_TEXT + body)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "[typo]\nconections = [10]\n",
+            "profile [typo]: unknown key 'conections' (did you mean 'connections'?)",
+        ),
+        (
+            '[b]\nshuffle = "false"\n',
+            "profile [b]: shuffle: expected true or false (a TOML boolean, unquoted), "
+            "found 'false'",
+        ),
+        (
+            '[b]\nignore_preflight = "no"\n',
+            "profile [b]: ignore_preflight: expected true or false (a TOML boolean, unquoted)",
+        ),
+        ('[b]\nrepeats = "3"\n', "profile [b]: repeats: expected a whole number, found '3'"),
+        ("[b]\nrepeats = 1.5\n", "profile [b]: repeats: expected a whole number, found 1.5"),
+        ("[b]\nthreads = true\n", "profile [b]: threads: expected a whole number, found True"),
+        (
+            '[b]\nconnections = [10, "x"]\n',
+            "profile [b]: connections: expected a list of whole numbers",
+        ),
+        ("[b]\nservers = [1]\n", "profile [b]: servers: expected a list of names"),
+        ("[b]\nduration = true\n", "profile [b]: duration: expected seconds, or a duration"),
+        ("[b.nested]\nx = 1\n", "profile [b]: unknown key 'nested'"),
+        ("top = 1\n", "profile [top]: expected a table, found 1"),
+    ],
+)
+def test_profiles_are_checked_against_the_schema(tmp_path: Path, body: str, message: str) -> None:
+    path = _profile_file(tmp_path, body)
+    with pytest.raises(ConfigError) as err:
+        build_matrix("quick", {}, SERVERS, APPS, profile_file=path)
+    assert str(err.value).startswith(f"{path}: {message}"), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_toml_booleans_are_booleans(tmp_path: Path) -> None:
+    path = _profile_file(tmp_path, "[b]\nshuffle = false\nignore_preflight = true\n")
+    m = build_matrix("quick", {}, SERVERS, APPS, profile_file=path)
+    assert m.shuffle is False
+    overridden = {"servers": "gunicorn", "apps": "raw", "connections": "4", "duration": "1",
+                  "repeats": "1", "threads": "1"}  # fmt: skip
+    b = build_matrix("b", overridden, SERVERS, APPS, profile_file=path)
+    assert b.shuffle is False and b.ignore_preflight is True
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('argv = ["x"]\nworker_model = "w"\nstop_signl = "SIGINT"\n',
+         "[custom_servers.x]: unknown key 'stop_signl' (did you mean 'stop_signal'?)"),
+        ('argv = "x"\nworker_model = "w"\n',
+         "[custom_servers.x]: argv: expected a non-empty list of strings, found 'x'"),
+        ('argv = ["x"]\n', "[custom_servers.x]: 'worker_model' is required"),
+        ('argv = ["x"]\nworker_model = "w"\nsettings = { a = 1 }\n',
+         "[custom_servers.x]: settings: expected a table of strings"),
+        ('argv = ["x"]\nworker_model = "w"\nstop_signal = "SIGNOPE"\n',
+         "[custom_servers.x]: stop_signal: unknown signal 'SIGNOPE'"),
+        ('argv = ["x", "--port={prt}"]\nworker_model = "w"\n',
+         "[custom_servers.x]: argv: unknown placeholder {prt} (known: {python} {host}"),
+    ],
+)  # fmt: skip
+def test_custom_servers_are_checked_against_the_schema(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    from harness.matrix.customservers import load_custom_servers
+
+    path = _profile_file(tmp_path, "[custom_servers.x]\n" + table)
+    with pytest.raises(ConfigError) as err:
+        load_custom_servers(path)
+    assert str(err.value).startswith(f"{path}: {message}"), str(err.value)
+
+
+def test_custom_servers_file_is_not_a_profile(tmp_path: Path) -> None:
+    from harness.matrix.customservers import load_custom_servers
+
+    path = _profile_file(
+        tmp_path, '[custom_servers.x]\nargv = ["{python}", "{port}"]\nworker_model = "w"\n'
+    )
+    assert load_custom_servers(path)["x"].argv_template == ("{python}", "{port}")
+    assert build_matrix("quick", {}, SERVERS, APPS, profile_file=path).servers == (
+        "gunicorn",
+        "uwsgi",
+    )

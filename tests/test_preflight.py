@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.bench.preflight import preflight
-from harness.raw.records import EOF_FRAMING, blocking
+from harness.raw.preflight import EOF_FRAMING, blocking
 from tests import trustkit as kit
 
 BODY = b"Hello, World!"

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.bench import runner
+from harness.bench import hostinfo, runner
 from harness.bench.preflight import preflight
 from harness.bench.sampler import Sampler, child_named
 from harness.errors import UserError
@@ -114,7 +114,8 @@ def calibrate(
     with tempfile.TemporaryDirectory(prefix="wsgi-baseline-nginx-") as tmp:
         port = runner.free_port()
         conf = CONF.format(
-            tmp=tmp, port=port, nofile=nofile, backlog=listen_backlog(connections),
+            tmp=tmp, port=port, nofile=nofile,
+            backlog=listen_backlog(connections, hostinfo.somaxconn()),
             worker_connections=connections + 64,
         )  # fmt: skip
         (Path(tmp) / "nginx.conf").write_text(conf)

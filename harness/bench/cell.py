@@ -31,7 +31,8 @@ from harness.bench.merge import MergeError, merge_reports
 from harness.bench.runner import tail_lines
 from harness.matrix import workloads
 from harness.matrix.model import WORKLOADS, Cell, Matrix, wrk_threads
-from harness.raw.records import CellSidecar, PreflightRecord, PreflightResult, blocking
+from harness.raw.preflight import PreflightRecord, PreflightResult, blocking
+from harness.raw.records import CellSidecar
 from harness.raw.store import RunStore, utc_now, write_atomic, write_json
 
 STDERR_KEEP = 4000  # characters of wrk's stderr kept in the sidecar
@@ -146,6 +147,7 @@ def _sequence(
             server_exit_code=stop.exit_code,
             server_stop="sigkill-after-measurement" if stop.killed else None,
             server_stderr_tail=stop.stderr_tail,
+            server_escaped=stop.escaped,
             metrics_errors=tuple(errors),
         )
         rec, reason, rps = record_outputs(files, rec, warm, run, stop)
@@ -280,6 +282,16 @@ def record_outputs(
 
 
 _SUFFIX = {"stdout": "txt", "lua_json": "lua.json", "warmup": "warmup.txt"}
+
+
+def start_failure(why: str, tail: str | None, lines: int = 3, width: int = 400) -> str:
+    """Why a server did not start, with the last lines of its own output: the cause is
+    usually there ("Listen queue size is greater than … somaxconn"), not in its exit code."""
+    last = [line.strip() for line in (tail or "").splitlines() if line.strip()][-lines:]
+    said = " | ".join(last)
+    if len(said) > width:
+        said = "…" + said[-width:]
+    return f"server did not start: {why}" + (f"; it said: {said}" if said else "")
 
 
 def log_tail(path: Path) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from harness.errors import UserError
 from harness.matrix.model import Cell
-from harness.raw.records import PreflightResult
+from harness.raw.preflight import PreflightResult
 
 # A server start is tried again on another free port when its port was taken meanwhile.
 PORT_ATTEMPTS = 3
@@ -45,6 +45,9 @@ class ServerStart:
     stderr_tail: str | None = None
     pid: int | None = None  # recorded for servers on another host (its process group)
     pgid: int | None = None
+    # The backlog the connections asked for, when `backlog` is what the host's kernel
+    # allows of it (net.core.somaxconn); None: the same as `backlog`. Both are recorded.
+    backlog_requested: int | None = None
 
     def record(self) -> dict[str, Any]:
         """The sidecar fields this step fills."""
@@ -52,6 +55,7 @@ class ServerStart:
             "server_argv": self.argv,
             "server_env": self.env,
             "backlog": self.backlog,
+            "backlog_requested": self.backlog_requested or self.backlog,
             "server_ready_s": None if self.ready_s is None else round(self.ready_s, 3),
         }
         if self.failure is not None:
@@ -91,6 +95,7 @@ class ServerStop:
     crashed: bool  # it had exited before we stopped it
     killed: bool  # still running after the measurement, so its group was killed at once
     stderr_tail: str
+    escaped: tuple[int, ...] = ()  # its processes outside its group (setsid), killed too
 
 
 class ScrapeFailed(Exception):

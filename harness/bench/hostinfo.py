@@ -29,6 +29,14 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def somaxconn() -> int | None:
+    """The kernel's cap on a listen backlog (net.core.somaxconn), None where unknown."""
+    try:
+        return int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def memory_bytes() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -61,6 +69,7 @@ def host_facts() -> dict[str, Any]:
         "os": os_name(),
         "nofile_soft": soft,
         "nofile_hard": hard,
+        "somaxconn": somaxconn(),
     }
 
 

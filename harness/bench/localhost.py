@@ -11,6 +11,7 @@ SIGKILL is cleaned up when it is resumed (harness/bench/runsetup.py).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -18,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.bench import runner, servermetrics
-from harness.bench.cell import wrk_argv
+from harness.bench import hostinfo, runner, servermetrics
+from harness.bench.cell import start_failure, wrk_argv
 from harness.bench.host import (
     PORT_ATTEMPTS,
     Measurement,
@@ -35,7 +36,8 @@ from harness.matrix.customservers import AnyServer
 from harness.matrix.model import Cell, Matrix
 from harness.matrix.serverspec import Budget
 from harness.paths import REPO_ROOT
-from harness.raw.records import PreflightResult
+from harness.raw.preflight import PreflightResult
+from harness.raw.runlock import boot_id
 from harness.raw.store import RunStore, write_atomic
 
 HOST = "127.0.0.1"
@@ -48,7 +50,15 @@ def mark_active(store: RunStore, server: runner.ServerProcess | None) -> None:
     if server is None:
         path.unlink(missing_ok=True)
         return
-    write_atomic(path, json.dumps({"pgid": server.pgid, "started": time.time()}).encode())
+    marker = {
+        "pgid": server.pgid,
+        "started": time.time(),
+        # Whose server it is: resuming reaps it only when this bench is gone.
+        "bench_pid": os.getpid(),
+        "boot_id": boot_id(),
+        "token": server.token,
+    }
+    write_atomic(path, json.dumps(marker).encode())
 
 
 class LocalCellHost:
@@ -62,6 +72,7 @@ class LocalCellHost:
         self.port = 0
         self.metrics: servermetrics.MetricsDir | None = None
         self.scratch: Path | None = None
+        self.somaxconn = hostinfo.somaxconn()
 
     @property
     def where(self) -> dict[str, Any]:
@@ -72,10 +83,13 @@ class LocalCellHost:
         spec, app = self.servers[cell.server], workloads.app_for(cell.app)
         self.metrics = servermetrics.MetricsDir(cell.app)
         budget = Budget(workers=m.workers, threads=m.server_threads)
-        failed = ServerStart((), {}, m.backlog, failure="server did not start")
+        listen = m.listen_within(self.somaxconn)
+        failed = ServerStart(
+            (), {}, listen, failure="server did not start", backlog_requested=m.backlog
+        )
         for attempt in range(PORT_ATTEMPTS):
             port = runner.free_port(HOST)
-            argv = spec.argv(sys.executable, app, HOST, port, budget, m.backlog)
+            argv = spec.argv(sys.executable, app, HOST, port, budget, m.backlog, listen)
             env = self.metrics.server_env(cell.app, spec.env())
             server = runner.start_server(
                 argv, env, REPO_ROOT, log, spec.stop_signal, m.server_cpus, cell.nofile_limit
@@ -85,18 +99,21 @@ class LocalCellHost:
             try:
                 ready = runner.wait_ready(server, f"http://{HOST}:{port}/")
             except runner.LaunchError as e:
-                tail = server.stderr_tail()
                 code = runner.stop_server(server)
+                tail = server.stderr_tail()  # complete now that the whole group is gone
                 self.server = None
                 failed = ServerStart(
-                    tuple(argv), env, m.backlog, failure=f"server did not start: {e}",
-                    exit_code=code, stderr_tail=tail,
+                    tuple(argv), env, listen, failure=start_failure(str(e), tail),
+                    exit_code=code, stderr_tail=tail, backlog_requested=m.backlog,
                 )  # fmt: skip
                 if "Address already in use" not in tail or attempt + 1 == PORT_ATTEMPTS:
                     return failed
                 continue
             self.port = port
-            return ServerStart(tuple(argv), env, m.backlog, f"http://{HOST}:{port}", ready)
+            return ServerStart(
+                tuple(argv), env, listen, f"http://{HOST}:{port}", ready,
+                backlog_requested=m.backlog,
+            )  # fmt: skip
         return failed
 
     def preflight(self, workload: str) -> PreflightResult:
@@ -142,7 +159,7 @@ class LocalCellHost:
             code = runner.stop_server(server)
         else:
             code = runner.end_server(server)  # measured: no graceful stop to wait for
-        return ServerStop(code, crashed, not crashed, server.stderr_tail())
+        return ServerStop(code, crashed, not crashed, server.stderr_tail(), server.escaped)
 
     def end_cell(self) -> None:
         if self.server is not None:

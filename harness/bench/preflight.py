@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from harness.raw.records import ANNOUNCED_CLOSE, EOF_FRAMING, PreflightResult, preflight_result
+from harness.raw.preflight import ANNOUNCED_CLOSE, EOF_FRAMING, PreflightResult, preflight_result
 
 MAX_HEAD, MAX_BODY = 64 * 1024, 1024 * 1024  # a plaintext answer is tiny; never read forever
 

@@ -112,7 +112,7 @@ def run_bench(
 
     planned = list(matrix.cells)
     todo = [c for c in planned if not store.is_finished(c)]
-    measured = failed = 0
+    measured = failed = 0  # cells that ended, not the one an interruption cut short
     status = "interrupted"
     start = time.monotonic()
     try:
@@ -145,6 +145,7 @@ def run_bench(
         status = "complete"
     finally:
         store.write_run(replace(store.read_run(), status=status, ended_at=utc_now()))
+        store.unlock()
         console.print(
             f"run {store.run_id}: {status}, {measured} cell(s) measured in "
             f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"

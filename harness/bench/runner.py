@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import resource
+import secrets
 import signal
 import socket
 import subprocess
@@ -68,12 +69,20 @@ def tail_lines(data: bytes, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+# Every server started gets a token of its own in this variable; its processes inherit
+# it, also those that leave its process group (setsid), which `kill_escaped` finds by it.
+TOKEN_ENV = "WSGI_BASELINE_SERVER_TOKEN"
+
+
 @dataclass
 class ServerProcess:
     proc: subprocess.Popen[bytes]
     argv: list[str]
     stderr_path: Path
     stop_signal: int
+    token: str = ""
+    started: float = 0.0  # time.time() just before it was started
+    escaped: tuple[int, ...] = ()  # processes that had left its group, killed at its stop
 
     @property
     def pgid(self) -> int:
@@ -107,12 +116,13 @@ def start_server(
 ) -> ServerProcess:
     stderr_path.parent.mkdir(parents=True, exist_ok=True)
     _adopt_orphans()
+    token, started = secrets.token_hex(8), time.time()
     with stderr_path.open("wb") as err:
         try:
             proc = subprocess.Popen(
                 argv,
                 cwd=cwd,
-                env={**os.environ, **env},
+                env={**os.environ, **env, TOKEN_ENV: token},
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=subprocess.STDOUT,
@@ -121,7 +131,7 @@ def start_server(
             )
         except OSError as e:
             raise LaunchError(f"cannot start {argv[0]}: {e.strerror}") from None
-    return ServerProcess(proc, argv, stderr_path, stop_signal)
+    return ServerProcess(proc, argv, stderr_path, stop_signal, token, started)
 
 
 def wait_ready(server: ServerProcess, url: str, timeout_s: float = 30.0) -> float:
@@ -172,6 +182,7 @@ def stop_server(server: ServerProcess, grace_s: float = 10.0) -> int | None:
         except subprocess.TimeoutExpired:
             pass  # kill_group below kills it and reaps it
     kill_group(server.pgid, proc)
+    server.escaped = tuple(kill_escaped(server.token, server.started))
     return proc.returncode
 
 
@@ -184,7 +195,38 @@ def end_server(server: ServerProcess) -> int | None:
     that the server was still running and has scraped its metrics.
     """
     kill_group(server.pgid, server.proc)
+    server.escaped = tuple(kill_escaped(server.token, server.started))
     return server.proc.returncode
+
+
+def kill_escaped(token: str, since: float, timeout_s: float = 5.0) -> list[int]:
+    """Kill the processes a server started that left its process group (a daemon's
+    setsid double fork), found by the server's token in their environment; their PIDs.
+
+    Only processes born since the server was started are looked at (one stat each).
+    Orphans among them were reparented to us (`_adopt_orphans`), so waiting for them
+    reaps them. A process that also cleared its environment is not found.
+    """
+    try:
+        import psutil
+    except ImportError:  # a remote host's agent without it: the group kill alone
+        return []
+    if not token:
+        return []
+    found = []
+    for proc in psutil.process_iter(["create_time"]):
+        try:
+            if proc.info["create_time"] < since - 1 or proc.pid == os.getpid():
+                continue
+            if proc.environ().get(TOKEN_ENV) == token:
+                proc.kill()
+                found.append(proc)
+        except psutil.Error:  # gone meanwhile, a zombie, or not ours to read
+            continue
+    _gone, alive = psutil.wait_procs(found, timeout=timeout_s)
+    if alive:
+        raise LaunchError(f"processes {[p.pid for p in alive]} survived SIGKILL")
+    return sorted(p.pid for p in found)
 
 
 def _reap_adopted(pgid: int) -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,19 @@ from harness.matrix.model import Matrix
 from harness.matrix.servers import SERVERS
 from harness.matrix.serverspec import check_available
 from harness.raw.records import RunMeta
-from harness.raw.store import RunStore, find_unfinished, new_run_id, utc_now
+from harness.raw.runlock import FolderLock, RunLocked, boot_id
+from harness.raw.store import (
+    OutputError,
+    RunStore,
+    new_run_id,
+    unfinished_runs,
+    utc_now,
+)
+from harness.raw.store import check_writable as check_out
+
+# How long a second bench waits for --out while another one opens its run there
+# (harness/raw/runlock.py FolderLock): opening takes well under a second.
+OPENING_WAIT_S = 60.0
 
 
 class BenchError(UserError):
@@ -35,12 +48,9 @@ class BenchError(UserError):
 def check_writable(out: Path) -> None:
     """--out exists and takes a file, or a BenchError says why (before anything runs)."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise BenchError(f"--out: cannot write to {out}: {e.strerror}") from None
+        check_out(out)
+    except OutputError as e:
+        raise BenchError(str(e)) from None
 
 
 def preflight_environment(out: Path, matrix: Matrix) -> str:
@@ -112,30 +122,104 @@ def run_metadata(
     )
 
 
-def open_run(out: Path, matrix: Matrix, resume: str | bool, fresh: bool) -> tuple[RunStore, Matrix]:
-    """Pick the run to write into: an explicit --resume id, a matching unfinished run, or new."""
-    run_id: str | None = None
+def open_run(
+    out: Path,
+    matrix: Matrix,
+    resume: str | bool,
+    fresh: bool,
+    note: Callable[[str], None] | None = None,
+) -> tuple[RunStore, Matrix]:
+    """Pick the run to write into — an explicit --resume id, the newest unfinished run
+    with the same settings, or a new one — and become its only writer.
+
+    Returns the store holding the run's lock (harness/raw/runlock.py; the caller
+    releases it with `store.unlock()`): a run another live process writes is refused
+    with a `RunLocked` naming it, one left by a killed process is taken over (`note`
+    says so). A run resumed must have been started with every setting the same.
+    """
+    note = note or (lambda m: print(m, file=sys.stderr))
+    # Held until the chosen run's run.json exists (RunStore.write_run): a second bench
+    # started meanwhile waits, then finds that run and its lock.
+    opening = FolderLock(out, OPENING_WAIT_S)
+    try:
+        store, matrix = _choose_run(out, matrix, resume, fresh, note)
+    except BaseException:
+        opening.release()
+        raise
+    store.release_when_written(opening)
+    return store, matrix
+
+
+def _choose_run(
+    out: Path,
+    matrix: Matrix,
+    resume: str | bool,
+    fresh: bool,
+    note: Callable[[str], None],
+) -> tuple[RunStore, Matrix]:
+    meta: RunMeta | None = None
     if isinstance(resume, str) and resume:
-        run_id = resume
-        if not (out / run_id / "run.json").is_file():
-            raise BenchError(f"--resume: no run {run_id!r} in {out}")
+        if not (out / resume / "run.json").is_file():
+            raise BenchError(f"--resume: no run {resume!r} in {out}")
+        meta = RunStore(out, resume).read_run()
+        _check_settings(meta, matrix)
     elif not fresh:
-        run_id = find_unfinished(out, matrix.profile, matrix.settings())
-        if resume and run_id is None:
+        unfinished = unfinished_runs(out, matrix.profile)
+        meta = next((m for m in unfinished if not matrix.differences(m.settings)), None)
+        if resume and meta is None:
+            if unfinished:
+                _check_settings(unfinished[0], matrix)  # says which settings differ
             raise BenchError(f"--resume: no unfinished run of profile {matrix.profile!r} in {out}")
-    if run_id is None:
-        return RunStore(out, new_run_id(matrix.profile)), matrix
-    store = RunStore(out, run_id)
-    meta = store.read_run()
-    planned = meta.cells_planned
-    extra = adaptive_extra(matrix, planned)  # repeats added by --precision rounds
+    if meta is None:
+        return _new_run(out, matrix, note), matrix
+    store = RunStore(out, meta.run_id)
+    store.lock(note)
+    meta = store.read_run()  # as it is now that no one else writes it
+    extra = adaptive_extra(matrix, meta.cells_planned)  # repeats added by --precision rounds
     if extra is None:
-        raise BenchError(f"--resume: run {run_id} was planned with other cells; start a new run")
+        store.unlock()
+        raise BenchError(
+            f"--resume: run {meta.run_id} was planned with other cells; start a new run"
+        )
     # Keep the recorded order (and seed) so a resumed shuffled run stays the same run.
     by_key = {c.key: c for c in (*matrix.cells, *extra)}
     seed = meta.settings.get("seed")
-    matrix = replace(matrix, cells=tuple(by_key[k] for k in planned), seed=seed)
+    matrix = replace(matrix, cells=tuple(by_key[k] for k in meta.cells_planned), seed=seed)
     return store, matrix
+
+
+def _check_settings(meta: RunMeta, matrix: Matrix) -> None:
+    """A run is continued only with the settings it started with (a cell measured at
+    other settings would sit beside its run.json's, which say otherwise)."""
+    if meta.profile != matrix.profile:
+        raise BenchError(
+            f"--resume: run {meta.run_id} is of profile {meta.profile!r}, not "
+            f"{matrix.profile!r}; give --profile {meta.profile}, or start a new run with --new"
+        )
+    differ = matrix.differences(meta.settings)
+    if differ:
+        raise BenchError(
+            f"--resume: run {meta.run_id} was started with other settings ({'; '.join(differ)}); "
+            "give the same options to continue it, or start a new run with --new"
+        )
+
+
+def _new_run(out: Path, matrix: Matrix, note: Callable[[str], None]) -> RunStore:
+    """A new run's folder, locked. Its id is the time and the profile; a folder of that
+    name already used (a run started in the same second) gets a suffix."""
+    base = new_run_id(matrix.profile)
+    for n in range(1, 100):
+        store = RunStore(out, base if n == 1 else f"{base}-{n}")
+        if store.run_json.exists():
+            continue
+        try:
+            store.lock(note)
+        except RunLocked:
+            continue
+        if not store.run_json.exists():
+            return store
+        store.unlock()
+    raise BenchError(f"--out: no free run folder named {base}-<n> in {out}")
 
 
 def cleanup_partial(store: RunStore) -> None:
@@ -160,7 +244,13 @@ def ensure_env_path() -> None:
 
 
 def reap_leftovers(store: RunStore) -> list[int]:
-    """Kill what is left of the server group recorded by a killed run; return the PIDs."""
+    """Kill what is left of the server group recorded by a killed run; return the PIDs.
+
+    Only a dead bench's server: the caller holds the run's lock, so the bench that
+    wrote the marker is gone, and a marker naming a live bench (not this one) on this
+    boot is left alone whatever it says. Processes the server started in a session of
+    their own (setsid) are found by the token in their environment.
+    """
     import psutil
 
     path = store.root / ACTIVE_MARKER
@@ -168,6 +258,13 @@ def reap_leftovers(store: RunStore) -> list[int]:
         return []
     marker = json.loads(path.read_text())
     pgid, started = int(marker["pgid"]), float(marker["started"])
+    bench = marker.get("bench_pid")
+    if isinstance(bench, int) and bench != os.getpid() and marker.get("boot_id") == boot_id():
+        try:  # the same process, not one that got its pid later
+            if psutil.Process(bench).create_time() <= started:
+                return []  # its bench still runs: not a leftover
+        except psutil.Error:
+            pass
     found = []
     for proc in psutil.process_iter(["pid", "create_time"]):
         try:
@@ -178,5 +275,8 @@ def reap_leftovers(store: RunStore) -> list[int]:
             continue
     if found:
         runner.kill_group(pgid)
+    token = marker.get("token")
+    if isinstance(token, str):
+        found += runner.kill_escaped(token, since=started - 5)
     path.unlink(missing_ok=True)
     return found

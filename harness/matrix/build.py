@@ -15,8 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.matrix.model import METRICS_SUFFIX, WORKLOADS, Cell, Matrix
-from harness.matrix.options import ConfigError, parse_cpus, parse_duration, parse_ints, parse_list
+from harness.matrix.options import (
+    ConfigError,
+    parse_cpus,
+    parse_duration,
+    parse_ints,
+    parse_list,
+    unique,
+)
 from harness.matrix.precision import MIN_ADAPTIVE_REPEATS, parse_precision
+from harness.matrix.schema import check_profile
 from harness.paths import PROFILES_FILE
 
 DEFAULT_PROFILE = "quick"
@@ -33,6 +41,10 @@ def load_profile(name: str, path: Path = PROFILES_FILE) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"--profile-file: {path}: {e}") from None
     profiles.pop("custom_servers", None)  # server declarations, not a profile
+    # The whole file is checked, not only the profile asked for: a typo anywhere in it
+    # is found the first time the file is used.
+    for each, table in profiles.items():
+        check_profile(path, each, table)
     if name not in profiles:
         raise ConfigError(
             f"--profile: unknown profile {name!r} in {path} (known: {', '.join(profiles)})"
@@ -72,23 +84,24 @@ def build_matrix(
             raise ConfigError(f"--{key}: not set by profile {profile!r} nor on the command line")
         return raw[key]
 
-    servers = parse_list(need("servers"), "--servers")
+    servers = unique(parse_list(need("servers"), "--servers"), "--servers")
     for s in servers:
         if s not in known_servers:
             raise ConfigError(
                 f"--servers: unknown server {s!r} (known: {', '.join(known_servers)})"
             )
-    apps = parse_list(need("apps"), "--apps")
+    apps = unique(parse_list(need("apps"), "--apps"), "--apps")
     for a in apps:
         if a not in known_apps:
             raise ConfigError(f"--apps: unknown app {a!r} (known: {', '.join(known_apps)})")
     workloads = parse_list(raw.get("workloads", ["plaintext"]), "--workloads")
+    workloads = unique(workloads, "--workloads")
     for w in workloads:
         if w not in WORKLOADS:
             raise ConfigError(
                 f"--workloads: unknown workload {w!r} (known: {', '.join(WORKLOADS)})"
             )
-    connections = parse_ints(need("connections"), "--connections")
+    connections = unique(parse_ints(need("connections"), "--connections"), "--connections")
     threads = parse_ints([need("threads")], "--threads")[0]
     if min(connections) < threads:
         raise ConfigError(
@@ -139,7 +152,8 @@ def build_matrix(
     session_seed = parse_ints([raw.get("session_seed", 1)], "--session-seed", minimum=0)[0]
     shuffle = bool(raw.get("shuffle", False))
     seed = raw.get("seed")
-    if shuffle and seed is None:
+    seed_drawn = shuffle and seed is None
+    if seed_drawn:
         seed = random.SystemRandom().randrange(2**31)
     matrix = Matrix(
         profile=profile,
@@ -163,6 +177,7 @@ def build_matrix(
         session_mix=",".join(map(str, session_mix)),
         session_keys=session_keys,
         session_seed=session_seed,
+        seed_drawn=seed_drawn,
         **_repeats_policy(raw, repeats),
     )
     return replace(matrix, cells=tuple(expand_cells(matrix)))

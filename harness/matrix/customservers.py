@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +26,13 @@ from typing import Any
 
 from harness.matrix.apps import AppSpec
 from harness.matrix.options import ConfigError
+from harness.matrix.schema import check_custom_server
 from harness.matrix.serverspec import Budget, ServerSpec
 from harness.paths import APPS_DIR
+
+PLACEHOLDERS = (
+    "python", "host", "port", "workers", "threads", "backlog", "module", "callable", "apps_dir",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,17 @@ class CustomServer:
     settings: dict[str, str] = field(default_factory=dict)
 
     def argv(
-        self, python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
+        self,
+        python: str,
+        app: AppSpec,
+        host: str,
+        port: int,
+        budget: Budget,
+        backlog: int,
+        listen: int | None = None,
     ) -> list[str]:
+        """`{backlog}` is the listen backlog within the host's limit (`listen`)."""
+        backlog = backlog if listen is None else listen
         values = {
             "python": python,
             "host": host,
@@ -70,28 +85,37 @@ def load_custom_servers(path: Path) -> dict[str, CustomServer]:
             tables = tomllib.load(f).get("custom_servers", {})
     except (OSError, tomllib.TOMLDecodeError):
         return {}  # load_profile already reported an unreadable file
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: custom_servers: expected tables [custom_servers.<id>]")
     return {sid: _one(path, sid, t) for sid, t in tables.items()}
 
 
 def _one(path: Path, sid: str, table: dict[str, Any]) -> CustomServer:
-    where = f"{path}: [custom_servers.{sid}]"
-    argv = table.get("argv")
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise ConfigError(f"{where}: 'argv' must be a non-empty list of strings")
-    if not isinstance(table.get("worker_model"), str):
-        raise ConfigError(f"{where}: 'worker_model' must say how the server handles requests")
-    sig_name = str(table.get("stop_signal", "SIGTERM"))
+    check_custom_server(path, sid, table)  # keys and their types
+    for part in table["argv"]:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(part) if name is not None}
+        except ValueError as e:
+            raise ConfigError(f"{path}: [custom_servers.{sid}]: argv: {part!r}: {e}") from None
+        unknown = sorted(names - set(PLACEHOLDERS))
+        if unknown:
+            raise ConfigError(
+                f"{path}: [custom_servers.{sid}]: argv: unknown placeholder {{{unknown[0]}}} "
+                f"(known: {' '.join('{' + p + '}' for p in PLACEHOLDERS)})"
+            )
+    sig_name = table.get("stop_signal", "SIGTERM")
     try:
         stop = signal.Signals[sig_name]
     except KeyError:
-        raise ConfigError(f"{where}: unknown stop_signal {sig_name!r}") from None
+        where = f"{path}: [custom_servers.{sid}]"
+        raise ConfigError(f"{where}: stop_signal: unknown signal {sig_name!r}") from None
     return CustomServer(
         id=sid,
-        argv_template=tuple(argv),
+        argv_template=tuple(table["argv"]),
         worker_model=table["worker_model"],
         package=table.get("package"),
         stop_signal=int(stop),
-        settings={str(k): str(v) for k, v in table.get("settings", {}).items()},
+        settings=dict(table.get("settings", {})),
     )
 
 

@@ -29,8 +29,10 @@ _LAUNCHER_COMMON = {
 
 def _launcher(script: str, extra: list[str]) -> ArgvBuilder:
     def build(
-        python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
+        python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int, listen: int
     ) -> list[str]:
+        # `backlog`, not `listen`: waitress also takes it as its connection cap, and the
+        # kernel cuts listen() to net.core.somaxconn silently.
         return [
             python, str(LAUNCHERS_DIR / script), app.target,
             "--host", host,

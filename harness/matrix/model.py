@@ -8,6 +8,7 @@ tables all read these properties instead of computing them again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +41,13 @@ def nofile_needed(connections: int) -> int:
     return connections + NOFILE_SPARE
 
 
-def listen_backlog(connections: int) -> int:
+def listen_backlog(connections: int, somaxconn: int | None = None) -> int:
     """The listen backlog a server is given for at most `connections` at once: more than
     it will hold, so no connection waits on a full queue (uWSGI's default of 100 stalled
-    SYNs for 1 s at c=500). The kernel may cap it (net.core.somaxconn)."""
-    return max(MIN_BACKLOG, 2 * connections)
+    SYNs for 1 s at c=500), but never above the host kernel's `somaxconn` when it is
+    known: the kernel cuts a larger one to it, and uWSGI refuses to start."""
+    wanted = max(MIN_BACKLOG, 2 * connections)
+    return wanted if somaxconn is None else max(1, min(wanted, somaxconn))
 
 
 def wrk_limit_s(seconds: float, timeout_s: float) -> float:
@@ -108,11 +111,20 @@ class Matrix:
     max_time_s: float | None = None
     calibrate: bool = True  # measure the client ceiling at the start and end of the run
     cells: tuple[Cell, ...] = field(default=())
+    # --shuffle without --seed draws one: a run resumed keeps its recorded order, so a
+    # drawn seed is no setting to compare (`differences`).
+    seed_drawn: bool = False
 
     @property
     def backlog(self) -> int:
-        """The listen backlog every server of the run is given (`listen_backlog`)."""
+        """The backlog the run's connections ask for (`listen_backlog`): per-process
+        connection caps take it; the listen queue is `listen_within` a host's limit."""
         return listen_backlog(max(self.connections))
+
+    def listen_within(self, somaxconn: int | None) -> int:
+        """The listen backlog servers get on a host whose net.core.somaxconn is
+        `somaxconn` (None: unknown, not capped)."""
+        return listen_backlog(max(self.connections), somaxconn)
 
     @property
     def nofile_limit(self) -> int:
@@ -151,3 +163,49 @@ class Matrix:
             "max_time_s": self.max_time_s,
             "calibrate": self.calibrate,
         }
+
+    def differences(self, recorded: Mapping[str, Any]) -> list[str]:
+        """Each setting of run.json's `settings` (`recorded`) that this matrix does not
+        share, as `--option: <recorded> in the run, <this> given`; empty when it would
+        measure the same cells the same way."""
+        mine = self.settings()
+        out = []
+        for key in sorted(set(mine) | set(recorded), key=_setting_order(mine)):
+            if key == "seed" and self.seed_drawn:
+                continue
+            if _comparable(recorded.get(key)) != _comparable(mine.get(key)):
+                out.append(
+                    f"{option_name(key)}: {_shown(key, recorded.get(key))} in the run, "
+                    f"{_shown(key, mine.get(key))} given"
+                )
+        return out
+
+
+def option_name(setting: str) -> str:
+    """The command-line option of a run.json setting: `duration_s` -> `--duration`."""
+    return "--" + setting.removesuffix("_s").replace("_", "-")
+
+
+def _setting_order(mine: Mapping[str, Any]) -> Any:
+    order = {k: i for i, k in enumerate(mine)}
+    return lambda k: (order.get(k, len(order)), k)
+
+
+def _comparable(value: Any) -> Any:
+    """JSON's view of a value: tuples are lists."""
+    if isinstance(value, tuple | list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def _shown(key: str, value: Any) -> str:
+    """A setting as typed on the command line: `3 s`, `10,100`, `none`."""
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value)) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value == int(value):
+        value = int(value)
+    return f"{value} s" if key.endswith("_s") and isinstance(value, int | float) else str(value)

@@ -1,18 +1,21 @@
 """Matrix stage: option values as typed in a shell or a profile -> checked Python values.
 
 Durations (`180`, `180s`, `3m`, `500ms`), comma-separated lists, whole numbers and CPU
-lists. Every bad value is a `ConfigError` whose one line names the option and the cause.
+lists; `unique` refuses a list that names a value twice. Every bad value is a
+`ConfigError` whose one line names the option and the cause.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from harness.errors import UserError
 
 _DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+T = TypeVar("T")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
@@ -45,6 +48,17 @@ def parse_list(value: str | list[Any], option: str) -> list[str]:
     return out
 
 
+def unique(items: Sequence[T], option: str) -> list[T]:
+    """`items` when none is given twice; else a ConfigError naming the repeated value
+    (`--connections 10,10` would measure one cell twice, the second overwriting the first)."""
+    seen: set[T] = set()
+    for item in items:
+        if item in seen:
+            raise ConfigError(f"{option}: {item} is given twice (each value once)")
+        seen.add(item)
+    return list(items)
+
+
 def parse_ints(value: str | list[Any], option: str, minimum: int = 1) -> list[int]:
     out = []
     for item in parse_list(value, option):
@@ -61,7 +75,7 @@ def parse_ints(value: str | list[Any], option: str, minimum: int = 1) -> list[in
 def parse_cpus(value: str | list[Any] | None, option: str) -> tuple[int, ...] | None:
     if value in (None, "", "none"):
         return None
-    cpus = tuple(parse_ints(value, option, minimum=0))
+    cpus = tuple(unique(parse_ints(value, option, minimum=0), option))
     usable = os.sched_getaffinity(0)
     bad = [c for c in cpus if c not in usable]
     if bad:

@@ -10,9 +10,11 @@ run records what was chosen and why. The rules, for every server:
 - keep-alive on wherever the server has it (gunicorn's sync worker cannot keep a
   connection open at all; that is its model, and it is recorded);
 - no access log, and no per-request line on stderr of any kind;
-- the listen backlog and every per-process connection cap at least ``backlog`` (the
-  runner passes more than the connections it opens), so no server refuses or starves
-  a connection that wrk opened;
+- every per-process connection cap at least ``backlog`` (the runner passes more than
+  the connections it opens), so no server refuses or starves a connection that wrk
+  opened; the listen backlog ``listen``: the same, within the kernel's
+  ``net.core.somaxconn`` (uWSGI refuses to start above it; the launchers' ``listen()``
+  is cut to it by the kernel);
 - ``Budget.workers`` processes and ``Budget.threads`` threads per process where the
   server has threads. Servers that run as one process (bjoern, meinheld standalone,
   cheroot, waitress) get their processes from the pre-fork launcher in
@@ -41,7 +43,8 @@ from harness.matrix.serverspec import (
 
 _GUNICORN_COMMON = {
     "--workers": "Budget.workers processes, forked by the gunicorn master.",
-    "--backlog": "the runner's backlog (more than the connections it opens).",
+    "--backlog": "the runner's listen backlog (more than the connections it opens, within "
+    "the kernel's net.core.somaxconn).",
     "access log": "off: gunicorn's default (no --access-logfile). The error log stays on "
     "stderr at info level: start and stop lines only.",
     "--no-control-socket": "gunicorn 27 otherwise opens ~/.gunicorn/gunicorn.ctl, one path "
@@ -51,7 +54,7 @@ _GUNICORN_COMMON = {
 
 def _gunicorn(worker_args: list[str]) -> ArgvBuilder:
     def build(
-        python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
+        python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int, listen: int
     ) -> list[str]:
         extra = [a.format(threads=budget.threads, backlog=backlog) for a in worker_args]
         return [
@@ -59,7 +62,7 @@ def _gunicorn(worker_args: list[str]) -> ArgvBuilder:
             "--bind", bind_address(host, port),
             "--workers", str(budget.workers),
             *extra,
-            "--backlog", str(backlog),
+            "--backlog", str(listen),
             "--no-control-socket",
             app.target,
         ]  # fmt: skip
@@ -147,7 +150,7 @@ GUNICORN_MEINHELD = ServerSpec(
 
 
 def _uwsgi(
-    python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
+    python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int, listen: int
 ) -> list[str]:
     return [
         beside(python, "uwsgi"),
@@ -157,7 +160,7 @@ def _uwsgi(
         "--need-app",
         "--http", bind_address(host, port),
         "--http-keepalive",
-        "--listen", str(backlog),
+        "--listen", str(listen),
         "--processes", str(budget.workers),
         "--threads", str(budget.threads),
         "--disable-logging",
@@ -177,8 +180,9 @@ UWSGI = ServerSpec(
         "error per request; --http11-socket let one process hold a connection forever while "
         "the rest starved (FIELD-NOTES). Keep-alive needs Content-Length, which every app "
         "sends.",
-        "--listen": "the runner's backlog, for the router's and the workers' sockets (the "
-        "default of 100 caused 1 s SYN-retry stalls at c=500).",
+        "--listen": "the runner's listen backlog, for the router's and the workers' sockets (the "
+        "default of 100 caused 1 s SYN-retry stalls at c=500), within the kernel's "
+        "net.core.somaxconn: uWSGI refuses to start above it.",
         "--master --die-on-term": "a master supervises the workers, and SIGTERM makes it exit "
         "(uWSGI 2.0 otherwise reloads on SIGTERM).",
         "--processes": "Budget.workers.",
@@ -200,7 +204,7 @@ UWSGI = ServerSpec(
 
 
 def _granian(
-    python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
+    python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int, listen: int
 ) -> list[str]:
     return [
         python, "-m", "granian",
@@ -210,7 +214,7 @@ def _granian(
         "--workers", str(budget.workers),
         "--blocking-threads", str(budget.threads),
         "--runtime-threads", "1",
-        "--backlog", str(backlog),
+        "--backlog", str(listen),
         "--http", "1",
         "--no-ws",
         "--no-access-log",
@@ -228,8 +232,9 @@ GRANIAN = ServerSpec(
         "--blocking-threads": "Budget.threads: the Python threads that run the WSGI app "
         "(granian otherwise picks its own, many).",
         "--runtime-threads 1": "one Rust I/O thread per worker (granian's default, explicit).",
-        "--backlog": "the runner's backlog (granian's default 1024; minimum 128). "
-        "--backpressure is left at its default, backlog / workers.",
+        "--backlog": "the runner's listen backlog, within the kernel's net.core.somaxconn "
+        "(granian's default 1024; minimum 128). --backpressure is left at its default, "
+        "backlog / workers.",
         "--http 1": "HTTP/1.1 only, like every other server here (default: auto-detect).",
         "--no-ws": "no websocket support: not WSGI.",
         "--no-access-log": "off (granian's default, explicit).",

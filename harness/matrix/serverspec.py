@@ -1,6 +1,6 @@
 """Matrix stage: what a server under test is — `ServerSpec` — and whether it can run here.
 
-A `ServerSpec` turns an app, an address, a `Budget` and a listen backlog into the exact
+A `ServerSpec` turns an app, an address, a `Budget` and a backlog into the exact
 argv and environment that start the server, and names the signal that stops it; every
 deliberate setting is in its `settings` with the reason. The built-in servers are
 declared in harness/matrix/servers.py and harness/matrix/launched.py, users' own in a
@@ -38,7 +38,10 @@ class Budget:
             raise ValueError(f"budget needs workers >= 1 and threads >= 1, got {self}")
 
 
-ArgvBuilder = Callable[[str, AppSpec, str, int, Budget, int], list[str]]
+# (python, app, host, port, budget, backlog, listen): `backlog` is what the connections
+# ask for (more than a cell opens: per-process connection caps take it), `listen` the
+# listen queue within the kernel's limit (net.core.somaxconn; uWSGI refuses more).
+ArgvBuilder = Callable[[str, AppSpec, str, int, Budget, int, int], list[str]]
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,21 @@ class ServerSpec:
     executable: str | None = None
 
     def argv(
-        self, python: str, app: AppSpec, host: str, port: int, budget: Budget, backlog: int
+        self,
+        python: str,
+        app: AppSpec,
+        host: str,
+        port: int,
+        budget: Budget,
+        backlog: int,
+        listen: int | None = None,
     ) -> list[str]:
-        """The exact command line; `python` is the interpreter of the server's virtualenv."""
-        if backlog < 1:
-            raise ValueError(f"backlog must be positive, got {backlog}")
-        return self.build_argv(python, app, host, port, budget, backlog)
+        """The exact command line; `python` is the interpreter of the server's virtualenv.
+        `listen`: the listen backlog within the host's limit (default: `backlog`)."""
+        listen = backlog if listen is None else listen
+        if backlog < 1 or listen < 1:
+            raise ValueError(f"backlog must be positive, got {backlog} (listen {listen})")
+        return self.build_argv(python, app, host, port, budget, backlog, listen)
 
     def env(self) -> dict[str, str]:
         """Extra environment, only what we set: the apps directory on the import path."""

@@ -8,6 +8,7 @@ each page says when, where and how its numbers were measured. Returns plain dict
 
 from __future__ import annotations
 
+import hashlib
 import math
 import posixpath
 import re
@@ -44,9 +45,21 @@ class SiteError(UserError):
     """A user error in choosing or reading runs; the message is one line."""
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
 def slug(ident: str) -> str:
-    """A file-name-safe, link-safe form of an id (ids come from raw files)."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", ident).strip(".-") or "x"
+    """A file-name-safe, link-safe form of an id (ids come from raw files), one per id.
+
+    A plain id (letters, digits, `.` and `-` inside) is its own slug. Any other is made
+    plain and given `_` and a hash of the id: `_` is in no plain id, so two ids never
+    share a page (`gunicorn_gthread` and `gunicorn-gthread`, `a|b|c` and `a-b-c`), and
+    the suffix depends on the id alone, so a page keeps its name whatever else is built.
+    """
+    if _PLAIN.fullmatch(ident):
+        return ident
+    plain = re.sub(r"[^A-Za-z0-9.-]+", "-", ident).strip(".-") or "x"
+    return f"{plain}_{hashlib.sha256(ident.encode()).hexdigest()[:8]}"
 
 
 def server_page(server: str) -> str:

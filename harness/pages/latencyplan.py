@@ -49,8 +49,12 @@ class TimedCell:
     client: ClientSide | None
 
 
-def read_timed_cells(raw_dir: Path, table: pd.DataFrame) -> list[TimedCell]:
-    """The server histogram and wrk's view of every ok cell with server metrics."""
+def read_timed_cells(
+    raw_dir: Path, table: pd.DataFrame, skipped: list[dict[str, str]] | None = None
+) -> list[TimedCell]:
+    """The server histogram and wrk's view of every ok cell with server metrics. A cell
+    whose files cannot be read raises SiteError, or with `skipped`, is listed there
+    ({"path", "error"}) and left out."""
     timed = table[(table["status"] == "ok") & table["has_server_metrics"].fillna(False)]
     cells = []
     for record in timed.to_dict("records"):
@@ -65,7 +69,10 @@ def read_timed_cells(raw_dir: Path, table: pd.DataFrame) -> list[TimedCell]:
             elif isinstance(row.get("stdout_file"), str):
                 client = ClientSide.from_wrk_result(parse_wrk_file(raw_dir / row["stdout_file"]))
         except (OSError, ValueError, KeyError, TypeError, RawFormatError) as e:
-            raise SiteError(f"{path}: cannot read the cell's server metrics: {e}") from None
+            if skipped is None:
+                raise SiteError(f"{path}: cannot read the cell's server metrics: {e}") from None
+            skipped.append({"path": str(path), "error": f"cannot read the server metrics: {e}"})
+            continue
         cells.append(TimedCell(row, text, client))
     return cells
 

@@ -42,7 +42,7 @@ from harness.pages.evidenceplan import plan_flags, plan_resources
 from harness.pages.flagview import cell_badges, cell_flags, flag_items, key_of
 from harness.pages.latencyplan import TimedCell, plan_latency
 from harness.pages.methodology import ceiling_context, linked, methodology_context
-from harness.pages.runplan import SitePlan, plan_data, plan_runs
+from harness.pages.runplan import SitePlan, plan_data, plan_runs, unreadable_items
 from harness.pages.serverplan import RunTables, plan_server
 from harness.tables import evidence, summary
 
@@ -56,10 +56,13 @@ def plan_site(
     calibrations: Mapping[str, Mapping[str, Any]] | None = None,
     timed: Sequence[TimedCell] = (),
     on_chart: Callable[[ChartSpec | DensitySpec], object] | None = None,
+    unreadable: Sequence[Mapping[str, Any]] = (),
 ) -> SitePlan:
     """Pages and charts for the chosen `runs`, with `subject` on the main pages.
 
     `on_chart` is called with each chart as it is planned (`SitePlan.on_chart`).
+    `unreadable`: raw files the build could not read ({"path", "run_id", "error"}, path
+    relative to raw/), listed on the Errors page and on their run's page.
     """
     plan = SitePlan(on_chart=on_chart)
     df = table[table["run_id"] == subject["run_id"]]
@@ -187,12 +190,13 @@ def plan_site(
                 for c in cells
                 if c.get("status") != "ok"
             ],
+            "unreadable": unreadable_items(unreadable, ERRORS, {r["run_id"] for r in runs}),
         },
     )
     plan_flags(plan, base, t)
     plan_resources(plan, base, t, subject, app, workload)
     plan_latency(plan, runs, subject, table, timed)
-    plan_runs(plan, runs, subject, table, stats)
+    plan_runs(plan, runs, subject, table, stats, unreadable)
     plan_data(plan, runs, subject, downloads)
     return plan
 

@@ -6,7 +6,7 @@ fills for the subject run and that `harness.site.build` renders and draws.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from harness.figures import charts
 from harness.figures.specs import ChartSpec, DensitySpec
 from harness.pages.context import (
     DATA,
+    ERRORS,
     HOME,
     RUNS,
     Run,
@@ -51,10 +52,12 @@ def plan_runs(
     subject: Run,
     table: pd.DataFrame,
     subject_stats: pd.DataFrame | None = None,
+    unreadable: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """The Runs index and one page per chosen run: status, headline and chart.
 
     `subject_stats`: `summary.cell_stats` of the subject run, when the caller has it.
+    `unreadable`: raw files that could not be read; each run page lists its own.
     """
     listing = []
     subject_servers = set(table[table["run_id"] == subject["run_id"]]["server"].unique())
@@ -84,6 +87,10 @@ def plan_runs(
             "figure": None,
             "data": rel(page, DATA),
             "unavailable": sorted(run.get("unavailable", {}).items()),
+            "unreadable": unreadable_items(
+                [u for u in unreadable if u.get("run_id") == run["run_id"]], page
+            ),  # fmt: skip
+            "errors": rel(page, ERRORS),
         }
         if done and ok:
             stats = subject_stats if run is subject else by_run.get(run["run_id"])
@@ -106,6 +113,24 @@ def plan_runs(
         "runs.md.j2",
         {"title": "Runs", "runs": listing, "m": measured(subject, RUNS), "home": rel(RUNS, HOME)},
     )
+
+
+def unreadable_items(
+    unreadable: Sequence[Mapping[str, Any]], page: str, linked: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """Unreadable raw files as the pages list them, with a link to their run's page when
+    that run has a page in this build (`linked`: the chosen runs' ids)."""
+    return [
+        {
+            "path": u["path"],
+            "error": u["error"],
+            "run_id": u.get("run_id"),
+            "run_link": rel(page, run_page(str(u["run_id"])))
+            if u.get("run_id") in linked
+            else None,
+        }
+        for u in unreadable
+    ]
 
 
 def plan_data(

@@ -52,7 +52,7 @@ from harness.raw.importsource import (
     unsafe_name,
 )
 from harness.raw.records import CellSidecar, RunMeta
-from harness.raw.store import RunStore, utc_now, write_atomic
+from harness.raw.store import RunStore, check_writable, utc_now, write_atomic
 
 FIELDS = {"server": r"[^/]+?", "app": r"[^/]+?", "workload": r"[^/]+?"}
 NUMBERS = ("connections", "repeat")
@@ -189,6 +189,7 @@ def import_logs(
     if unsafe_name(profile):
         raise ImportLogsError(f"profile {profile!r}: not a plain name (it names the run folder)")
     cells, skipped = _cells(src, compile_pattern(pattern), pattern, strict)
+    check_writable(out)
     store = RunStore(out, _run_id(out, profile))
     targets = {store.run_json: "run.json"}
     for cell, path in cells.items():

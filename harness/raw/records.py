@@ -3,9 +3,8 @@
 `RunMeta` is `run.json`, `CellSidecar` a cell's `c<N>-r<k>.json`: frozen, validated when
 read (`read_run`, `read_cell`: every error names the file and the field), written only
 through `harness.raw.store.RunStore`, in the current format version, whatever version
-was read. Also the preflight check's vocabulary, which the bench (running the check)
-and the table stage (reading it back) share. Standard library only: the agents on
-remote hosts import it too.
+was read (the preflight check's part: harness/raw/preflight.py). Standard library only:
+the agents on remote hosts import it too.
 """
 
 from __future__ import annotations
@@ -31,39 +30,7 @@ from harness.raw.documents import (
     plain,
     read_document,
 )
-
-ANNOUNCED_CLOSE = "server sent Connection: close: every request would need a new connection"
-EOF_FRAMING = (
-    "no Content-Length and not chunked: the body ends at connection close, "
-    "so wrk would count every response as a read error"
-)
-
-
-@dataclass(frozen=True)
-class PreflightResult:
-    ok: bool
-    checks: list[tuple[str, bool, str]]  # (name, passed, detail) in the order checked
-    reason: str | None  # the failed checks as "name: detail; …", None when ok
-
-
-def preflight_result(checks: list[tuple[str, bool, str]]) -> PreflightResult:
-    failed = [f"{name}: {detail}" for name, passed, detail in checks if not passed]
-    return PreflightResult(not failed, checks, "; ".join(failed) or None)
-
-
-def blocking(result: PreflightResult) -> str | None:
-    """The failures that make wrk's figures wrong, or None if the server may be measured.
-
-    An announced `Connection: close` (gunicorn's sync worker, by design) fails the
-    keep-alive check but only costs a reconnect per request: wrk honours it and counts
-    no error. Everything else (wrong answer, EOF framing, a silent close) blocks.
-    """
-    failed = [
-        f"{name}: {detail}"
-        for name, passed, detail in result.checks
-        if not passed and detail != ANNOUNCED_CLOSE
-    ]
-    return "; ".join(failed) or None
+from harness.raw.preflight import PreflightRecord
 
 
 @dataclass(frozen=True)
@@ -145,43 +112,6 @@ _ENVELOPE = {"format_version", "kind"}
 
 
 @dataclass(frozen=True)
-class PreflightRecord:
-    """The preflight check as a sidecar keeps it (docs/raw-format.md, `preflight`)."""
-
-    ok: bool
-    blocking: str | None  # the failures that refuse the cell, or None
-    ignored: bool  # blocking, but measured anyway (--ignore-preflight)
-    checks: tuple[tuple[str, bool, str], ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "blocking": self.blocking,
-            "ignored": self.ignored,
-            "checks": [list(c) for c in self.checks],
-        }
-
-    @classmethod
-    def from_json(cls, doc: Any, path: str) -> PreflightRecord:
-        if not isinstance(doc, dict) or not isinstance(doc.get("checks", []), list):
-            raise RawFormatError("preflight: expected an object with a list of checks", path=path)
-        checks = []
-        for c in doc.get("checks", []):
-            if not (isinstance(c, list) and len(c) == 3 and isinstance(c[1], bool)):
-                raise RawFormatError(
-                    f"preflight.checks: expected [name, passed, detail], found {c!r}", path=path
-                )
-            checks.append((str(c[0]), c[1], str(c[2])))
-        return cls(doc.get("ok") is True, doc.get("blocking"), doc.get("ignored") is True,
-                   tuple(checks))  # fmt: skip
-
-    @property
-    def failed(self) -> list[str]:
-        """Every failed check as `name: detail`, blocking or not."""
-        return [f"{name}: {detail}" for name, passed, detail in self.checks if not passed]
-
-
-@dataclass(frozen=True)
 class CellSidecar:
     """`c<N>-r<k>.json`: one cell as measured (or imported), written last, atomically.
 
@@ -205,7 +135,8 @@ class CellSidecar:
     server_cpus: tuple[int, ...] | None = None
     client_cpus: tuple[int, ...] | None = None
     nofile_limit: int | None = None
-    backlog: int | None = None
+    backlog: int | None = None  # the listen backlog the server was given
+    backlog_requested: int | None = None  # what the connections asked; somaxconn caps it
     started_at: str | None = None
     ended_at: str | None = None
     server_argv: tuple[str, ...] | None = None
@@ -214,6 +145,7 @@ class CellSidecar:
     server_exit_code: int | None = None
     server_stop: str | None = None
     server_stderr_tail: str | None = None
+    server_escaped: tuple[int, ...] = ()  # its PIDs outside its group (setsid), killed
     server_host: str | None = None
     client_hosts: tuple[str, ...] | None = None
     server_pid: int | None = None
@@ -277,10 +209,12 @@ class CellSidecar:
         files = values["files"] or {}
         if not all(isinstance(v, str) for v in files.values()):
             raise RawFormatError("files: expected an object of file names", path=path)
-        for name in ("server_cpus", "client_cpus"):
-            cpus = values[name]
-            if cpus is not None and not all(type(c) is int for c in cpus):
-                raise RawFormatError(f"{name}: expected a list of CPUs, found {cpus!r}", path=path)
+        for name in ("server_cpus", "client_cpus", "server_escaped"):
+            ints = values[name]
+            if ints is not None and not all(type(c) is int for c in ints):
+                what = f"{name}: expected a list of {'PIDs' if 'escaped' in name else 'CPUs'}"
+                raise RawFormatError(f"{what}, found {ints!r}", path=path)
+        values["server_escaped"] = tuple(values["server_escaped"] or ())
         for name in ("server_argv", "wrk_argv", "client_hosts", "server_cpus", "client_cpus"):
             if values[name] is not None:
                 values[name] = tuple(values[name])
@@ -301,21 +235,22 @@ _CELL_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "connections": INT, "repeat": INT, "status": TEXT, "reason": TEXT,
     "threads": INT, "duration_configured_s": NUMBER, "warmup_configured_s": NUMBER,
     "timeout_configured_s": NUMBER, "url": TEXT, "server_cpus": LIST,
-    "client_cpus": LIST, "nofile_limit": INT, "backlog": INT, "started_at": TEXT,
-    "ended_at": TEXT, "server_argv": LIST, "server_env": OBJECT,
+    "client_cpus": LIST, "nofile_limit": INT, "backlog": INT, "backlog_requested": INT,
+    "started_at": TEXT, "ended_at": TEXT, "server_argv": LIST, "server_env": OBJECT,
     "server_ready_s": NUMBER, "server_exit_code": INT, "server_stop": TEXT,
-    "server_stderr_tail": TEXT, "server_host": TEXT, "client_hosts": LIST,
-    "server_pid": INT, "server_pgid": INT, "preflight": OBJECT, "wrk_argv": LIST,
-    "wrk_env": OBJECT, "wrk_exit_code": INT, "wrk_stderr": TEXT,
+    "server_stderr_tail": TEXT, "server_escaped": LIST, "server_host": TEXT,
+    "client_hosts": LIST, "server_pid": INT, "server_pgid": INT, "preflight": OBJECT,
+    "wrk_argv": LIST, "wrk_env": OBJECT, "wrk_exit_code": INT, "wrk_stderr": TEXT,
     "wrk_cpu_pct_mean": NUMBER, "clients": LIST, "metrics_errors": LIST,
     "interrupted": BOOL, "imported": BOOL, "import_info": OBJECT, "source": OBJECT,
     "files": OBJECT,
 }  # fmt: skip
 # Written only when set, as before version 2 (older readers and golden files agree).
 _CELL_OPTIONAL = {
-    "backlog", "server_stop", "server_host", "client_hosts", "server_pid", "server_pgid",
-    "preflight", "wrk_env", "wrk_stderr", "wrk_cpu_pct_mean", "clients", "metrics_errors",
-    "interrupted", "imported", "import_info", "source",
+    "backlog", "backlog_requested", "server_stop", "server_escaped", "server_host",
+    "client_hosts", "server_pid", "server_pgid", "preflight", "wrk_env", "wrk_stderr",
+    "wrk_cpu_pct_mean", "clients", "metrics_errors", "interrupted", "imported",
+    "import_info", "source",
 }  # fmt: skip
 
 

@@ -13,15 +13,18 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.matrix.model import Cell
 from harness.parse.wrk import parse_wrk_file
 from harness.raw.documents import read_document
 from harness.raw.records import CellSidecar, RunMeta, read_cell, read_run
+from harness.raw.runlock import FolderLock, RunLock
 
 
 def utc_now() -> str:
@@ -62,6 +65,22 @@ def _create_temp(path: Path) -> tuple[int, Path]:
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
 
 
+class OutputError(UserError):
+    """An output folder that cannot be written; the message names the option and why."""
+
+
+def check_writable(out: Path, option: str = "--out") -> None:
+    """`out` exists (made if missing) and takes a file, or an OutputError says why, before
+    anything is written (not a traceback halfway through)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"{option}: cannot write to {out}: {e.strerror}") from None
+
+
 def write_json(path: Path, obj: dict[str, Any]) -> None:
     write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
@@ -78,12 +97,34 @@ _UNLISTED = ("sidecar", "server_log")
 
 
 class RunStore:
-    """The files of one run under `<out>/<run-id>/`."""
+    """The files of one run under `<out>/<run-id>/`.
+
+    A writer holds the run's lock (`lock`, harness/raw/runlock.py) from before its first
+    write until `unlock`; a run being opened also holds `--out`'s opening lock until its
+    run.json exists, so that a second bench started meanwhile finds the run (and its
+    lock) instead of opening another one beside it.
+    """
 
     def __init__(self, out: Path, run_id: str) -> None:
         self.out = out
         self.run_id = run_id
         self.root = out / run_id
+        self._lock: RunLock | None = None
+        self._opening: FolderLock | None = None
+
+    def lock(self, note: Callable[[str], None] | None = None) -> None:
+        """Become the run's only writer, or RunLocked naming the one there is."""
+        self._lock = RunLock.take(self.root, note)
+
+    def release_when_written(self, opening: FolderLock) -> None:
+        """Hold --out's opening lock until run.json is written (or `unlock`)."""
+        self._opening = opening
+
+    def unlock(self) -> None:
+        for held in (self._opening, self._lock):
+            if held is not None:
+                held.release()
+        self._lock = self._opening = None
 
     @property
     def run_json(self) -> Path:
@@ -125,6 +166,9 @@ class RunStore:
 
     def write_run(self, meta: RunMeta) -> None:
         write_json(self.run_json, meta.to_json())
+        if self._opening is not None:  # the run can be found now: others may look
+            self._opening.release()
+            self._opening = None
 
     def read_run(self) -> RunMeta:
         return read_run(self.run_json)
@@ -159,10 +203,12 @@ class RunStore:
         return None
 
 
-def find_unfinished(out: Path, profile: str, settings: dict[str, Any]) -> str | None:
-    """The newest run in `out` with the same profile and settings that did not complete."""
+def unfinished_runs(out: Path, profile: str) -> list[RunMeta]:
+    """The runs in `out` of `profile` that did not complete, newest first (run.json
+    files that cannot be read are left out)."""
     if not out.is_dir():
-        return None
+        return []
+    found = []
     for run_dir in sorted(out.iterdir(), reverse=True):
         path = run_dir / "run.json"
         if not path.is_file():
@@ -171,17 +217,6 @@ def find_unfinished(out: Path, profile: str, settings: dict[str, Any]) -> str | 
             meta = read_run(path)
         except ValueError:
             continue
-        if (
-            meta.profile == profile
-            and meta.status != "complete"
-            and _same_matrix(dict(meta.settings), settings)
-        ):
-            return run_dir.name
-    return None
-
-
-def _same_matrix(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    # An unseeded shuffle draws a fresh seed each time; a resumed run keeps the order it
-    # recorded, so only the set of cells and how each is measured must match.
-    keys = (set(a) | set(b)) - {"seed", "shuffle"}
-    return all(a.get(k) == b.get(k) for k in keys)
+        if meta.profile == profile and meta.status != "complete":
+            found.append(meta)
+    return found

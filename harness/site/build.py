@@ -34,11 +34,11 @@ from harness.pages.context import (
     RUNS,
     SERVERS,
     SiteError,
-    select_runs,
 )
 from harness.pages.perfpage import PERF_JSON, plan_perf
 from harness.paths import GOLDEN_DIR, GOLDEN_RAW
 from harness.raw.records import read_cell, read_run
+from harness.site import rawcheck
 from harness.site.cache import CACHE_NAME, BuildCache
 from harness.site.config import config_path, write_config
 from harness.site.downloads import export_run
@@ -107,14 +107,12 @@ def generate_docs(
     workers.start(warm_up=draw and cache.charts_cold(), tables=cache.tables_cold(raw_dir))
     # Imported here: pandas and the planners are needed only when docs/ is regenerated.
     from harness.pages.comparepage import COMPARE, plan_compare
-    from harness.pages.latencyplan import read_timed_cells
     from harness.pages.plan import plan_site
-    from harness.tables.dataset import load_calibrations
 
-    every_run = read_runs(raw_dir)
-    chosen, subject = select_runs(every_run, runs)
+    every_run, bad_runs = rawcheck.readable_runs(raw_dir)
+    chosen, subject = rawcheck.select_readable(every_run, runs, bad_runs)
     # All runs (comparisons need them); the chosen ones exported for the Data page.
-    everything = cache.load(raw_dir, workers, [r["run_id"] for r in chosen])
+    everything = cache.load(raw_dir, workers, [r["run_id"] for r in chosen], skip_bad=True)
     table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
     if not (table["run_id"] == subject["run_id"]).any():
         raise SiteError(f"run {subject['run_id']} has no recorded cell yet")
@@ -138,15 +136,20 @@ def generate_docs(
         for r in chosen
     }
     drawer = cache.drawer(workers, docs_dir / FIGURES) if draw else None
+    # What cannot be read is left out and listed (harness/site/rawcheck.py).
+    cells, calibrations, timed, unreadable = rawcheck.plan_inputs(
+        raw_dir, subject["run_id"], table, everything, bad_runs
+    )
     plan = plan_site(
         chosen,
         subject,
         table,
-        read_cells(raw_dir / subject["run_id"]),
+        cells,
         downloads,
-        load_calibrations(raw_dir),
-        read_timed_cells(raw_dir, table),
+        calibrations,
+        timed,
         on_chart=drawer.add if drawer else None,
+        unreadable=unreadable,
     )
     compared = plan_compare(plan.pages, every_run, everything, compare, chosen, subject)
     plan_perf(plan.pages, docs_dir)
@@ -170,6 +173,7 @@ def generate_docs(
             reverse=True,
         ),
         COMPARE: compared,
+        rawcheck.UNREADABLE: rawcheck.for_nav(unreadable),
     }
 
 
@@ -208,13 +212,17 @@ def build_site(
     compare: Sequence[tuple[str, str]] = (),
     cache_dir: Path | None = None,
     engine: str = DEFAULT_ENGINE,
+    strict_raw: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> Path:
     """raw/ -> generated docs -> a strict build by `engine` into site_dir; returns site_dir.
 
     Caches live in `cache_dir` (default: `.harness-cache/` beside docs/); when raw/, the
     code and the options are as at the last build, docs/ is kept and only the engine
     runs. mkdocs starts while the pages are rendered (harness/site/engine.py); Zensical,
-    which takes no plugin, once docs/ is complete.
+    which takes no plugin, once docs/ is complete. Raw files that cannot be read are
+    left out, shown on the site and passed to `note`; with `strict_raw` they fail the
+    build instead (harness/site/rawcheck.py).
     """
     raw_dir, docs_dir = Path(raw_dir), Path(docs_dir)
     check_engine(engine, config_path(docs_dir).parent, Path(site_dir))
@@ -247,6 +255,7 @@ def build_site(
             ),
             pending.files,  # the stamp last, once docs/ is complete
         )
+        extra = rawcheck.check_unreadable(extra, strict_raw, note)
         config = write_config(docs_dir, Path(site_dir), extra)
         try:
             if engine == "zensical":
@@ -279,6 +288,7 @@ def serve_site(
 ) -> int:
     """Generate the docs and preview them with `mkdocs serve` (until interrupted)."""
     extra = generate_docs(Path(raw_dir), Path(docs_dir), runs)
+    extra = rawcheck.check_unreadable(extra, False, None)
     config = write_config(Path(docs_dir), Path(site_dir), extra)
     return mkdocs("serve", "--config-file", str(config), "--dev-addr", addr).returncode
 

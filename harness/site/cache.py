@@ -104,19 +104,26 @@ class BuildCache:
         self._lap = now
 
     def load(
-        self, raw_dir: Path, workers: Workers | None = None, export: Sequence[str] = ()
+        self,
+        raw_dir: Path,
+        workers: Workers | None = None,
+        export: Sequence[str] = (),
+        skip_bad: bool = False,
     ) -> Any:
         """The tidy table of raw/ (`load_runs`), rebuilding only the runs that changed
         (in `workers` when given), and exporting the runs in `export` as they are built
-        (`exported` finds their files)."""
+        (`exported` finds their files). `skip_bad`: files that cannot be read are left
+        out, in `attrs["skipped"]`."""
         # Imported here: pandas is needed only when docs/ is generated.
         from harness.site.tablecache import TableCache
         from harness.tables.dataset import load_runs
 
         if self.directory is None:
-            table = load_runs(raw_dir)
+            table = load_runs(raw_dir, skip_bad=skip_bad)
         else:
-            tables = TableCache(self.directory / "tables", self.parse, self.listings, workers)
+            tables = TableCache(
+                self.directory / "tables", self.parse, self.listings, workers, skip_bad
+            )
             table = tables.load(raw_dir, export)
             self._tables = tables
             self.log.update(tables_built=tables.built, tables_reused=tables.reused)

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.pages.context import DATA_DIR, slug
-from harness.site.fingerprint import files, listing
+from harness.site.fingerprint import listing
 from harness.site.pool import Workers
+from harness.site.rawcheck import published_files
 
 # Fixed zip entry time: the same raw files give the same archive bytes.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_ZIP_FORMAT = 3  # bump when the archive's layout changes: cached zips are then rebuilt
+_ZIP_FORMAT = 4  # bump when the archive's layout changes: cached zips are then rebuilt
 KEEP_UNUSED_S = 14 * 24 * 3600
 
 
@@ -52,7 +53,9 @@ def write_zip(source: Path, prefix: str, archive: Path) -> Path:
     """
     tmp = archive.with_name(f".{archive.name}.{os.getpid()}.part")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-        for rel in files(source):
+        # Only the files the harness wrote (harness/raw/names.py): nothing dropped into a
+        # run folder by anyone else is published.
+        for rel in (p.relative_to(source).as_posix() for p in published_files(source)):
             info = zipfile.ZipInfo(f"{prefix}/{rel}", ZIP_TIME)
             info.external_attr = 0o644 << 16
             with open(os.path.join(source, rel), "rb") as f:

@@ -30,37 +30,47 @@ from harness.tables.export import CSV_NAME, JSONL_NAME, export_table
 from harness.tables.parsecache import ParseCache
 from harness.tables.schema import SORT_KEYS
 
-_FORMAT = 1
+_FORMAT = 2  # 2: the files load_runs skipped are kept with the table
+
+
+Skipped = list[dict[str, str]]  # load_runs(skip_bad=True)'s: {"path", "error"}
 
 
 def build_runs(
     raw_dir: Path,
     runs: Sequence[tuple[str, Path, str, Path | None]],
     parse_dir: Path | None,
-) -> tuple[dict[str, pd.DataFrame], int, int]:
+    skip_bad: bool = False,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Skipped], int, int]:
     """Build the runs (folder name, table file, key, export folder or None) of `raw_dir`
     as one table split by run: each piece is written to its table file under its key,
-    and as CSV and JSON lines into its export folder. Returns the pieces by folder name,
-    with the parse cache's hits and misses. Runs in the build's worker processes (or in
-    the build's own)."""
+    with the files of the run that could not be read (`skip_bad`; paths relative to
+    raw/), and as CSV and JSON lines into its export folder. Returns the pieces and
+    their skipped files by folder name, with the parse cache's hits and misses. Runs in
+    the build's worker processes (or in the build's own)."""
     parse = ParseCache(parse_dir) if parse_dir is not None else None
     names = [name for name, *_ in runs]
-    table = load_runs(raw_dir, cache=parse, runs=set(names))
+    table = load_runs(raw_dir, skip_bad=skip_bad, cache=parse, runs=set(names))
     pieces = {str(k): g.reset_index(drop=True) for k, g in table.groupby("run_id", sort=False)}
+    skipped: dict[str, Skipped] = {n: [] for n in names}
+    for s in table.attrs.get("skipped", []):
+        rel = os.path.relpath(s["path"], raw_dir)
+        skipped.setdefault(rel.split(os.sep, 1)[0], []).append({**s, "path": rel})
     if sorted(pieces) != sorted(names):
         # A folder named otherwise than its run id, or a run without a cell: one by one.
-        pieces = {n: load_runs(raw_dir, cache=parse, runs={n}) for n in names}
+        pieces = {n: load_runs(raw_dir, skip_bad=skip_bad, cache=parse, runs={n}) for n in names}
     for name, path, key, export_dir in runs:
         piece = pieces[name]
-        piece.attrs.clear()  # nothing skipped: load_runs raises on a bad file here
+        piece.attrs.clear()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        doc = {"key": key, "table": piece, "skipped": skipped.get(name, [])}
         with open(tmp, "wb") as f:
-            pickle.dump({"key": key, "table": piece}, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(doc, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(path)
         if export_dir is not None:
             export_table(piece, export_dir)
-    return pieces, parse.hits if parse else 0, parse.misses if parse else 0
+    return pieces, skipped, parse.hits if parse else 0, parse.misses if parse else 0
 
 
 class TableCache:
@@ -78,11 +88,13 @@ class TableCache:
         parse: ParseCache | None = None,
         listings: Callable[[Path], str] = listing,
         workers: Workers | None = None,
+        skip_bad: bool = False,
     ) -> None:
         self.directory = directory
         self.parse = parse
         self.listings = listings
         self.workers = workers
+        self.skip_bad = skip_bad  # load_runs(skip_bad=…): list unreadable files, go on
         self.built = 0
         self.reused = 0
         self._code = code_version()
@@ -94,11 +106,13 @@ class TableCache:
         dirs = sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         if (raw_dir / "run.json").is_file() or any(not (d / "run.json").is_file() for d in dirs):
             # One run, or a folder that is not a run: load_runs says what is wrong with it.
-            return load_runs(raw_dir, cache=self.parse)
+            return load_runs(raw_dir, skip_bad=self.skip_bad, cache=self.parse)
         if not dirs:
-            return load_runs(raw_dir, cache=self.parse)
+            return load_runs(raw_dir, skip_bad=self.skip_bad, cache=self.parse)
         keys = {d: self._key(d) for d in dirs}
-        frames = {d: self._cached(d, keys[d]) for d in dirs}
+        cached = {d: self._cached(d, keys[d]) for d in dirs}
+        frames = {d: c[0] if c else None for d, c in cached.items()}
+        skipped: dict[str, Skipped] = {d.name: c[1] for d, c in cached.items() if c}
         parse_dir = self.parse.directory if self.parse is not None else None
         self._keys = {d.name: keys[d] for d in dirs}
         todo = [
@@ -109,13 +123,15 @@ class TableCache:
         # Two batches for two workers, alternating so that both get old and new runs.
         batches = [todo[0::2], todo[1::2]] if self.workers is not None else [todo]
         batches = [b for b in batches if b]
+        bad = self.skip_bad
         if self.workers is not None and len(batches) > 1:
-            jobs = [self.workers.submit(build_runs, raw_dir, b, parse_dir) for b in batches]
+            jobs = [self.workers.submit(build_runs, raw_dir, b, parse_dir, bad) for b in batches]
             built = [job.result() for job in jobs]
         else:
-            built = [build_runs(raw_dir, b, parse_dir) for b in batches]
-        for pieces, hits, misses in built:
+            built = [build_runs(raw_dir, b, parse_dir, bad) for b in batches]
+        for pieces, left_out, hits, misses in built:
             frames.update({raw_dir / name: piece for name, piece in pieces.items()})
+            skipped.update(left_out)
             if self.parse is not None:
                 self.parse.hits += hits
                 self.parse.misses += misses
@@ -130,7 +146,10 @@ class TableCache:
                 shutil.rmtree(entry.path, ignore_errors=True)
         table = pd.concat([frames[d] for d in dirs], ignore_index=True)
         table = table.sort_values(SORT_KEYS, kind="stable", ignore_index=True)
-        table.attrs["skipped"] = []
+        # Kept relative to raw/: the tree may have moved since they were cached.
+        table.attrs["skipped"] = [
+            {**s, "path": str(raw_dir / s["path"])} for d in dirs for s in skipped.get(d.name, [])
+        ]
         return table
 
     def _file(self, run_dir: Path) -> Path:
@@ -159,12 +178,13 @@ class TableCache:
         text = f"{_FORMAT}\0{self._code}\0{self.listings(run_dir)}"
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def _cached(self, run_dir: Path, key: str) -> pd.DataFrame | None:
+    def _cached(self, run_dir: Path, key: str) -> tuple[pd.DataFrame, Skipped] | None:
+        """The run's cached table and the files it left out, if its key is still `key`."""
         try:
             with open(self._file(run_dir), "rb") as f:
                 doc = pickle.load(f)
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, TypeError):
             return None  # no cache yet, or one written by other code: build the rows again
         if isinstance(doc, dict) and doc.get("key") == key:
-            return doc["table"]
+            return doc["table"], list(doc.get("skipped", []))
         return None

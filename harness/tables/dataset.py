@@ -90,17 +90,26 @@ def load_runs(
     return df
 
 
-def load_calibrations(raw_dir: str | Path) -> dict[str, dict[str, Any]]:
+def load_calibrations(
+    raw_dir: str | Path, skipped: list[dict[str, str]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Run id -> its `calibration.json` (harness/bench/calibrate.py: wrk against nginx), as
     recorded, plus `path` relative to raw/. Runs without one are left out; a file that
-    cannot be read raises RawFormatError naming it."""
+    cannot be read raises RawFormatError naming it, or with `skipped`, is listed there
+    ({"path", "error"}) and left out."""
     raw_dir = Path(raw_dir)
     root = raw_dir.parent if (raw_dir / "run.json").is_file() else raw_dir
     found = {}
     for run_dir in _run_dirs(raw_dir):
         path = run_dir / "calibration.json"
         if path.is_file():
-            doc = _read_json(path, "calibration", CALIBRATION_FORMAT_VERSION)
+            try:
+                doc = _read_json(path, "calibration", CALIBRATION_FORMAT_VERSION)
+            except RawFormatError as e:
+                if skipped is None:
+                    raise
+                skipped.append({"path": str(path), "error": str(e)})
+                continue
             found[run_dir.name] = {**doc, "path": path.relative_to(root).as_posix()}
     return found
 

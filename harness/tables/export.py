@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.raw.store import write_atomic
+from harness.raw.store import check_writable, write_atomic
 
 CSV_NAME = "results.csv"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -45,6 +45,7 @@ def export_raw(raw_dir: str | Path, out_dir: str | Path, skip_bad: bool = False)
     """
     from harness.tables.dataset import load_runs
 
+    check_writable(Path(out_dir))
     table = load_runs(Path(raw_dir), skip_bad=skip_bad)
     skipped = [str(s["error"]) for s in table.attrs.get("skipped", [])]
     return Export(export_table(table, out_dir), skipped)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.raw.records import ANNOUNCED_CLOSE
+from harness.raw.preflight import ANNOUNCED_CLOSE
 from harness.tables.flaginfo import FLAGS, LITTLE_LOW, FlagInfo, little_holds
 
 __all__ = ["FLAGS", "FlagInfo", "add_flags", "details_of", "row_flags"]

@@ -37,7 +37,7 @@ from harness.matrix import workloads
 from harness.matrix.customservers import AnyServer
 from harness.matrix.model import Cell, Matrix
 from harness.matrix.serverspec import Budget
-from harness.raw.records import PreflightResult
+from harness.raw.preflight import PreflightResult
 from harness.raw.store import RunStore, write_atomic
 
 ACTIVE_MARKER = ".active-remote.json"  # which remote group runs now (for people and tests)

@@ -1,0 +1,32 @@
+"""Raw stage: the names of the files the harness writes into a run folder.
+
+`harness_file(rel)` says whether a path relative to `raw/<run-id>/` is one the bench,
+the calibration or an importer writes (docs/raw-format.md, "Layout"); anything else
+found there (a note, an `.html` someone dropped in) is not the harness's, and the site
+neither publishes nor zips it. Dotfiles (temp files, the run's lock) never are.
+"""
+
+from __future__ import annotations
+
+import re
+
+# run.json and the calibration (harness/bench/calibrate.py) at the top of the run.
+RUN_FILES = frozenset({"run.json", "calibration.json", "calibration.txt", "calibration.lua.json"})
+# `<server>/<app>/<workload>/c<N>-r<k><suffix>`, the suffixes of RunStore.cell_files and,
+# with several client hosts, each client's `.client<i>.*` (harness/bench/cell.py).
+_CELL_FILE = re.compile(
+    r"c\d+-r\d+"
+    r"(?:\.json|\.txt|\.lua\.json|\.warmup\.txt|\.samples\.json|\.server\.log"
+    r"|\.metrics\.prom|\.metrics\.before\.prom|\.metrics\.after\.prom"
+    r"|\.client\d+\.(?:txt|lua\.json|warmup\.txt))"
+)
+
+
+def harness_file(rel: str) -> bool:
+    """`rel` (posix, relative to the run folder) names a file the harness writes there."""
+    parts = rel.split("/")
+    if any(not p or p.startswith(".") for p in parts):
+        return False
+    if len(parts) == 1:
+        return parts[0] in RUN_FILES
+    return len(parts) == 4 and _CELL_FILE.fullmatch(parts[3]) is not None

@@ -18,6 +18,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -392,6 +393,9 @@ def test_lost_connection_fails_the_cell_ctrl_c_stops_and_resume_goes_on(
     assert failed["status"] == "failed"
     assert failed["reason"].startswith("lost the connection during the cell"), failed["reason"]
     assert failed["server_pgid"] == first
+    # Not a result: the infrastructure's failure, measured again on resume.
+    assert failed["infrastructure"] is True
+    assert f"reconnecting to {sshd.target} (attempt 1 of 5)" in err.decode()
     # Ctrl-C: recorded as failed (shown if never resumed) and measured again on resume.
     stopped = read(run / "gunicorn/raw/plaintext/c4-r1.json")
     assert stopped["status"] == "failed" and stopped["interrupted"] is True
@@ -400,7 +404,9 @@ def test_lost_connection_fails_the_cell_ctrl_c_stops_and_resume_goes_on(
     resumed = invoke(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert read(run / "gunicorn/raw/plaintext/c4-r1.json")["status"] == "ok"
-    assert read(run / "gunicorn/raw/plaintext/c2-r1.json") == failed  # finished stays as is
+    again = read(run / "gunicorn/raw/plaintext/c2-r1.json")
+    assert again["status"] == "ok" and "infrastructure" not in again
+    assert "2 cell(s) measured" in resumed.stderr
     assert read(run / "run.json")["status"] == "complete"
 
 
@@ -464,3 +470,110 @@ def test_server_host_gets_the_code_and_its_own_virtualenv(sshd: Sshd, tmp_path: 
         assert (foreign / "keep.txt").read_text() == "mine"
     finally:
         host.close()
+
+
+@pytest.mark.slow
+def test_a_silent_link_is_bounded_printed_and_its_cell_measured_again(
+    sshd: Sshd, tmp_path: Path, profiles: Path
+) -> None:
+    """The link goes silent mid-cell (the sshd connections stopped: TCP stays up, nothing
+    flows, as with a network outage): the controller prints that it waits, gives up after
+    the silence limit (not TCP's 15 minutes), records the cell as the infrastructure's;
+    the server host's agent stops the server by itself meanwhile; once the link is back,
+    the host is reconnected and the cell measured again."""
+    from harness.bench.cell import measure_cell
+    from harness.bench.remote.cell import ACTIVE_MARKER, RemoteCellHost
+    from harness.bench.remote.limits import Limits
+    from harness.bench.remote.session import RemoteSession
+    from harness.matrix.build import load_profile
+    from harness.raw.store import RunStore
+
+    limits = Limits(heartbeat_s=0.5, silence_s=3.0, progress_s=1.0, cleanup_s=3.0)
+    said: list[str] = []
+    plan = plan_hosts(
+        {}, sshd.target, [sshd.target], str(sshd.client_key), str(sshd.known_hosts),
+        remote_dir=str(tmp_path / "remote"), remote_venv=sys.prefix,
+    )  # fmt: skip
+    assert plan is not None
+    profile = load_profile("tiny", profiles)
+    matrix = build_matrix(
+        "tiny", {"duration": "8s", "warmup": "0"}, ["gunicorn"], ["raw"], profiles,
+        split_cpus=False,
+    )  # fmt: skip
+    assert profile and matrix.duration_s == 8.0
+    session = RemoteSession.open(plan, matrix, said.append, limits)
+    try:
+        assert session.run_metadata(matrix)["hosts"]["limits"] == limits.record()
+        store = RunStore(tmp_path / "raw", "20261207T000000Z-tiny")
+        host = RemoteCellHost(session, store, matrix, dict(SERVERS))
+        cell = matrix.cells[0]
+        seen: dict[str, object] = {}
+
+        def outage() -> None:
+            wait_for(lambda: wrk_under(sshd), 30, "wrk")
+            seen["pgid"] = json.loads((store.root / ACTIVE_MARKER).read_text())["pgid"]
+            time.sleep(1.0)  # into the measurement
+            paused = sshd.pause_connections()
+            seen["paused_at"] = time.monotonic()
+            try:
+                # The agent's watchdog: no ping for 3 s, so it stops the server itself,
+                # while the controller cannot reach the host.
+                deadline = time.monotonic() + 8.0
+                while group_alive(int(seen["pgid"])) and time.monotonic() < deadline:  # type: ignore[call-overload]
+                    time.sleep(0.1)  # poll interval
+                seen["server_gone_while_silent"] = not group_alive(int(seen["pgid"]))  # type: ignore[call-overload]
+            finally:
+                sshd.resume(paused)
+
+        import threading
+
+        watcher = threading.Thread(target=outage)
+        watcher.start()
+        outcome = measure_cell(host, store, matrix, cell)
+        returned = time.monotonic()
+        watcher.join(30)
+        rec = read(store.cell_files(cell)["sidecar"])
+        assert rec["status"] == "failed" and rec["infrastructure"] is True, rec["reason"]
+        assert outcome.infrastructure and "no word for" in rec["reason"], rec["reason"]
+        # Bounded: the silence limit, a heartbeat, the quick clean-up; never TCP's minutes.
+        assert returned - float(seen["paused_at"]) < 3.0 + 0.5 + 3.0 + 4.0  # type: ignore[arg-type]
+        assert any(m.startswith("waiting for wrk on") and "without a word" in m for m in said)
+        assert seen["server_gone_while_silent"] is True
+        assert not store.is_finished(cell)
+
+        session.reconnect()  # the link is back: one attempt, printed
+        assert f"reconnecting to {sshd.target} (attempt 1 of 5)" in said
+        again = measure_cell(host, store, replace(matrix, duration_s=1.0), cell)
+        assert again.status == "ok", again.reason
+        assert store.is_finished(cell)
+    finally:
+        session.close()
+
+
+def test_reconnects_are_bounded_with_growing_pauses_each_printed() -> None:
+    from harness.bench.remote.limits import Limits
+    from harness.bench.remote.session import RemoteSession
+    from harness.bench.runsetup import BenchError
+
+    class Down:
+        tries = 0
+
+        def connected(self) -> bool:
+            return False
+
+        def ensure(self) -> None:
+            Down.tries += 1
+            raise HostError("vm1: cannot connect: Connection refused")
+
+    limits = Limits(reconnect_attempts=3, reconnect_backoff_s=(1.0, 2.0))
+    session = RemoteSession.__new__(RemoteSession)
+    said: list[str] = []
+    slept: list[float] = []
+    session.hosts = {parse_host("vm1", "--server-host"): Down()}  # type: ignore[dict-item]
+    session.limits, session.say, session.sleep = limits, said.append, slept.append
+    with pytest.raises(BenchError, match="still unreachable after 3 attempts"):
+        session.reconnect()
+    assert Down.tries == 3 and slept == [1.0, 2.0]
+    assert [m for m in said if m.startswith("reconnecting")] == [
+        f"reconnecting to vm1 (attempt {i} of 3)" for i in (1, 2, 3)
+    ]

@@ -32,7 +32,7 @@ from harness.bench.localhost import LocalCellHost
 from harness.matrix.customservers import AnyServer
 from harness.matrix.hosts import check_same_hosts
 from harness.matrix.model import Matrix
-from harness.raw.store import utc_now
+from harness.raw.store import RunStore, utc_now
 
 if TYPE_CHECKING:  # paramiko and fabric load only when a run has remote hosts
     from harness.bench.remote.session import RemoteSession
@@ -102,7 +102,7 @@ def run_bench(
 
     todo = [c for c in matrix.cells if not store.is_finished(c)]
     done_before = len(matrix.cells) - len(todo)
-    failed = 0
+    failed = measured = lost = 0
     status = "interrupted"
     start = time.monotonic()
     columns = (
@@ -122,17 +122,32 @@ def run_bench(
             for cell in todo:
                 progress.update(task, description=cell.key)
                 outcome = measure_cell(host, store, matrix, cell, unavailable)
-                if outcome.status != "ok":
+                measured += 1
+                if outcome.infrastructure:
+                    lost += 1
+                    progress.console.print(f"[red]lost[/]   {cell.key}: {outcome.reason}")
+                elif outcome.status != "ok":
                     failed += 1
                     progress.console.print(f"[red]failed[/] {cell.key}: {outcome.reason}")
                 else:
                     progress.console.print(f"ok     {cell.key}: {outcome.requests_per_sec} req/s")
                 progress.advance(task)
-        status = "complete"
+        status = end_status(store, matrix)
     finally:
         store.write_run(replace(store.read_run(), status=status, ended_at=utc_now()))
-        console.print(
-            f"run {store.run_id}: {status}, {len(todo)} cell(s) measured in "
-            f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"
-        )
+        console.print(end_line(store, status, measured, failed, lost, runsetup.elapsed(start)))
     return store.run_id
+
+
+def end_status(store: RunStore, matrix: Matrix) -> str:
+    """`complete`, or `incomplete` while cells lost to a host or link (not results) are
+    left for --resume to measure again."""
+    return "complete" if all(store.is_finished(c) for c in matrix.cells) else "incomplete"
+
+
+def end_line(store: RunStore, status: str, measured: int, failed: int, lost: int, took: str) -> str:
+    """The run's last line: the cells this invocation measured, not those planned."""
+    line = f"run {store.run_id}: {status}, {measured} cell(s) measured in {took}, {failed} failed"
+    if lost:
+        line += f", {lost} lost to a host or link (not results: --resume measures them again)"
+    return f"{line}; raw output in {store.root}"

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -184,6 +185,19 @@ def test_ssh_record_names_the_policy_never_the_key(tmp_path: Path) -> None:
     assert relaxed["host_key_checking"] == "off (--insecure-host-keys)"
 
 
+def test_key_paths_are_redacted_from_command_lines() -> None:
+    from harness.matrix.hosts import redact_argv
+
+    argv = ["invoke", "bench", "--ssh-key", "/home/me/.ssh/id_vm", "--ssh-key=/k2", "--new"]
+    assert redact_argv(argv) == (
+        "invoke", "bench", "--ssh-key", "<key file>", "--ssh-key=<key file>", "--new",
+    )  # fmt: skip
+    from harness.pages.methodology import methodology_context
+
+    ctx = methodology_context({"run_id": "r", "argv": argv}, [])
+    assert "/home/me" not in ctx["bench_argv"] and "/k2" not in ctx["bench_argv"]
+
+
 def test_resume_refuses_other_hosts() -> None:
     plan = plan_hosts({}, server_host="a@vm1", client_hosts=["vm2"])
     hosts = {"plan": plan.record() if plan else None}
@@ -261,6 +275,10 @@ def test_remote_run_has_the_local_format(sshd: Sshd, tmp_path: Path, profiles: P
     assert list(table["status"]) == ["ok"] and list(table["figures_from"]) == ["lua.json"]
     assert table["requests_per_sec"].iloc[0] > 0
 
+    # The key's path is not published either: run.json's argv redacts it.
+    assert str(sshd.client_key) not in (rrun / "run.json").read_text()
+    argv = rmeta["argv"]
+    assert argv[argv.index("--ssh-key") + 1] == "<key file>"
     secret = [line for line in sshd.client_key.read_text().splitlines() if "-----" not in line]
     for path in rrun.rglob("*"):
         if path.is_file():
@@ -577,3 +595,29 @@ def test_reconnects_are_bounded_with_growing_pauses_each_printed() -> None:
     assert [m for m in said if m.startswith("reconnecting")] == [
         f"reconnecting to vm1 (attempt {i} of 3)" for i in (1, 2, 3)
     ]
+
+
+@pytest.mark.slow
+def test_connection_errors_say_what_happened_in_words(sshd: Sshd, tmp_path: Path) -> None:
+    from harness.bench.remote.hosts import open_host
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(HostError) as refused:
+        open_host(
+            parse_host(f"me@127.0.0.1:{port}", "--server-host"),
+            SshOptions(None, str(sshd.known_hosts)),
+        )
+    assert "[Errno" not in str(refused.value)
+    assert str(refused.value).startswith(f"me@127.0.0.1:{port}: cannot connect: Connection refused")
+    assert "is sshd running?" in str(refused.value)
+
+    other = tmp_path / "not_authorised"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    spec = parse_host(sshd.target, "--server-host")
+    with pytest.raises(HostError) as wrong:
+        open_host(spec, SshOptions(str(other), str(sshd.known_hosts)))
+    message = str(wrong.value)
+    assert "key authentication failed" in message and "authorized_keys" in message
+    assert "pass --ssh-key" not in message and str(other) not in message

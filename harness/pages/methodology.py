@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.matrix.hosts import redact_argv
 from harness.pages.context import Run, rel, server_page, when
 from harness.tables.evidence import CLIENT_BOUND_SHARE
 
@@ -119,7 +120,8 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
             {"id": str(k), "model": str(v.get("worker_model", ""))}
             for k, v in sorted((run.get("servers") or {}).items())
         ],
-        "bench_argv": shlex.join(str(a) for a in run.get("argv", [])),
+        # Runs recorded before the redaction kept the key's path: never shown.
+        "bench_argv": shlex.join(redact_argv([str(a) for a in run.get("argv", [])])),
         "git": _git(run.get("git") or {}),
         "commands": list(commands.values()),
         "wrk": list(wrk.values()),

@@ -621,3 +621,54 @@ def test_connection_errors_say_what_happened_in_words(sshd: Sshd, tmp_path: Path
     message = str(wrong.value)
     assert "key authentication failed" in message and "authorized_keys" in message
     assert "pass --ssh-key" not in message and str(other) not in message
+
+
+@pytest.mark.slow
+def test_a_package_that_cannot_be_installed_fails_only_its_servers_cells(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    """A wheelhouse that lacks one server's package: that server is unavailable with
+    pip's reason (its cells fail with it), the others are installed and run."""
+    from harness.bench.cell import measure_cell
+    from harness.bench.remote.hosts import open_host
+    from harness.bench.remote.prepare import prepare
+    from harness.matrix.model import Cell, Matrix
+    from harness.raw.store import RunStore
+
+    build_wheel(tmp_path / "wheels", "probe_pkg", "1.0")
+    build_wheel(tmp_path / "wheels", "psutil", "7.2.2")
+    host = open_host(
+        parse_host(sshd.target, "--server-host"),
+        SshOptions(str(sshd.client_key), str(sshd.known_hosts)),
+    )
+    try:
+        pip_env = f"PIP_NO_INDEX=1 PIP_FIND_LINKS={tmp_path / 'wheels'}"
+        # probe-pkg stands in for gunicorn's distribution, absent-pkg for uWSGI's.
+        needs = {"gunicorn": ["probe-pkg"], "uwsgi": ["absent-pkg"]}
+        p = prepare(
+            host, "server", str(tmp_path / "remote"), None, ["gunicorn", "uwsgi"], ["raw"],
+            needs, pip_env=pip_env,
+        )  # fmt: skip
+        code, out, _ = host.run(f"{p.python} -c 'import probe_pkg; print(probe_pkg.VERSION)'")
+        assert (code, out.strip()) == (0, "1.0")  # installed although uwsgi's failed
+        why = p.info["unavailable"]["uwsgi"]
+        assert why.startswith("could not be installed on the server host: ")
+        assert "pip install absent-pkg failed" in why and "absent-pkg" in why
+        assert "could not be installed" not in p.info["unavailable"]["gunicorn"]
+    finally:
+        host.close()
+    # Its cells fail with the reason; the host is never asked to run them.
+    matrix = Matrix(
+        profile="p", servers=("uwsgi",), apps=("raw",), workloads=("plaintext",),
+        connections=(2,), repeats=1, duration_s=1.0, warmup_s=0.0, threads=1, timeout_s=2.0,
+        workers=1, server_threads=1,
+    )  # fmt: skip
+    store = RunStore(tmp_path / "raw", "r")
+    cell = Cell("uwsgi", "raw", "plaintext", 2, 1)
+    from tests.test_cell_sequence import FakeHost
+
+    never = FakeHost()
+    outcome = measure_cell(never, store, matrix, cell, p.info["unavailable"])
+    assert never.calls == []
+    assert outcome.status == "failed" and outcome.reason == f"uwsgi unavailable: {why}"
+    assert not outcome.infrastructure and store.is_finished(cell)

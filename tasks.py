@@ -229,8 +229,9 @@ def calibrate(
         raise _fail(f"--run: no run {run_id!r} in {raw_dir}")
     meta = read_run(run_json)
     if meta.hosts:
+        where = (meta.hosts.get("plan") or {}).get("server", "?")
         raise _fail(
-            f"--run: {run_id} was measured on other hosts (server {(meta.hosts.get('plan') or {}).get('server', '?')});"
+            f"--run: {run_id} was measured on other hosts (server {where});"
             " calibrate runs wrk and nginx on this machine, which would not be that run's "
             "ceiling (calibration from the client hosts is not supported yet)"
         )

@@ -298,8 +298,16 @@ def test_a_lost_host_is_the_infrastructures_failure_and_measured_again(
     store.run_json.write_text(
         json.dumps({"format_version": 2, "kind": "run", "run_id": store.run_id})
     )
-    row = load_runs(tmp_path).iloc[0]
+    table = load_runs(tmp_path)
+    row = table.iloc[0]
     assert bool(row["infrastructure"]) and row["server_host"] == "fake-server"
+    # Pages warn of it as the infrastructure's failure, not the server's.
+    from harness.tables import summary
+
+    stats = summary.cell_stats(table)
+    warned = summary.warnings(stats, summary.error_rates(table, stats))
+    assert list(warned["kind"]) == ["lost"]
+    assert warned["detail"].iloc[0].startswith("1 of 1 repeats lost to a host or link")
 
 
 @pytest.mark.parametrize("fail", ["start", "crash", "wrk-exit", "preflight"])

@@ -672,3 +672,38 @@ def test_a_package_that_cannot_be_installed_fails_only_its_servers_cells(
     assert never.calls == []
     assert outcome.status == "failed" and outcome.reason == f"uwsgi unavailable: {why}"
     assert not outcome.infrastructure and store.is_finished(cell)
+
+
+def test_pages_name_every_host_and_how_clients_were_merged() -> None:
+    from harness.pages.context import measured
+    from harness.pages.methodology import ceiling_context, methodology_context
+
+    facts = {"hostname": "vm", "cpu_model": "Xeon", "cores": 2, "kernel": "6.1",
+             "nofile_soft": 1024, "nofile_hard": 4096, "python": "CPython 3.11.2 (x)"}  # fmt: skip
+    run = {
+        "run_id": "r",
+        "hosts": {
+            "server": {**facts, "spec": "b@10.0.0.5", "hostname": "srv", "wrk": None},
+            "clients": [
+                {**facts, "spec": f"b@10.0.0.{i}", "wrk": "wrk debian/4.1.0"} for i in (6, 7)
+            ],
+            "limits": {
+                "heartbeat_s": 2.0,
+                "silence_s": 15.0,
+                "transfer_s": 120.0,
+                "reconnect_attempts": 5,
+                "reconnect_backoff_s": [2.0, 4.0],
+            },  # fmt: skip
+        },
+    }
+    hosts = measured(run, "results/methodology.md")["hosts"]
+    assert [(h["role"], h["spec"]) for h in hosts] == [
+        ("server", "b@10.0.0.5"), ("client 1", "b@10.0.0.6"), ("client 2", "b@10.0.0.7"),
+    ]  # fmt: skip
+    assert hosts[0]["wrk"] == "—" and hosts[1]["wrk"] == "debian/4.1.0"
+    assert hosts[1]["nofile"] == "1024 / 4096"
+    ctx = methodology_context(run, [])
+    assert ctx["merging"] and "merged latency histograms (never averaged)" in ctx["merging"]
+    assert ("Silence limit (a host is lost; agents stop their processes)", "15 s") in ctx["limits"]
+    assert ceiling_context({}, run)["command"] is None  # no local calibrate for a remote run
+    assert measured({"run_id": "r"}, "index.md")["hosts"] is None

@@ -37,6 +37,7 @@ FINISHED = ("complete", "incomplete")
 NOFILE = ("nofile_soft", "nofile_hard")
 WARNING_LABELS = {
     "failed": "failed repeats",
+    "lost": "lost to the infrastructure",
     "no_responses": "no response",
     "errors": "errors",
 }

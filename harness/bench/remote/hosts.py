@@ -12,20 +12,18 @@ every few seconds saying what it waits for.
 
 from __future__ import annotations
 
-import errno
 import shlex
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import paramiko
 from fabric import Connection
 from paramiko.ssh_exception import NoValidConnectionsError
 
+from harness.bench.remote.bounded import T, bounded, os_error, refused
 from harness.bench.remote.limits import LIMITS, Limits, say_stderr
 from harness.bench.remote.link import (
     Agent,
@@ -36,8 +34,6 @@ from harness.bench.remote.link import (
     agent_command,
 )
 from harness.matrix.hosts import HostSpec, SshOptions
-
-T = TypeVar("T")
 
 __all__ = ["Host", "HostError", "HostLost", "LocalHost", "SshHost", "open_host"]
 
@@ -165,9 +161,9 @@ class SshHost:
                 ) from None
             raise HostError(f"{self.spec}: SSH failed: {e}") from None
         except NoValidConnectionsError as e:  # str(e) starts "[Errno None]"
-            raise HostError(f"{self.spec}: cannot connect: {_refused(e)}") from None
+            raise HostError(f"{self.spec}: cannot connect: {refused(e)}") from None
         except (OSError, EOFError) as e:
-            raise HostError(f"{self.spec}: cannot connect: {_os_error(e)}") from None
+            raise HostError(f"{self.spec}: cannot connect: {os_error(e)}") from None
         assert conn.transport is not None
         conn.transport.set_keepalive(5)  # notice a silently dead peer within seconds
         key = conn.transport.get_remote_server_key()
@@ -191,43 +187,9 @@ class SshHost:
         self.close()
 
     def _bounded(self, what: str, deadline_s: float, call: Callable[[], T], every: float) -> T:
-        """`call()` in a worker thread, waited for at most `deadline_s`: past it, the
-        connection is dropped (which ends the call) and HostLost raised. A line says what
-        we wait for once it takes `limits.progress_s`, then every `every` seconds."""
-        done: list[T] = []
-        failed: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                done.append(call())
-            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
-                failed.append(e)
-
-        worker = threading.Thread(target=work, name=f"{self.spec}: {what}", daemon=True)
-        start = time.monotonic()
-        worker.start()
-        told = 0.0
-        while True:
-            waited = time.monotonic() - start
-            worker.join(max(0.0, min(deadline_s - waited, self.limits.progress_s)))
-            if not worker.is_alive():
-                break
-            waited = time.monotonic() - start
-            if waited >= deadline_s:
-                self._drop()
-                worker.join(self.limits.cleanup_s)
-                raise HostLost(
-                    f"{self.spec}: {what} took over {deadline_s:.0f} s; connection dropped"
-                )
-            if waited >= self.limits.progress_s and waited - told >= every:
-                told = waited
-                self.say(
-                    f"waiting for {self.spec}: {what} … {waited:.0f} s "
-                    f"(gives up at {deadline_s:.0f} s)"
-                )
-        if failed:
-            raise failed[0]
-        return done[0]
+        """`call()` waited for at most `deadline_s` (harness/bench/remote/bounded.py)."""
+        where, limits = str(self.spec), self.limits
+        return bounded(call, where, what, deadline_s, every, limits, self.say, self._drop)
 
     def run(self, command: str, timeout_s: float = 120.0) -> tuple[int, str, str]:
         """(exit code, output, "") of a short command; stderr is merged into the output.
@@ -253,7 +215,7 @@ class SshHost:
                     f"{self.spec}: {command[:60]}… took over {timeout_s:.0f} s"
                 ) from None
             except (OSError, EOFError, paramiko.SSHException) as e:
-                raise HostLost(f"{self.spec}: connection lost ({_os_error(e)})") from None
+                raise HostLost(f"{self.spec}: connection lost ({os_error(e)})") from None
             return code, out.decode("utf-8", "replace"), ""
 
         # The command's own time, and the link's silence limit on top of it.
@@ -273,7 +235,7 @@ class SshHost:
             except FileNotFoundError:
                 return None
             except (EOFError, paramiko.SSHException, OSError) as e:
-                raise HostLost(f"{self.spec}: reading {path}: {_os_error(e)}") from None
+                raise HostLost(f"{self.spec}: reading {path}: {os_error(e)}") from None
 
         name = path.rsplit("/", 1)[-1]
         return self._bounded(f"fetching {name}", self.limits.transfer_s, call, every=5.0)
@@ -283,7 +245,7 @@ class SshHost:
             try:
                 self.sftp().put(local, remote)
             except (EOFError, paramiko.SSHException, OSError) as e:
-                raise HostError(f"{self.spec}: uploading to {remote}: {_os_error(e)}") from None
+                raise HostError(f"{self.spec}: uploading to {remote}: {os_error(e)}") from None
 
         name = remote.rsplit("/", 1)[-1]
         self._bounded(f"uploading {name}", self.limits.transfer_s, call, every=5.0)
@@ -298,7 +260,7 @@ class SshHost:
             channel.set_combine_stderr(True)  # an unread stderr window would stall the agent
             channel.exec_command(command)
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise HostLost(f"{self.spec}: cannot start the agent: {_os_error(e)}") from None
+            raise HostLost(f"{self.spec}: cannot start the agent: {os_error(e)}") from None
         return SshAgent(label, channel, self.limits, self.say)
 
     def close(self) -> None:
@@ -311,25 +273,6 @@ class SshHost:
         if self.conn is not None:
             self.conn.close()
         self.conn = None
-
-
-def _os_error(e: BaseException) -> str:
-    """An error's words without Python's `[Errno None]` for errors that have no number."""
-    if isinstance(e, OSError) and e.errno is None and e.strerror is None:
-        return str(e.args[0]) if e.args else type(e).__name__
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror
-    return str(e) or type(e).__name__
-
-
-def _refused(e: NoValidConnectionsError) -> str:
-    """paramiko's "[Errno None] Unable to connect to port 22 on 10.0.0.5" as words."""
-    causes = sorted({os_error.strerror or str(os_error) for os_error in e.errors.values()})
-    ports = sorted({str(addr[1]) for addr in e.errors})
-    said = ", ".join(causes) or "refused"
-    if any(err.errno == errno.ECONNREFUSED for err in e.errors.values()):
-        said += f" (nothing listens on port {', '.join(ports)} there: is sshd running?)"
-    return said
 
 
 Host = LocalHost | SshHost

@@ -540,14 +540,21 @@ def test_a_silent_link_is_bounded_printed_and_its_cell_measured_again(
                 while group_alive(int(seen["pgid"])) and time.monotonic() < deadline:  # type: ignore[call-overload]
                     time.sleep(0.1)  # poll interval
                 seen["server_gone_while_silent"] = not group_alive(int(seen["pgid"]))  # type: ignore[call-overload]
+                # Both sides give up after the same silence: keep the link silent until
+                # the controller has too, so that it is its own limit that is tested.
+                gave_up.wait(15.0)
             finally:
                 sshd.resume(paused)
 
         import threading
 
+        gave_up = threading.Event()
         watcher = threading.Thread(target=outage)
         watcher.start()
-        outcome = measure_cell(host, store, matrix, cell)
+        try:
+            outcome = measure_cell(host, store, matrix, cell)
+        finally:
+            gave_up.set()
         returned = time.monotonic()
         watcher.join(30)
         rec = read(store.cell_files(cell)["sidecar"])

@@ -249,7 +249,15 @@ def calibrate(
     run_json = raw_dir / run_id / "run.json"
     if not run_json.is_file():
         raise _fail(f"--run: no run {run_id!r} in {raw_dir}")
-    settings = read_run(run_json).settings
+    meta = read_run(run_json)
+    if meta.hosts:
+        where = (meta.hosts.get("plan") or {}).get("server", "?")
+        raise _fail(
+            f"--run: {run_id} was measured on other hosts (server {where});"
+            " calibrate runs wrk and nginx on this machine, which would not be that run's "
+            "ceiling (calibration from the client hosts is not supported yet)"
+        )
+    settings = meta.settings
     server_cpus, client_cpus = default_pinning()
     with _user_errors():
         record = measure(

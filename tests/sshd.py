@@ -56,6 +56,25 @@ class Sshd:
                 pass
         return len(procs)
 
+    def pause_connections(self) -> list[psutil.Process]:
+        """SIGSTOP every connection's sshd processes: the TCP link stays up but nothing
+        flows either way, as when a network goes silent. Give them to `resume`."""
+        procs = self.connection_processes()
+        for p in procs:
+            try:
+                p.send_signal(signal.SIGSTOP)
+            except psutil.NoSuchProcess:
+                pass
+        return procs
+
+    @staticmethod
+    def resume(procs: list[psutil.Process]) -> None:
+        for p in procs:
+            try:
+                p.send_signal(signal.SIGCONT)
+            except psutil.NoSuchProcess:
+                pass
+
     def stop(self) -> None:
         self.cut_connections()
         if self.proc.poll() is None:

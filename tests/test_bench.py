@@ -394,3 +394,49 @@ worker_model = "gunicorn sync behind a daemon child that escapes with setsid (te
                 os.kill(int(pidfile.read_text()), signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.mark.slow
+def test_a_server_paused_mid_cell_is_flagged_stalled(tmp_path: Path, profiles: Path) -> None:
+    """SIGSTOP to the cell's server group for 2 s in the middle of a 6 s measurement,
+    then SIGCONT: the cell is still `ok` (wrk got answers) but carries `stalled`."""
+    import psutil
+
+    out = tmp_path / "raw"
+    args = ["bench", "--profile", "tiny", "--profile-file", str(profiles), "--out", str(out)]
+    args += ["--connections", "4", "--duration", "6s", "--no-calibrate"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def wrk_running() -> bool:
+        try:
+            kids = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return False
+        return any(k.name() == "wrk" for k in kids if k.is_running())
+
+    try:
+        wait_for(wrk_running, 60, "the measured wrk")
+        pgid = json.loads(next(out.glob("*/.active-server.json")).read_text())["pgid"]
+        time.sleep(1.5)  # into the measurement
+        os.killpg(pgid, signal.SIGSTOP)
+        try:
+            time.sleep(2.0)  # the pause under test, bounded
+        finally:
+            os.killpg(pgid, signal.SIGCONT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    from harness import load_runs
+
+    row = load_runs(out).iloc[0]
+    assert row["status"] == "ok"
+    assert 1.5 <= row["stall_s"] <= 3.0, row["stall_s"]
+    assert "stalled" in row["flags"].split(";")

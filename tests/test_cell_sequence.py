@@ -283,3 +283,39 @@ def test_a_fake_run_loads_into_the_table(tmp_path: Path) -> None:
     table = load_runs(tmp_path)
     assert list(table["status"]) == ["ok"] and table["requests"].iloc[0] > 0
     assert table["duration_configured_s"].iloc[0] == 5.0
+
+
+@pytest.mark.parametrize("fail", ["start:error", "preflight:lost", "measure:lost", "stop:lost"])
+def test_a_lost_host_is_the_infrastructures_failure_and_measured_again(
+    tmp_path: Path, fail: str
+) -> None:
+    """Not a result: recorded as the infrastructure's and not finished, so --resume
+    measures it again; a failure of the server's own is a result and stays."""
+    store = RunStore(tmp_path, "20261207T000000Z-fake")
+    outcome = measure_cell(FakeHost(fail), store, MATRIX, CELL)
+    rec = read_cell(store.cell_files(CELL)["sidecar"])
+    assert rec.status == "failed" and rec.infrastructure and outcome.infrastructure
+    assert not store.is_finished(CELL)
+    store.run_json.write_text(
+        json.dumps({"format_version": 2, "kind": "run", "run_id": store.run_id})
+    )
+    table = load_runs(tmp_path)
+    row = table.iloc[0]
+    assert bool(row["infrastructure"]) and row["server_host"] == "fake-server"
+    # Pages warn of it as the infrastructure's failure, not the server's.
+    from harness.tables import summary
+
+    stats = summary.cell_stats(table)
+    warned = summary.warnings(stats, summary.error_rates(table, stats))
+    assert list(warned["kind"]) == ["lost"]
+    assert warned["detail"].iloc[0].startswith("1 of 1 repeats lost to a host or link")
+
+
+@pytest.mark.parametrize("fail", ["start", "crash", "wrk-exit", "preflight"])
+def test_a_servers_own_failure_is_a_finished_result(tmp_path: Path, fail: str) -> None:
+    store = RunStore(tmp_path, "20261207T000000Z-fake")
+    measure_cell(FakeHost(fail), store, MATRIX, CELL)
+    rec = read_cell(store.cell_files(CELL)["sidecar"])
+    assert rec.status == "failed" and not rec.infrastructure
+    assert "infrastructure" not in json.loads(store.cell_files(CELL)["sidecar"].read_text())
+    assert store.is_finished(CELL)

@@ -11,6 +11,11 @@ two threads and its default listen backlog of 5 at c=100 -> starved_connections.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +23,14 @@ import pandas as pd
 import pytest
 
 from harness.bench.sampler import Sampler, child_named
-from harness.raw.samples import summarize
+from harness.raw.samples import Sample, stall, summarize
 from harness.tables.flags import FLAGS, add_flags, details_of, row_flags
 from tests import trustkit as kit
 
 IDS = {
     "littles_law", "effective_connections", "fd_limit", "eof_read_errors", "timeout_truncated",
     "non_2xx", "noisy", "client_saturated", "server_crashed", "starved_connections",
-    "noise_unknown", "imprecise",
+    "noise_unknown", "imprecise", "stalled",
 }  # fmt: skip
 
 
@@ -204,3 +209,62 @@ def test_real_starved_connections_cheroot_two_threads(tmp_path: Path) -> None:
     summary = summarize(sampler.samples)
     assert summary["established_median"] < 90  # listen backlog 5: SYNs dropped and retried
     assert "starved_connections" in row_flags(kit.row(run, **summary))
+
+
+def _samples(cpus: list[float | None], wrk: bool = True, step: float = 0.25) -> list[Sample]:
+    return [
+        Sample(round(i * step, 3), (1,), cpu, 1, wrk, None, 0, None) for i, cpu in enumerate(cpus)
+    ]
+
+
+def test_stall_is_a_quiet_stretch_between_busy_samples() -> None:
+    busy, quiet = 90.0, 0.0
+    # 0.25 s per sample: 8 quiet samples after a busy one span 2.0 s.
+    gap, at = stall(_samples([None, busy, busy, *[quiet] * 8, busy, busy]))
+    assert (gap, at) == (2.0, 0.25 * 2)
+    assert "stalled" in row_flags(good(stall_s=gap, stall_at_s=at))
+    assert row_flags(good(stall_s=gap, stall_at_s=at))["stalled"] == (
+        "the server's CPU stayed near zero for 2.0 s from 0.5 s into the measurement "
+        "while it was otherwise busy"
+    )
+    # One second or less is not a stall (a GC pause, a scheduler hiccup).
+    assert stall(_samples([None, busy, *[quiet] * 4, busy]))[0] == 1.0
+    assert "stalled" not in row_flags(good(stall_s=1.0, stall_at_s=0.0))
+
+
+def test_idle_edges_and_idle_servers_are_not_stalls() -> None:
+    # Quiet before the load and after it: edges, not a stall.
+    assert stall(_samples([None, *[0.0] * 6, 90.0, 90.0, 90.0, *[0.0] * 6])) == (0.0, None)
+    # Outside wrk's run (wrk seen on this host): not counted.
+    samples = _samples([None, 90.0, 90.0, 90.0, 90.0])
+    samples += [replace(s, t_s=s.t_s + 1.25, wrk_running=False) for s in _samples([0.0] * 8)]
+    assert stall(samples) == (0.0, None)
+    # A server too idle to judge (median below 20 % of a CPU), or too few samples.
+    assert stall(_samples([None, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0])) == (None, None)
+    assert stall(_samples([None, 90.0, 0.0])) == (None, None)
+    # No column, no flag: an absent measurement is never evidence.
+    assert "stalled" not in row_flags(good())
+
+
+@pytest.mark.slow
+def test_real_stalled_server_paused_with_sigstop(tmp_path: Path) -> None:
+    """waitress under wrk, its process group stopped for 2 s in the middle of a 5 s run."""
+    with kit.serving(lambda p: kit.waitress(p, 4), tmp_path) as (server, port):
+
+        def pause() -> None:
+            os.killpg(server.pgid, signal.SIGSTOP)
+            try:
+                time.sleep(2.0)  # the pause under test, bounded
+            finally:
+                os.killpg(server.pgid, signal.SIGCONT)
+
+        timer = threading.Timer(1.5, pause)
+        with Sampler(server.pgid, child_named("wrk"), port) as sampler:
+            timer.start()
+            try:
+                run = kit.wrk(port, c=10, d=5)
+            finally:
+                timer.join()
+    summary = summarize(sampler.samples)
+    assert summary["stall_s"] is not None and 1.5 <= summary["stall_s"] <= 3.0, summary
+    assert "stalled" in row_flags(kit.row(run, **summary))

@@ -13,11 +13,13 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -183,6 +185,19 @@ def test_ssh_record_names_the_policy_never_the_key(tmp_path: Path) -> None:
     assert relaxed["host_key_checking"] == "off (--insecure-host-keys)"
 
 
+def test_key_paths_are_redacted_from_command_lines() -> None:
+    from harness.matrix.hosts import redact_argv
+
+    argv = ["invoke", "bench", "--ssh-key", "/home/me/.ssh/id_vm", "--ssh-key=/k2", "--new"]
+    assert redact_argv(argv) == (
+        "invoke", "bench", "--ssh-key", "<key file>", "--ssh-key=<key file>", "--new",
+    )  # fmt: skip
+    from harness.pages.methodology import methodology_context
+
+    ctx = methodology_context({"run_id": "r", "argv": argv}, [])
+    assert "/home/me" not in ctx["bench_argv"] and "/k2" not in ctx["bench_argv"]
+
+
 def test_resume_refuses_other_hosts() -> None:
     plan = plan_hosts({}, server_host="a@vm1", client_hosts=["vm2"])
     hosts = {"plan": plan.record() if plan else None}
@@ -262,6 +277,10 @@ def test_remote_run_has_the_local_format(sshd: Sshd, tmp_path: Path, profiles: P
     assert list(table["status"]) == ["ok"] and list(table["figures_from"]) == ["lua.json"]
     assert table["requests_per_sec"].iloc[0] > 0
 
+    # The key's path is not published either: run.json's argv redacts it.
+    assert str(sshd.client_key) not in (rrun / "run.json").read_text()
+    argv = rmeta["argv"]
+    assert argv[argv.index("--ssh-key") + 1] == "<key file>"
     secret = [line for line in sshd.client_key.read_text().splitlines() if "-----" not in line]
     for path in rrun.rglob("*"):
         if path.is_file():
@@ -394,6 +413,9 @@ def test_lost_connection_fails_the_cell_ctrl_c_stops_and_resume_goes_on(
     assert failed["status"] == "failed"
     assert failed["reason"].startswith("lost the connection during the cell"), failed["reason"]
     assert failed["server_pgid"] == first
+    # Not a result: the infrastructure's failure, measured again on resume.
+    assert failed["infrastructure"] is True
+    assert f"reconnecting to {sshd.target} (attempt 1 of 5)" in err.decode()
     # Ctrl-C: recorded as failed (shown if never resumed) and measured again on resume.
     stopped = read(run / "gunicorn/raw/plaintext/c4-r1.json")
     assert stopped["status"] == "failed" and stopped["interrupted"] is True
@@ -402,7 +424,9 @@ def test_lost_connection_fails_the_cell_ctrl_c_stops_and_resume_goes_on(
     resumed = invoke(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert read(run / "gunicorn/raw/plaintext/c4-r1.json")["status"] == "ok"
-    assert read(run / "gunicorn/raw/plaintext/c2-r1.json") == failed  # finished stays as is
+    again = read(run / "gunicorn/raw/plaintext/c2-r1.json")
+    assert again["status"] == "ok" and "infrastructure" not in again
+    assert "2 cell(s) measured" in resumed.stderr
     assert read(run / "run.json")["status"] == "complete"
 
 
@@ -466,3 +490,229 @@ def test_server_host_gets_the_code_and_its_own_virtualenv(sshd: Sshd, tmp_path: 
         assert (foreign / "keep.txt").read_text() == "mine"
     finally:
         host.close()
+
+
+@pytest.mark.slow
+def test_a_silent_link_is_bounded_printed_and_its_cell_measured_again(
+    sshd: Sshd, tmp_path: Path, profiles: Path
+) -> None:
+    """The link goes silent mid-cell (the sshd connections stopped: TCP stays up, nothing
+    flows, as with a network outage): the controller prints that it waits, gives up after
+    the silence limit (not TCP's 15 minutes), records the cell as the infrastructure's;
+    the server host's agent stops the server by itself meanwhile; once the link is back,
+    the host is reconnected and the cell measured again."""
+    from harness.bench.cell import measure_cell
+    from harness.bench.remote.cell import ACTIVE_MARKER, RemoteCellHost
+    from harness.bench.remote.limits import Limits
+    from harness.bench.remote.session import RemoteSession
+    from harness.matrix.build import load_profile
+    from harness.raw.store import RunStore
+
+    limits = Limits(heartbeat_s=0.5, silence_s=3.0, progress_s=1.0, cleanup_s=3.0)
+    said: list[str] = []
+    plan = plan_hosts(
+        {}, sshd.target, [sshd.target], str(sshd.client_key), str(sshd.known_hosts),
+        remote_dir=str(tmp_path / "remote"), remote_venv=sys.prefix,
+    )  # fmt: skip
+    assert plan is not None
+    profile = load_profile("tiny", profiles)
+    matrix = build_matrix(
+        "tiny", {"duration": "8s", "warmup": "0"}, ["gunicorn"], ["raw"], profiles,
+        split_cpus=False,
+    )  # fmt: skip
+    assert profile and matrix.duration_s == 8.0
+    session = RemoteSession.open(plan, matrix, said.append, limits)
+    try:
+        assert session.run_metadata(matrix)["hosts"]["limits"] == limits.record()
+        store = RunStore(tmp_path / "raw", "20261207T000000Z-tiny")
+        host = RemoteCellHost(session, store, matrix, dict(SERVERS))
+        cell = matrix.cells[0]
+        seen: dict[str, object] = {}
+
+        def outage() -> None:
+            wait_for(lambda: wrk_under(sshd), 30, "wrk")
+            seen["pgid"] = json.loads((store.root / ACTIVE_MARKER).read_text())["pgid"]
+            time.sleep(1.0)  # into the measurement
+            paused = sshd.pause_connections()
+            seen["paused_at"] = time.monotonic()
+            try:
+                # The agent's watchdog: no ping for 3 s, so it stops the server itself,
+                # while the controller cannot reach the host.
+                deadline = time.monotonic() + 8.0
+                while group_alive(int(seen["pgid"])) and time.monotonic() < deadline:  # type: ignore[call-overload]
+                    time.sleep(0.1)  # poll interval
+                seen["server_gone_while_silent"] = not group_alive(int(seen["pgid"]))  # type: ignore[call-overload]
+                # Both sides give up after the same silence: keep the link silent until
+                # the controller has too, so that it is its own limit that is tested.
+                gave_up.wait(15.0)
+            finally:
+                sshd.resume(paused)
+
+        import threading
+
+        gave_up = threading.Event()
+        watcher = threading.Thread(target=outage)
+        watcher.start()
+        try:
+            outcome = measure_cell(host, store, matrix, cell)
+        finally:
+            gave_up.set()
+        returned = time.monotonic()
+        watcher.join(30)
+        rec = read(store.cell_files(cell)["sidecar"])
+        assert rec["status"] == "failed" and rec["infrastructure"] is True, rec["reason"]
+        assert outcome.infrastructure and "no word for" in rec["reason"], rec["reason"]
+        # Bounded: the silence limit, a heartbeat, the quick clean-up; never TCP's minutes.
+        assert returned - float(seen["paused_at"]) < 3.0 + 0.5 + 3.0 + 4.0  # type: ignore[arg-type]
+        assert any(m.startswith("waiting for wrk on") and "without a word" in m for m in said)
+        assert seen["server_gone_while_silent"] is True
+        assert not store.is_finished(cell)
+
+        session.reconnect()  # the link is back: one attempt, printed
+        assert f"reconnecting to {sshd.target} (attempt 1 of 5)" in said
+        again = measure_cell(host, store, replace(matrix, duration_s=1.0), cell)
+        assert again.status == "ok", again.reason
+        assert store.is_finished(cell)
+    finally:
+        session.close()
+
+
+def test_reconnects_are_bounded_with_growing_pauses_each_printed() -> None:
+    from harness.bench.remote.limits import Limits
+    from harness.bench.remote.session import RemoteSession
+    from harness.bench.runsetup import BenchError
+
+    class Down:
+        tries = 0
+
+        def connected(self) -> bool:
+            return False
+
+        def ensure(self) -> None:
+            Down.tries += 1
+            raise HostError("vm1: cannot connect: Connection refused")
+
+    limits = Limits(reconnect_attempts=3, reconnect_backoff_s=(1.0, 2.0))
+    session = RemoteSession.__new__(RemoteSession)
+    said: list[str] = []
+    slept: list[float] = []
+    session.hosts = {parse_host("vm1", "--server-host"): Down()}  # type: ignore[dict-item]
+    session.limits, session.say, session.sleep = limits, said.append, slept.append
+    with pytest.raises(BenchError, match="still unreachable after 3 attempts"):
+        session.reconnect()
+    assert Down.tries == 3 and slept == [1.0, 2.0]
+    assert [m for m in said if m.startswith("reconnecting")] == [
+        f"reconnecting to vm1 (attempt {i} of 3)" for i in (1, 2, 3)
+    ]
+
+
+@pytest.mark.slow
+def test_connection_errors_say_what_happened_in_words(sshd: Sshd, tmp_path: Path) -> None:
+    from harness.bench.remote.hosts import open_host
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(HostError) as refused:
+        open_host(
+            parse_host(f"me@127.0.0.1:{port}", "--server-host"),
+            SshOptions(None, str(sshd.known_hosts)),
+        )
+    assert "[Errno" not in str(refused.value)
+    assert str(refused.value).startswith(f"me@127.0.0.1:{port}: cannot connect: Connection refused")
+    assert "is sshd running?" in str(refused.value)
+
+    other = tmp_path / "not_authorised"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    spec = parse_host(sshd.target, "--server-host")
+    with pytest.raises(HostError) as wrong:
+        open_host(spec, SshOptions(str(other), str(sshd.known_hosts)))
+    message = str(wrong.value)
+    assert "key authentication failed" in message and "authorized_keys" in message
+    assert "pass --ssh-key" not in message and str(other) not in message
+
+
+@pytest.mark.slow
+def test_a_package_that_cannot_be_installed_fails_only_its_servers_cells(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    """A wheelhouse that lacks one server's package: that server is unavailable with
+    pip's reason (its cells fail with it), the others are installed and run."""
+    from harness.bench.cell import measure_cell
+    from harness.bench.remote.hosts import open_host
+    from harness.bench.remote.prepare import prepare
+    from harness.matrix.model import Cell, Matrix
+    from harness.raw.store import RunStore
+
+    build_wheel(tmp_path / "wheels", "probe_pkg", "1.0")
+    build_wheel(tmp_path / "wheels", "psutil", "7.2.2")
+    host = open_host(
+        parse_host(sshd.target, "--server-host"),
+        SshOptions(str(sshd.client_key), str(sshd.known_hosts)),
+    )
+    try:
+        pip_env = f"PIP_NO_INDEX=1 PIP_FIND_LINKS={tmp_path / 'wheels'}"
+        # probe-pkg stands in for gunicorn's distribution, absent-pkg for uWSGI's.
+        needs = {"gunicorn": ["probe-pkg"], "uwsgi": ["absent-pkg"]}
+        p = prepare(
+            host, "server", str(tmp_path / "remote"), None, ["gunicorn", "uwsgi"], ["raw"],
+            needs, pip_env=pip_env,
+        )  # fmt: skip
+        code, out, _ = host.run(f"{p.python} -c 'import probe_pkg; print(probe_pkg.VERSION)'")
+        assert (code, out.strip()) == (0, "1.0")  # installed although uwsgi's failed
+        why = p.info["unavailable"]["uwsgi"]
+        assert why.startswith("could not be installed on the server host: ")
+        assert "pip install absent-pkg failed" in why and "absent-pkg" in why
+        assert "could not be installed" not in p.info["unavailable"]["gunicorn"]
+    finally:
+        host.close()
+    # Its cells fail with the reason; the host is never asked to run them.
+    matrix = Matrix(
+        profile="p", servers=("uwsgi",), apps=("raw",), workloads=("plaintext",),
+        connections=(2,), repeats=1, duration_s=1.0, warmup_s=0.0, threads=1, timeout_s=2.0,
+        workers=1, server_threads=1,
+    )  # fmt: skip
+    store = RunStore(tmp_path / "raw", "r")
+    cell = Cell("uwsgi", "raw", "plaintext", 2, 1)
+    from tests.test_cell_sequence import FakeHost
+
+    never = FakeHost()
+    outcome = measure_cell(never, store, matrix, cell, p.info["unavailable"])
+    assert never.calls == []
+    assert outcome.status == "failed" and outcome.reason == f"uwsgi unavailable: {why}"
+    assert not outcome.infrastructure and store.is_finished(cell)
+
+
+def test_pages_name_every_host_and_how_clients_were_merged() -> None:
+    from harness.pages.context import measured
+    from harness.pages.methodology import ceiling_context, methodology_context
+
+    facts = {"hostname": "vm", "cpu_model": "Xeon", "cores": 2, "kernel": "6.1",
+             "nofile_soft": 1024, "nofile_hard": 4096, "python": "CPython 3.11.2 (x)"}  # fmt: skip
+    run = {
+        "run_id": "r",
+        "hosts": {
+            "server": {**facts, "spec": "b@10.0.0.5", "hostname": "srv", "wrk": None},
+            "clients": [
+                {**facts, "spec": f"b@10.0.0.{i}", "wrk": "wrk debian/4.1.0"} for i in (6, 7)
+            ],
+            "limits": {
+                "heartbeat_s": 2.0,
+                "silence_s": 15.0,
+                "transfer_s": 120.0,
+                "reconnect_attempts": 5,
+                "reconnect_backoff_s": [2.0, 4.0],
+            },  # fmt: skip
+        },
+    }
+    hosts = measured(run, "results/methodology.md")["hosts"]
+    assert [(h["role"], h["spec"]) for h in hosts] == [
+        ("server", "b@10.0.0.5"), ("client 1", "b@10.0.0.6"), ("client 2", "b@10.0.0.7"),
+    ]  # fmt: skip
+    assert hosts[0]["wrk"] == "—" and hosts[1]["wrk"] == "debian/4.1.0"
+    assert hosts[1]["nofile"] == "1024 / 4096"
+    ctx = methodology_context(run, [])
+    assert ctx["merging"] and "merged latency histograms (never averaged)" in ctx["merging"]
+    assert ("Silence limit (a host is lost; agents stop their processes)", "15 s") in ctx["limits"]
+    assert ceiling_context({}, run)["command"] is None  # no local calibrate for a remote run
+    assert measured({"run_id": "r"}, "index.md")["hosts"] is None

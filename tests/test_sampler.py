@@ -119,7 +119,8 @@ def test_summarize_uses_socket_state_only_while_wrk_runs() -> None:
         "samples_n": 5, "server_cpu_pct_mean": 80.0, "server_cpu_pct_max": 80.0,
         "server_rss_mb_max": 30.0, "wrk_cpu_pct_mean": 50.0, "wrk_cpu_pct_max": 50.0,
         "accept_queue_max": 3, "accept_queue_median": 2, "established_min": 98,
-        "established_median": 100, "server_pids_changed": False,
+        "established_median": 100, "server_pids_changed": False, "stall_s": None,
+        "stall_at_s": None,
     }  # fmt: skip
     assert set(summarize([]).values()) == {0, None}
 

@@ -44,6 +44,7 @@ class CellOutcome:
     status: str
     reason: str | None
     requests_per_sec: str | None = None
+    infrastructure: bool = False  # a host or link was lost: not a result
 
 
 def wrk_argv(
@@ -156,7 +157,10 @@ def _sequence(
         host.end_cell()  # also brings home what the server wrote, where it still can
         if rec.server_stderr_tail is None:
             rec = replace(rec, server_stderr_tail=log_tail(files["server_log"]))
+        # Not the server's failure and not a result: recorded as the infrastructure's,
+        # and measured again on resume (RunStore.is_finished).
         what = "lost the connection" if isinstance(e, HostLost) else "host failure"
+        rec = replace(rec, infrastructure=True)
         return _finish(store, rec, f"{what} during the cell: {e}")
     finally:
         host.end_cell()
@@ -318,4 +322,4 @@ def _finish(
 ) -> CellOutcome:
     status = "ok" if ok else "failed"
     store.write_cell(replace(rec, status=status, reason=reason, ended_at=utc_now()))
-    return CellOutcome(rec.cell, status, reason, rps)
+    return CellOutcome(rec.cell, status, reason, rps, rec.infrastructure)

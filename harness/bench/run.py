@@ -112,7 +112,8 @@ def run_bench(
 
     planned = list(matrix.cells)
     todo = [c for c in planned if not store.is_finished(c)]
-    measured = failed = 0  # cells that ended, not the one an interruption cut short
+    # Cells that ended (not the one an interruption cut short), and those lost to a host.
+    failed = measured = lost = 0
     status = "interrupted"
     start = time.monotonic()
     try:
@@ -126,7 +127,8 @@ def run_bench(
                     progress.update(task, description=cell.key)
                     outcome = measure_cell(host, store, matrix, cell, unavailable)
                     measured += 1
-                    failed += outcome.status != "ok"
+                    lost += outcome.infrastructure
+                    failed += outcome.status != "ok" and not outcome.infrastructure
                     progress.console.print(outcome_line(outcome))
                     progress.advance(task)
                 todo = next_round(matrix, planned, measured_values(store, planned), round_no)
@@ -142,14 +144,11 @@ def run_bench(
                     f"±{matrix.precision:.1%}: one more repeat each"
                 )
             calibrations.measure(store, matrix, "end", remote is not None, console)
-        status = "complete"
+        status = end_status(store, planned)
     finally:
         store.write_run(replace(store.read_run(), status=status, ended_at=utc_now()))
         store.unlock()
-        console.print(
-            f"run {store.run_id}: {status}, {measured} cell(s) measured in "
-            f"{runsetup.elapsed(start)}, {failed} failed; raw output in {store.root}"
-        )
+        console.print(end_line(store, status, measured, failed, lost, runsetup.elapsed(start)))
     return store.run_id
 
 
@@ -184,6 +183,8 @@ def within_time(matrix: Matrix, start: float, cells: int, console: Console) -> b
 
 
 def outcome_line(outcome: CellOutcome) -> str:
+    if outcome.infrastructure:
+        return f"[red]lost[/]   {outcome.cell.key}: {outcome.reason}"
     if outcome.status != "ok":
         return f"[red]failed[/] {outcome.cell.key}: {outcome.reason}"
     return f"ok     {outcome.cell.key}: {outcome.requests_per_sec} req/s"
@@ -260,3 +261,17 @@ def dry_run(matrix: Matrix, remote: bool) -> str:
 def _hms(seconds: float | None) -> str:
     s = int(round(seconds or 0))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def end_status(store: RunStore, planned: list[Cell]) -> str:
+    """`complete`, or `incomplete` while cells lost to a host or link (not results) are
+    left for --resume to measure again."""
+    return "complete" if all(store.is_finished(c) for c in planned) else "incomplete"
+
+
+def end_line(store: RunStore, status: str, measured: int, failed: int, lost: int, took: str) -> str:
+    """The run's last line: the cells this invocation measured, not those planned."""
+    line = f"run {store.run_id}: {status}, {measured} cell(s) measured in {took}, {failed} failed"
+    if lost:
+        line += f", {lost} lost to a host or link (not results: --resume measures them again)"
+    return f"{line}; raw output in {store.root}"

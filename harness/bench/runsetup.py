@@ -22,6 +22,7 @@ from harness.bench.schedule import adaptive_extra
 from harness.errors import UserError
 from harness.matrix import workloads
 from harness.matrix.customservers import AnyServer, CustomServer
+from harness.matrix.hosts import redact_argv
 from harness.matrix.model import Matrix
 from harness.matrix.servers import SERVERS
 from harness.matrix.serverspec import check_available
@@ -117,7 +118,7 @@ def run_metadata(
             for sid in matrix.servers
         },
         git=hostinfo.git_state(),
-        argv=tuple(sys.argv),
+        argv=redact_argv(sys.argv),  # no key file's path
         unavailable=unavailable,
     )
 

@@ -152,6 +152,29 @@ def plan_hosts(
     return plan
 
 
+KEY_OPTIONS = ("--ssh-key",)
+REDACTED = "<key file>"
+
+
+def redact_argv(argv: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """A command line as run.json and the site may show it: the path of a key file
+    (`--ssh-key PATH`, `--ssh-key=PATH`) replaced, since it says where a key lies."""
+    out: list[str] = []
+    hide = False
+    for arg in argv:
+        if hide:
+            out.append(REDACTED)
+            hide = False
+        elif arg in KEY_OPTIONS:
+            out.append(arg)
+            hide = True
+        elif arg.startswith(tuple(f"{o}=" for o in KEY_OPTIONS)):
+            out.append(f"{arg.split('=', 1)[0]}={REDACTED}")
+        else:
+            out.append(arg)
+    return tuple(out)
+
+
 def _where(plan: dict[str, Any] | None) -> str:
     return f"server {plan['server']}, clients {', '.join(plan['clients'])}" if plan else "here"
 

@@ -34,8 +34,11 @@ FIGURES = "results/figures"
 DATA_DIR = "results/data"
 
 Run = Mapping[str, Any]
+FINISHED = ("complete", "incomplete")
+NOFILE = ("nofile_soft", "nofile_hard")
 WARNING_LABELS = {
     "failed": "failed repeats",
+    "lost": "lost to the infrastructure",
     "no_responses": "no response",
     "errors": "errors",
 }
@@ -101,7 +104,9 @@ def select_runs(runs: Sequence[Run], which: str) -> tuple[list[Run], Run]:
     """
     by_id = {str(r["run_id"]): r for r in runs}
     newest_first = [by_id[k] for k in sorted(by_id, reverse=True)]
-    complete = [r for r in newest_first if r.get("status") == "complete"]
+    # An incomplete run tried every cell; only some were lost to a host or link (its
+    # pages show them as the infrastructure's failures): it is a finished run to show.
+    complete = [r for r in newest_first if r.get("status") in FINISHED]
     if which == "latest":
         if not complete:
             known = ", ".join(by_id) or "none"
@@ -118,7 +123,7 @@ def select_runs(runs: Sequence[Run], which: str) -> tuple[list[Run], Run]:
         chosen = [r for r in newest_first if r["run_id"] in wanted]
     if not chosen:
         raise SiteError("no run in raw/ to build a site from")
-    subject = next((r for r in chosen if r.get("status") == "complete"), chosen[0])
+    subject = next((r for r in chosen if r.get("status") in FINISHED), chosen[0])
     return chosen, subject
 
 
@@ -169,7 +174,45 @@ def measured(run: Run, page: str) -> dict[str, Any]:
         "connections": ", ".join(str(c) for c in s.get("connections") or []) or "not recorded",
         "imported": bool(run.get("imported") or run.get("imported_from")),
         "methodology": rel(page, METHODOLOGY),
+        "hosts": run_hosts(run),
     }
+
+
+def run_hosts(run: Run) -> list[dict[str, Any]] | None:
+    """Each machine of a run whose server or wrk ran elsewhere (run.json's `hosts`):
+    the server host, then every client host, with its facts as display strings; None
+    for a run on one machine (the run's `host` says all)."""
+    hosts = run.get("hosts")
+    if not isinstance(hosts, Mapping) or not isinstance(hosts.get("server"), Mapping):
+        return None
+    clients = [c for c in hosts.get("clients") or [] if isinstance(c, Mapping)]
+    roles = [("server", hosts["server"])]
+    roles += [
+        (f"client {i}" if len(clients) > 1 else "client", c) for i, c in enumerate(clients, 1)
+    ]
+    out = []
+    for role, h in roles:
+        memory = h.get("memory_bytes")
+        out.append(
+            {
+                "role": role,
+                "spec": _known(h.get("spec")),
+                "hostname": _known(h.get("hostname")),
+                "cpu": _known(h.get("cpu_model"), "unknown CPU"),
+                "cores": _known(h.get("cores"), "?"),
+                "memory": f"{memory / 2**30:.1f} GiB" if memory else "unknown memory",
+                "kernel": _known(h.get("kernel")),
+                "os": _known(h.get("os"), "unknown OS"),
+                "nofile": " / ".join(str(_known(h.get(k), "?")) for k in NOFILE),
+                "python": short_version(h.get("python")),
+                # wrk's version where wrk ran: on the clients (a server host may have none)
+                "wrk": short_version(h.get("wrk")).removeprefix("wrk ")
+                if role != "server"
+                else "—",
+                "same_as_server": role != "server" and h.get("spec") == hosts["server"].get("spec"),
+            }
+        )
+    return out
 
 
 def primary_app(run: Run, apps: Sequence[str]) -> str:

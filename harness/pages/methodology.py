@@ -12,7 +12,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.pages.context import Run, rel, server_page, when
+from harness.matrix.hosts import redact_argv
+from harness.pages.context import Run, rel, run_hosts, server_page, when
 from harness.tables.evidence import CLIENT_BOUND_SHARE
 
 
@@ -64,7 +65,11 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
         for c in cells
         if isinstance(c.get("server_ready_s"), int | float)
     ]
+    hosts = run_hosts(run)
     return {
+        "hosts": hosts,
+        "merging": _merging(hosts),
+        "limits": _limits(run),
         "host": [
             ("Host name", host.get("hostname") or "unknown"),
             ("CPU", host.get("cpu_model") or "unknown"),
@@ -119,12 +124,44 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
             {"id": str(k), "model": str(v.get("worker_model", ""))}
             for k, v in sorted((run.get("servers") or {}).items())
         ],
-        "bench_argv": shlex.join(str(a) for a in run.get("argv", [])),
+        # Runs recorded before the redaction kept the key's path: never shown.
+        "bench_argv": shlex.join(redact_argv([str(a) for a in run.get("argv", [])])),
         "git": _git(run.get("git") or {}),
         "commands": list(commands.values()),
         "wrk": list(wrk.values()),
         "unavailable": sorted((run.get("unavailable") or {}).items()),
     }
+
+
+def _merging(hosts: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """How the figures of several client hosts became one cell's, or None for one."""
+    clients = [h for h in hosts or [] if h["role"] != "server"]
+    if len(clients) < 2:
+        return None
+    return (
+        f"Each cell's connections were split between the {len(clients)} client hosts as "
+        "evenly as whole numbers allow, and every wrk started on the same signal. The "
+        "cell's figures merge their Lua reports: requests, bytes and errors summed, "
+        "throughput over the common interval (the longest client's), latency percentiles "
+        "read from the clients' merged latency histograms (never averaged), wrk's CPU the "
+        "busiest client's. Each client's own wrk output is kept beside the cell."
+    )
+
+
+def _limits(run: Run) -> list[tuple[str, str]]:
+    """The bounds of the remote operations (run.json's `hosts.limits`) as display rows."""
+    limits = (run.get("hosts") or {}).get("limits")
+    if not isinstance(limits, Mapping):
+        return []
+    backoff = ", ".join(f"{b:g}" for b in limits.get("reconnect_backoff_s") or [])
+    return [
+        ("Heartbeat (agents and controller)", _seconds(limits.get("heartbeat_s"))),
+        ("Silence limit (a host is lost; agents stop their processes)",
+         _seconds(limits.get("silence_s"))),
+        ("Deadline of one file transfer", _seconds(limits.get("transfer_s"))),
+        ("Reconnect attempts (pauses, s)",
+         f"{limits.get('reconnect_attempts', '?')} ({backoff or 'not recorded'})"),
+    ]  # fmt: skip
 
 
 def ceiling_context(found: Mapping[str, Any], run: Run) -> dict[str, Any]:
@@ -134,7 +171,8 @@ def ceiling_context(found: Mapping[str, Any], run: Run) -> dict[str, Any]:
     out: dict[str, Any] = {
         "measured": cal is not None,
         "failed": found.get("failed"),
-        "command": f"invoke calibrate --run {run['run_id']}",
+        # wrk and nginx on this machine: not where a run on other hosts loaded its servers.
+        "command": None if run_hosts(run) else f"invoke calibrate --run {run['run_id']}",
         "threshold": CLIENT_BOUND_SHARE,
         "share": found.get("share"),
         "client_bound": bool(found.get("client_bound")),

@@ -23,6 +23,9 @@ from harness.parse.records import RawFormatError
 # 2 — those three are named `duration_configured_s`, `warmup_configured_s` and
 #     `timeout_configured_s`; nothing else changed. Version 1 is still read: its three
 #     fields are read under their new names.
+#     Added later within 2, optional, kept by older readers as unknown fields: a cell's
+#     `infrastructure` (failed by a lost host or link, measured again on resume); the run
+#     status `incomplete`; `hosts.limits` in run.json (the remote bounds).
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # calibration.json (written by harness/bench/calibrate.py) has its own history:

@@ -39,7 +39,9 @@ class RunMeta:
 
     run_id: str
     profile: str | None = None
-    status: str | None = None  # running, complete or interrupted
+    # running, complete, incomplete (every cell done, some lost to a host or link:
+    # --resume measures them again) or interrupted
+    status: str | None = None
     started_at: str | None = None
     ended_at: str | None = None
     resumed_at: str | None = None
@@ -159,6 +161,9 @@ class CellSidecar:
     clients: tuple[Mapping[str, Any], ...] | None = None  # several client hosts
     metrics_errors: tuple[str, ...] = ()
     interrupted: bool = False
+    # Failed because a host or its link was lost (HostError), not because of the server:
+    # not a result, so --resume measures it again (RunStore.is_finished).
+    infrastructure: bool = False
     imported: bool = False
     import_info: Mapping[str, Any] | None = None  # `import` in the file (import-metrics)
     source: Mapping[str, Any] | None = None  # import-logs: the log it came from
@@ -223,6 +228,7 @@ class CellSidecar:
         values["metrics_errors"] = tuple(map(str, values["metrics_errors"] or ()))
         values["clients"] = tuple(values["clients"]) if values["clients"] is not None else None
         values["interrupted"] = values["interrupted"] is True
+        values["infrastructure"] = values["infrastructure"] is True
         values["imported"] = values["imported"] is True
         values["files"] = files
         known = {*_CELL_FIELDS, "import", *_ENVELOPE}
@@ -242,15 +248,15 @@ _CELL_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "client_hosts": LIST, "server_pid": INT, "server_pgid": INT, "preflight": OBJECT,
     "wrk_argv": LIST, "wrk_env": OBJECT, "wrk_exit_code": INT, "wrk_stderr": TEXT,
     "wrk_cpu_pct_mean": NUMBER, "clients": LIST, "metrics_errors": LIST,
-    "interrupted": BOOL, "imported": BOOL, "import_info": OBJECT, "source": OBJECT,
-    "files": OBJECT,
+    "interrupted": BOOL, "infrastructure": BOOL, "imported": BOOL, "import_info": OBJECT,
+    "source": OBJECT, "files": OBJECT,
 }  # fmt: skip
 # Written only when set, as before version 2 (older readers and golden files agree).
 _CELL_OPTIONAL = {
     "backlog", "backlog_requested", "server_stop", "server_escaped", "server_host",
     "client_hosts", "server_pid", "server_pgid", "preflight", "wrk_env", "wrk_stderr",
-    "wrk_cpu_pct_mean", "clients", "metrics_errors", "interrupted", "imported",
-    "import_info", "source",
+    "wrk_cpu_pct_mean", "clients", "metrics_errors", "interrupted", "infrastructure",
+    "imported", "import_info", "source",
 }  # fmt: skip
 
 

@@ -40,6 +40,55 @@ def _stat(values: list[Any], how: Callable[[list[Any]], Any]) -> Any:
     return how(values) if values else None
 
 
+# A stall: the server's CPU near zero while it is otherwise busy serving wrk. "Near zero"
+# is below STALL_CPU_PCT of one CPU and below STALL_SHARE of its busy level (the 90th
+# percentile of its samples, so that a long stall does not hide what busy was): a paused
+# (SIGSTOP) or cut-off server uses none; at 0.25 s per sample one 10 ms clock tick is 4 %.
+# A server whose busy level is below STALL_BUSY_PCT is too idle to tell a gap from its pace.
+STALL_CPU_PCT = 5.0
+STALL_SHARE = 0.1
+STALL_BUSY_PCT = 20.0
+STALL_MIN_SAMPLES = 4
+
+
+def stall(samples: Sequence[Sample]) -> tuple[float | None, float | None]:
+    """(longest stall in s, when it began in s) inside the load, or (None, None) when
+    the samples cannot tell; (0.0, None) when there is none.
+
+    The load is the samples where wrk ran or, when wrk was not on this host (a remote
+    server's sampler runs only while the clients run), all of them; a stall is a run of
+    near-zero CPU between busy samples, so the idle edges before and after never count.
+    Each sample's CPU covers the time since the previous sample, so a stall runs from the
+    sample before its first quiet one to its last quiet one.
+    """
+    seen_wrk = any(s.wrk_running for s in samples)
+    window = [
+        (prev.t_s, s.t_s, s.server_cpu_pct)
+        for prev, s in zip(samples, samples[1:], strict=False)
+        if s.server_cpu_pct is not None and (s.wrk_running or not seen_wrk)
+    ]
+    if len(window) < STALL_MIN_SAMPLES:
+        return None, None
+    cpus = sorted(cpu for _, _, cpu in window)
+    level = cpus[int(0.9 * (len(cpus) - 1))]
+    if level < STALL_BUSY_PCT:
+        return None, None
+    quiet = min(STALL_CPU_PCT, STALL_SHARE * level)
+    busy = [i for i, (_, _, cpu) in enumerate(window) if cpu >= quiet]
+    longest, began = 0.0, None
+    start: int | None = None
+    for i in range(busy[0] + 1, busy[-1] + 1) if busy else ():
+        if window[i][2] < quiet:
+            start = i if start is None else start
+            continue
+        if start is not None:
+            gap = window[i - 1][1] - window[start][0]
+            if gap > longest:
+                longest, began = gap, window[start][0]
+            start = None
+    return round(longest, 2), None if began is None else round(began, 2)
+
+
 def summarize(samples: list[Sample]) -> dict[str, Any]:
     """Per-cell columns for the tidy table; None means "not measured"."""
     cpu = [s.server_cpu_pct for s in samples if s.server_cpu_pct is not None]
@@ -53,6 +102,7 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
     # A process that vanished: a worker died (and maybe was replaced) or the server exited.
     # A tree that only grows (workers spawned on demand) is not a change.
     vanished = any(a - b for a, b in zip(pid_sets, pid_sets[1:], strict=False))
+    stall_s, stall_at_s = stall(samples)
     return {
         "samples_n": len(samples),
         "server_cpu_pct_mean": _stat(cpu, lambda v: round(statistics.fmean(v), 1)),
@@ -65,6 +115,8 @@ def summarize(samples: list[Sample]) -> dict[str, Any]:
         "established_min": _stat(est, min),
         "established_median": _stat(est, statistics.median),
         "server_pids_changed": vanished if any(pid_sets) else None,
+        "stall_s": stall_s,
+        "stall_at_s": stall_at_s,
     }
 
 

@@ -155,14 +155,16 @@ class RunStore:
 
     def is_finished(self, cell: Cell) -> bool:
         """A cell is finished when its sidecar exists (written last, atomically) and does
-        not record an interruption (those are measured again on resume)."""
+        not record an interruption or a lost host or link (`infrastructure`): those are
+        not results, and are measured again on resume."""
         path = self.cell_files(cell)["sidecar"]
         if not path.exists():
             return False
         try:
-            return not read_document(path).get("interrupted", False)
+            doc = read_document(path)
         except ValueError:
             return False
+        return not (doc.get("interrupted") is True or doc.get("infrastructure") is True)
 
     def write_run(self, meta: RunMeta) -> None:
         write_json(self.run_json, meta.to_json())

@@ -25,10 +25,12 @@ SESSION_REPLIES = ("value", "created", "deleted", "not_found", "other")
 
 
 def sidecar_columns(cell: CellSidecar) -> dict[str, Any]:
-    """CPU pinning counts and the preflight verdict, from the cell sidecar."""
+    """CPU pinning counts, the hosts and the preflight verdict, from the cell sidecar."""
     out: dict[str, Any] = {
         "client_cpus_n": len(cell.client_cpus) if cell.client_cpus else None,  # unpinned: null
         "server_cpus_n": len(cell.server_cpus) if cell.server_cpus else None,
+        "infrastructure": cell.infrastructure,
+        **host_columns(cell),
     }
     check = cell.preflight
     if check is None:
@@ -40,6 +42,21 @@ def sidecar_columns(cell: CellSidecar) -> dict[str, Any]:
         preflight_reason="; ".join(check.failed) or check.blocking,
     )
     return out
+
+
+def host_columns(cell: CellSidecar) -> dict[str, Any]:
+    """Where server and wrk ran: SSH destinations from a remote run's sidecar, `local` for
+    a cell the bench measured on one machine, unknown (None) for an imported one."""
+    if cell.server_host is not None or cell.client_hosts:
+        clients = tuple(cell.client_hosts or ())
+        return {
+            "server_host": cell.server_host,
+            "client_hosts": ", ".join(clients) or None,
+            "clients_n": len(clients) or None,
+        }
+    if cell.imported or cell.source is not None:
+        return {"server_host": None, "client_hosts": None, "clients_n": None}
+    return {"server_host": "local", "client_hosts": "local", "clients_n": 1}
 
 
 def samples_columns(doc: dict[str, Any], path: str) -> dict[str, Any]:

@@ -118,5 +118,13 @@ FLAGS: dict[str, FlagInfo] = {
             "than wrk opened (listen backlog full), or many waiting in the accept queue while "
             "few requests were in flight. wrk cannot see a connection that never gets an answer.",
         ),
+        FlagInfo(
+            "stalled",
+            "The server stalled",
+            "For more than a second inside the measurement the server's CPU stayed near zero "
+            "while it was otherwise busy: the server was paused (a stop signal, the machine "
+            "descheduled) or the network between wrk and the server went down. wrk's figures "
+            "then average a busy time with a dead one; measure the cell again.",
+        ),
     )
 }

@@ -40,6 +40,7 @@ QUEUE_SHARE = 0.1  # accept queue holding 10 % of the connections (at least 1)
 # (imported logs): the study's wrk had 1024.
 COMMON_NOFILE = (1024, 4096)
 FD_SLACK = 8  # extra descriptors wrk may hold (scripts, resolver) beyond stdio + epolls
+STALL_S = 1.0  # a quiet stretch longer than this inside the measurement is a stall
 GROUP_KEYS = ["run_id", "server", "app", "workload", "connections"]
 _CRASH = re.compile(r"server exited .*during the measurement")
 
@@ -211,10 +212,18 @@ def imprecise(row: Mapping[str, Any]) -> str | None:
     return None
 
 
+def stalled(row: Mapping[str, Any]) -> str | None:
+    gap, at = _num(row, "stall_s"), _num(row, "stall_at_s")
+    if gap is None or gap <= STALL_S:
+        return None
+    when = f" from {at:.1f} s into the measurement" if at is not None else ""
+    return f"the server's CPU stayed near zero for {gap:.1f} s{when} while it was otherwise busy"
+
+
 # fmt: off
 ROW_FLAGS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {f.__name__: f for f in (
     littles_law, effective_connections, fd_limit, eof_read_errors, timeout_truncated, non_2xx,
-    client_saturated, starved_connections, noise_unknown, imprecise,
+    client_saturated, starved_connections, noise_unknown, imprecise, stalled,
 )}
 # fmt: on
 

@@ -47,10 +47,11 @@ CELL_STATS = [
 SAMPLES = [
     *"samples_n server_cpu_pct_mean server_cpu_pct_max server_rss_mb_max".split(),
     *"wrk_cpu_pct_mean wrk_cpu_pct_max accept_queue_max accept_queue_median".split(),
-    *"established_min established_median server_pids_changed".split(),
+    *"established_min established_median server_pids_changed stall_s stall_at_s".split(),
 ]
 COLUMNS = [
-    *"run_id server app workload connections repeat status reason flags flag_details".split(),
+    *"run_id server app workload connections repeat status reason infrastructure".split(),
+    *"flags flag_details".split(),
     *"tool url figures_from requests duration_s requests_per_sec bytes_read".split(),
     *"transfer_per_sec_bytes latency_min_ms latency_avg_ms latency_stdev_ms".split(),
     *"latency_max_ms latency_within_stdev_pct".split(),
@@ -70,6 +71,7 @@ COLUMNS = [
     *SAMPLES,
     *"profile run_status run_started_at run_ended_at imported python_version".split(),
     *"wrk_version server_version framework_version host cpu_model cores kernel os".split(),
+    *"server_host client_hosts clients_n".split(),
     *"git_commit git_dirty stdout_file lua_json_file has_server_metrics metrics_file".split(),
     "samples_file",
 ]
@@ -77,18 +79,19 @@ _INT = set(
     "connections repeat requests requests_printed errors_connect errors_read errors_write"
     " errors_timeout non_2xx_3xx threads connections_effective nofile_limit wrk_exit_code"
     " server_exit_code cores client_cpus_n server_cpus_n samples_n accept_queue_max"
-    " established_min repeats_ok".split()
+    " established_min repeats_ok clients_n".split()
     + [c for c in SESSION if c != "session_exact"]
 )
 _TEXT = set(
     "run_id server app workload status reason flags flag_details tool url figures_from"
     " started_at ended_at preflight_reason profile run_status run_started_at run_ended_at"
     " python_version wrk_version server_version framework_version host cpu_model kernel os"
-    " git_commit stdout_file lua_json_file metrics_file samples_file".split()
+    " git_commit stdout_file lua_json_file metrics_file samples_file server_host"
+    " client_hosts".split()
 )
 _BOOL = set(
     "git_dirty preflight_ok preflight_ignored server_pids_changed imported has_server_metrics"
-    " session_exact".split()
+    " session_exact infrastructure".split()
 )
 
 

@@ -83,7 +83,8 @@ def cell_stats(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     keys = [*(by or []), *GROUP]
     # Only the columns read below: ok_rows() copies its input, and the table is wide
     # (~140 columns); with every run's page calling this, the copies dominated a build.
-    df = df[[*keys, "repeat", "status", "reason", "requests", *METRICS]]
+    lost_to = ["infrastructure"] if "infrastructure" in df.columns else []
+    df = df[[*keys, "repeat", "status", "reason", "requests", *METRICS, *lost_to]]
     ok = ok_rows(df)
     stats = ok.groupby(keys, sort=True)[METRICS].agg(["mean", "min", "max", "std", "count"])
     stats.columns = pd.Index([f"{col[0]}_{col[1]}" for col in stats.columns])
@@ -108,6 +109,9 @@ def cell_stats(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
         .agg(repeats=("repeat", "count"), ok=("is_ok", "sum"))
     )
     counts["failed"] = counts["repeats"] - counts["ok"]
+    # Failed because a host or link was lost: the infrastructure's failure, not a result.
+    lost = df["infrastructure"].fillna(False).astype(bool) if lost_to else df["status"].isna()
+    counts["lost"] = lost.groupby([df[k] for k in GROUP], sort=True).sum()
     failed = df[df["status"] != "ok"]
     reasons = failed.groupby(keys, sort=True)["reason"].agg(
         lambda s: "; ".join(sorted({str(r) for r in s if isinstance(r, str) and r}))
@@ -204,8 +208,9 @@ def error_rates(df: pd.DataFrame, stats: pd.DataFrame | None = None) -> pd.DataF
 def warnings(stats: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell, reason to distrust it): columns GROUP + kind + detail.
 
-    Kinds: failed, no_responses, errors. Noisy repeats, Little's law and the other
-    validity checks are the table's flags (harness/tables/flags.py), shown as badges.
+    Kinds: failed, lost (to the infrastructure: a host or link), no_responses, errors.
+    Noisy repeats, Little's law and the other validity checks are the table's flags
+    (harness/tables/flags.py), shown as badges.
     """
     rows: list[dict[str, object]] = []
 
@@ -213,8 +218,16 @@ def warnings(stats: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:
         rows.append({**{k: row[k] for k in GROUP}, "kind": kind, "detail": detail})
 
     for _, row in stats.iterrows():
-        if row["failed"] > 0:
-            add(row, "failed", f"{row['failed']} of {row['repeats']} repeats failed")
+        lost = int(row.get("lost", 0) or 0)
+        if row["failed"] > lost:
+            add(row, "failed", f"{row['failed'] - lost} of {row['repeats']} repeats failed")
+        if lost:
+            add(
+                row,
+                "lost",
+                f"{lost} of {row['repeats']} repeats lost to a host or link (not the server's "
+                "failure, not a result: the same command or --resume measures them again)",
+            )
         if row["no_response"] > 0:
             add(row, "no_responses", f"{row['no_response']} of {row['ok']} repeats got no response")
     for _, row in errors.iterrows():

@@ -4,8 +4,11 @@ Run as `python -m harness.bench.remote.agent <command> …` from the copy of the
 host (standard library only, so a client's plain python3 runs it). It talks JSON lines
 on stdout and listens on stdin. For `serve` and `run` it starts one process in its own
 session (harness.bench.runner: process group, PR_SET_PDEATHSIG, CPUs, open-files limit) and is
-its watchdog: when stdin closes — the SSH session ended, the controller died — it kills
-the whole group before exiting. Commands:
+its watchdog: when stdin closes — the SSH session ended, the controller died — or when
+the controller has said nothing (not even its `ping`) for `--silence-limit` seconds — the
+link went silent — it kills the whole group before exiting. Meanwhile it says
+`{"event": "alive"}` every `--heartbeat` seconds, so the controller can tell a silent
+link from a long wait (harness/bench/remote/limits.py). Commands:
 
     facts [--servers a,b] [--apps x,y]   host facts, versions, what cannot run here
     port HOST                            a free TCP port on HOST's address
@@ -21,7 +24,6 @@ import argparse
 import base64
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -30,30 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench import hostinfo, runner
-
-
-def emit(**event: Any) -> None:
-    try:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
-    except (BrokenPipeError, OSError):
-        pass  # the controller is gone; the caller's cleanup still runs
-
-
-def wait_line(timeout_s: float | None = None) -> str | None:
-    """The next line on stdin, "" on EOF, None when `timeout_s` passed first."""
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    data = b""
-    while not data.endswith(b"\n"):
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ready, _, _ = select.select([0], [], [], left)
-        if not ready:
-            return None
-        chunk = os.read(0, 1)  # one byte at a time: never swallow the next command
-        if not chunk:
-            return ""
-        data += chunk
-    return data.decode().strip()
+from harness.bench.remote.agentlink import Controller, emit
 
 
 def _env(pairs: list[str]) -> dict[str, str]:
@@ -101,6 +80,7 @@ def facts(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
+    controller = Controller(args.heartbeat, args.silence_limit)
     if args.metrics_dir:
         from harness.serving.metrics import multiproc_env
 
@@ -122,7 +102,9 @@ def serve(args: argparse.Namespace) -> int:
             emit(event="failed", reason=str(e), code=runner.stop_server(server))
             return 1
         emit(event="ready", seconds=seconds)
-        line = _serve_commands(server, args.port, args.ready_url)
+        line = _serve_commands(controller, server, args.port, args.ready_url)
+        if controller.gone and line == "":
+            _note(Path(args.log), f"{controller.gone}: the agent stops the server")
         crashed = server.proc.poll()
         if line == "stop" and crashed is None:
             # The measurement is over: no graceful stop, as on one host (bench._measure).
@@ -136,13 +118,24 @@ def serve(args: argparse.Namespace) -> int:
         runner.kill_group(server.pgid, server.proc)
 
 
-def _serve_commands(server: runner.ServerProcess, port: int, origin: str) -> str | None:
-    """Obey `sample PATH` / `unsample` / `scrape PATH` until `stop` or EOF; return that
-    last line. `scrape` fetches the server's /metrics here, beside the server."""
+def _note(log: Path, text: str) -> None:
+    """A line of the agent's own in the server's log, which comes home with the cell."""
+    try:
+        with log.open("a") as f:
+            f.write(f"[wsgi-baseline agent] {text}\n")
+    except OSError:
+        pass
+
+
+def _serve_commands(
+    controller: Controller, server: runner.ServerProcess, port: int, origin: str
+) -> str | None:
+    """Obey `sample PATH` / `unsample` / `scrape PATH` until `stop` or the controller is
+    gone; return that last line. `scrape` fetches the server's /metrics here."""
     sampler: Any = None
     path = ""
     while True:
-        line = wait_line()
+        line = controller.next()
         if line and line.startswith("scrape "):
             emit(event="scraped", error=_scrape(origin.rstrip("/") + "/metrics", line[7:]))
         elif line and line.startswith("sample "):
@@ -199,9 +192,10 @@ def preflight(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    controller = Controller(args.heartbeat, args.silence_limit)
     if args.wait_go:
         emit(event="waiting")
-        if wait_line() != "go":
+        if controller.next() != "go":
             return 2
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     err_path = Path(args.out + ".stderr")
@@ -225,8 +219,8 @@ def run(args: argparse.Namespace) -> int:
             if time.monotonic() > deadline:
                 timed_out = True
                 break
-            if wait_line(0.1) == "":
-                return 3  # stdin closed: the controller is gone, so is the measurement
+            if controller.next(0.1) == "":
+                return 3  # the controller is gone (closed or silent), so is the measurement
         wall = time.monotonic() - started
         runner.kill_group(proc.pid, proc)
         proc.wait()
@@ -271,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--nofile", type=int, required=True)
         s.add_argument("--cpus", default="")
         s.add_argument("--env", action="append", default=[])
+        # The watchdog's bounds (harness/bench/remote/limits.py); 0: no silence limit.
+        s.add_argument("--heartbeat", type=float, default=2.0)
+        s.add_argument("--silence-limit", type=float, default=0.0)
         s.add_argument("argv", nargs="+")
     serve_p, run_p = sub.choices["serve"], sub.choices["run"]
     serve_p.add_argument("--log", required=True)

@@ -98,6 +98,7 @@ class RemoteCellHost:
                 "--stop-signal", str(int(spec.stop_signal)), "--nofile", str(cell.nofile_limit),
                 "--cpus", cpu_arg(m.server_cpus), "--ready-url", origin + "/",
                 "--ready-timeout", str(READY_TIMEOUT_S), "--metrics-dir", metrics_dir,
+                *srv.host.limits.agent_args(),
                 *[f"--env={k}={v}" for k, v in env.items()], "--", *argv,
             ]  # fmt: skip
             label = f"server on {self.session.plan.server}"
@@ -199,7 +200,8 @@ class RemoteCellHost:
             if self.pgid:
                 try:
                     kill = f"kill -KILL -- -{int(self.pgid)} 2>/dev/null; true"
-                    self.session.server.host.run(kill, 30)
+                    host = self.session.server.host
+                    host.run(kill, host.limits.cleanup_s)
                 except HostError:
                     pass  # connection gone: the watchdog saw its stdin close and did it
         if self.local_log is not None and not self.log_fetched:

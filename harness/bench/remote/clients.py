@@ -78,6 +78,7 @@ def _start(p: Prepared, i: int, n: int, load: Load, measured: bool) -> tuple[Age
     limit = m.wrk_limit_s(seconds)
     args = ["run", "--out", out, "--nofile", str(load.nofile), "--limit", str(limit)]
     args += ["--cpus", ",".join(map(str, m.client_cpus or ())), "--wait-go"]
+    args += p.host.limits.agent_args()
     args += [f"--env={k}={v}" for k, v in load.env.items()]
     if measured:
         args.append(f"--env=WSGI_BASELINE_REPORT={out}.lua.json")

@@ -3,10 +3,12 @@
 `prepare(host, role, …) -> Prepared`. Every non-local host gets a copy of `apps/`,
 `harness/` and `pyproject.toml` in its remote directory (uploaded as one tarball over
 SFTP). A server host also gets a virtualenv made with its own `python3` and the pinned
-server and framework packages (`pip install`), unless `--remote-venv` names an existing
-one, which is then used as it is. A client host needs wrk (installed with apt-get when
-we are root or have passwordless sudo, else a clear error). Then the agent's `facts`
-command reports the host's facts, versions and what cannot run there.
+server and framework packages (`pip install`, one server or app at a time: a package
+that cannot be installed fails only its own cells, with pip's reason), unless
+`--remote-venv` names an existing one, which is then used as it is. A client host needs
+wrk (installed with apt-get when we are root or have passwordless sudo, else a clear
+error). Then the agent's `facts` command reports the host's facts, versions and what
+cannot run there.
 """
 
 from __future__ import annotations
@@ -145,6 +147,30 @@ def pip_install(host: Host, python: str, dists: list[str], pip_env: str = "") ->
             check(host, f"{pip} --no-deps {q(NO_DEPS[d])}", f"pip install {NO_DEPS[d]}")
 
 
+def install_each(
+    host: Host, python: str, info: dict[str, Any], needs: dict[str, list[str]], pip_env: str
+) -> dict[str, str]:
+    """Install what each unavailable server or app needs, one at a time, as a local run
+    treats them: a package that cannot be installed makes only its own server's (or
+    app's) cells fail; {id: why}. The sampler's psutil is the run's, tried first (if it
+    fails, `prepare` stops the run: no cell could be sampled)."""
+    if info["psutil"] is None:
+        try:
+            pip_install(host, python, [SAMPLER_NEEDS], pip_env)
+        except HostError:
+            pass  # prepare() says what is missing and how to install it
+    failed: dict[str, str] = {}
+    for what in sorted(info["unavailable"]):
+        dists = needs.get(what, [])
+        if not dists:
+            continue
+        try:
+            pip_install(host, python, dists, pip_env)
+        except HostError as e:
+            failed[what] = f"could not be installed on the server host: {e}"
+    return failed
+
+
 def agent_shell(root: str, python: str, args: list[str]) -> str:
     """The shell command running one short-lived agent command on a host."""
     argv = " ".join(q(a) for a in [python, "-m", "harness.bench.remote.agent", *args])
@@ -209,12 +235,10 @@ def prepare(
         return Prepared(host, root, "python3", ensure_wrk(host, root, "python3"), scratch)
     python, ours = ensure_venv(host, root, remote_venv, pip_env)
     info = facts(host, root, python, servers, apps)
-    missing = sorted({d for what in info["unavailable"] for d in needs.get(what, [])})
-    if info["psutil"] is None:
-        missing.append(SAMPLER_NEEDS)
-    if missing and ours:
-        pip_install(host, python, missing, pip_env)
+    if ours and (info["psutil"] is None or info["unavailable"]):
+        failed = install_each(host, python, info, needs, pip_env)
         info = facts(host, root, python, servers, apps)
+        info["unavailable"].update(failed)
     if info["psutil"] is None:
         raise HostError(
             f"{host.spec}: {python} has no psutil, which the per-cell sampling of the server "

@@ -11,6 +11,7 @@ run.json needs (`hosts`, and the server's `host` and `versions`), and reconnects
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Self
 
 from harness.bench.host import HostError
 from harness.bench.remote.hosts import Host, LocalHost, SshHost, local_address_towards, open_host
+from harness.bench.remote.limits import LIMITS, Limits, say_stderr
 from harness.bench.remote.prepare import Prepared, check_host, prepare, q
 from harness.bench.runsetup import BenchError, check_writable
 from harness.matrix import workloads
@@ -44,17 +46,28 @@ class RemoteSession:
             clients,
             bind,
         )
+        self.limits: Limits = LIMITS
+        self.say: Callable[[str], None] = say_stderr
+        self.sleep: Callable[[float], None] = time.sleep  # the backoff; tests shorten it
 
     @classmethod
-    def open(cls, plan: HostPlan, matrix: Matrix, say: Callable[[str], None] = print) -> Self:
+    def open(
+        cls,
+        plan: HostPlan,
+        matrix: Matrix,
+        say: Callable[[str], None] = say_stderr,
+        limits: Limits = LIMITS,
+    ) -> Self:
         """Connect to and prepare every host; HostError says which one and why."""
         hosts: dict[HostSpec, Host] = {}
         try:
             for spec in (plan.server, *plan.clients):
                 if spec not in hosts:
                     say(f"connecting to {spec}")
-                    hosts[spec] = open_host(spec, plan.ssh)
-            return cls(plan, hosts, *_prepare(plan, matrix, hosts, say))
+                    hosts[spec] = open_host(spec, plan.ssh, limits, say)
+            session = cls(plan, hosts, *_prepare(plan, matrix, hosts, say))
+            session.limits, session.say = limits, say
+            return session
         except BaseException:
             for host in hosts.values():
                 host.close()
@@ -95,15 +108,35 @@ class RemoteSession:
             ],
             "ssh": self.plan.ssh.record(),
             "plan": self.plan.record(),
+            "limits": self.limits.record(),
         }
         return {"host": self.server.info["facts"], "versions": versions, "hosts": hosts}
 
     def reconnect(self) -> None:
-        for host in self.hosts.values():
-            try:
-                host.ensure()
-            except HostError as e:
-                raise BenchError(f"{e}; run the same command again to resume") from None
+        """Every host connected, reconnecting a lost one up to `limits.reconnect_attempts`
+        times with growing pauses, each attempt printed; BenchError (the run stops, to
+        be resumed) when a host stays unreachable."""
+        for spec, host in self.hosts.items():
+            if host.connected():
+                continue
+            attempts = self.limits.reconnect_attempts
+            began = time.monotonic()
+            for attempt in range(1, attempts + 1):
+                self.say(f"reconnecting to {spec} (attempt {attempt} of {attempts})")
+                try:
+                    host.ensure()
+                    self.say(f"reconnected to {spec}")
+                    break
+                except HostError as e:
+                    if attempt == attempts:
+                        spent = time.monotonic() - began
+                        raise BenchError(
+                            f"{e}; still unreachable after {attempts} attempts in {spent:.0f} s;"
+                            " run the same command again to resume"
+                        ) from None
+                    pause = self.limits.pause(attempt)
+                    self.say(f"  {e}; next attempt in {pause:g} s")
+                    self.sleep(pause)
 
     def close(self) -> None:
         for p in (self.server, *self.clients):

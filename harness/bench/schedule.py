@@ -100,7 +100,7 @@ def parse_key(key: str) -> Cell | None:
 # Seconds a cell takes beyond its configured warm-up and measurement: the server's start
 # (0.05-0.3 s), wrk's own stop timer for each of its two runs (0.1 s each), the preflight,
 # the files; measured on the quick profile (harness/perf/ reports it per cell).
-CELL_SPARE_S = 0.6
+CELL_SPARE_S = 0.35
 CALIBRATION_SPARE_S = 0.5  # nginx's start and stop
 
 

@@ -68,7 +68,9 @@ def load_templates(
 ) -> list[Template]:
     """Every ok cell of the example run(s), then the fixture captures (with a borrowed sidecar)."""
     out: list[Template] = []
-    for sidecar_path in sorted(example_raw.glob("*/*/*/*/c*-r*.json")):
+    # The oldest example run only: the synthetic tree stays the same when runs are added.
+    first = min(p.parent for p in example_raw.glob("*/run.json"))
+    for sidecar_path in sorted(first.glob("*/*/*/c*-r*.json")):
         if sidecar_path.name.count(".") != 1:
             continue
         sidecar = read_cell(sidecar_path)
@@ -199,7 +201,7 @@ def _write_run(
 def _write_run_json(
     run_dir: Path, run_id: str, began: datetime, planned: list[str], complete: bool, tpl: Template
 ) -> None:
-    example = read_run(next(EXAMPLE_RAW.glob("*/run.json")))
+    example = read_run(min(EXAMPLE_RAW.glob("*/run.json")))
     settings = {
         **example.settings,
         **{"servers": list(SERVERS), "apps": list(APPS), "workloads": ["plaintext"]},

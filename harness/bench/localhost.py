@@ -133,7 +133,8 @@ class LocalCellHost:
         report.unlink(missing_ok=True)
         env = {**env, "WSGI_BASELINE_REPORT": str(report)}
         assert self.server is not None
-        with Sampler(self.server.pgid, child_named(Path(self.wrk).name), self.port) as sampler:
+        wrk = child_named(Path(self.wrk).name)
+        with Sampler(self.server.pgid, wrk, self.port, cpus=m.client_cpus) as sampler:
             run = runner.run_wrk(argv, env, m.client_cpus, cell.nofile_limit, limit)
         data = report.read_bytes() if report.is_file() else None
         return Measurement((self._output(cell, run, data),), encode_samples(sampler))

@@ -169,14 +169,23 @@ def _scrape(url: str, path: str) -> str | None:
 
 def _wrk_towards(port: int) -> Any:
     """A getter for a wrk on this host loading our port: found when the client is this
-    machine too; on a separate client host there is none and wrk's columns stay None."""
+    machine too; on a separate client host there is none and wrk's columns stay None.
+    Looked for at most once a second: listing every process costs milliseconds."""
     import psutil
 
+    looked_at: list[float] = [-1.0]  # when it last looked
+    found: list[int | None] = [None]  # and what it found
+
     def get() -> int | None:
-        for p in psutil.process_iter(["name", "cmdline"]):
-            if p.info["name"] == "wrk" and any(f":{port}/" in a for a in p.info["cmdline"] or []):
-                return int(p.pid)
-        return None
+        now = time.monotonic()
+        if now - looked_at[0] >= 1.0:
+            looked_at[0], found[0] = now, None
+            for p in psutil.process_iter(["name", "cmdline"]):
+                cmdline = p.info["cmdline"] or []
+                if p.info["name"] == "wrk" and any(f":{port}/" in a for a in cmdline):
+                    found[0] = int(p.pid)
+                    break
+        return found[0]
 
     return get
 

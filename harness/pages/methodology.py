@@ -196,6 +196,25 @@ def ceiling_context(found: Mapping[str, Any], run: Run) -> dict[str, Any]:
             same_pinning=bool(found.get("same_pinning")),
             wrk_cpu=cal.get("wrk_cpu_pct_mean"),
             path=cal.get("path"),
+            measurements=[
+                {
+                    "when": {
+                        "start": "at the start",
+                        "end": "at the end",
+                        "resume": "when resumed",
+                    }.get(str(m.get("when")), "on request"),
+                    "rps_text": f"{m['requests_per_sec']:,.0f} req/s"
+                    if m.get("status") == "ok" and m.get("requests_per_sec")
+                    else f"failed: {m.get('reason')}",
+                }
+                for m in cal.get("measurements") or []
+            ],
+            drift=cal.get("drift"),
+        )
+    else:
+        # Why a run has none, as its run.json recorded it (--no-calibrate, no nginx, …).
+        out["why_not"] = "; ".join(
+            sorted({str(c.get("reason")) for c in run.get("calibrations") or [] if c.get("reason")})
         )
     return out
 

@@ -255,7 +255,7 @@ def calibrate(
         raise _fail(
             f"--run: {run_id} was measured on other hosts (server {where});"
             " calibrate runs wrk and nginx on this machine, which would not be that run's "
-            "ceiling (calibration from the client hosts is not supported yet)"
+            "ceiling (a run on other hosts measures it on them at its start and end)"
         )
     settings = meta.settings
     server_cpus, client_cpus = default_pinning()

@@ -1,81 +1,144 @@
-"""Bench side: what can wrk drive on this host? (`invoke calibrate`)
+"""Bench stage: what can wrk drive here at all? The client ceiling, measured as a cell.
 
-`calibrate(out_path, connections, duration_s, threads, client_cpus, server_cpus)` starts
-Debian's nginx with a generated config in a temporary directory (127.0.0.1, a free port,
-the benchmark body `Hello, World!` as text/plain with Content-Length, keep-alive, no
-access log, one process: `daemon off; master_process off`), pinned like a server under
-test, checks it with harness.bench.preflight, runs wrk against it pinned like a cell, samples
-both CPUs, and writes `out_path` (e.g. raw/<run-id>/calibration.json) with wrk's stdout
-beside it byte for byte. nginx answers far faster than any WSGI server, so the req/s
-here is the client's ceiling: a cell near it measured wrk, not the server.
+nginx answers the apps' plaintext body far faster than any WSGI server, so wrk's req/s
+against it — loaded and pinned like the run's cells — is the client's ceiling: a cell
+near it measured wrk, not the server. The ceiling is measured by the same cell sequence
+as every server (harness/bench/cell.py), with nginx as the server
+(harness/serving/launchers/nginx_serve.py), on whatever hosts the run uses: this
+machine, or the server host and client hosts of a run over SSH.
+
+`measure_ceiling(run_root, matrix, when, host_for)` runs that cell into
+`<run>/calibration/<when>/` and writes its summary, `calibration.<when>.json`, the
+record the table and pages read (docs/raw-format.md, "Calibration"); `calibrate(...)`
+is the same for `invoke calibrate` on this machine.
 """
 
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.bench import hostinfo, runner
-from harness.bench.preflight import preflight
-from harness.bench.sampler import Sampler, child_named
+from harness.bench.cell import measure_cell
+from harness.bench.host import CellHost
 from harness.errors import UserError
-from harness.matrix.model import listen_backlog, nofile_needed, wrk_limit_s
-from harness.parse.wrk import RawFormatError, parse_wrk
-from harness.paths import LUA_DIR
-from harness.raw.documents import CALIBRATION_FORMAT_VERSION
-from harness.raw.samples import summarize
-from harness.raw.store import utc_now, write_atomic, write_json
+from harness.matrix.customservers import AnyServer
+from harness.matrix.launched import NGINX_REFERENCE
+from harness.matrix.model import Cell, Matrix
+from harness.parse.wrk import parse_wrk_file
+from harness.raw.documents import CALIBRATION_FORMAT_VERSION, read_document
+from harness.raw.samples import read_samples, summarize
+from harness.raw.store import RunStore, write_json
 
 NGINX = "/usr/sbin/nginx"
-BODY = b"Hello, World!"
-LUA_REPORT = LUA_DIR / "report.lua"
-WRK_TIMEOUT_S = 2.0  # wrk's default --timeout, which the calibration keeps
-# Format history: 1 — first version.
-
-CONF = """\
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile {nofile};
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections {worker_connections}; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    keepalive_timeout 75s;
-    keepalive_requests 100000000;
-    server {{
-        listen 127.0.0.1:{port} backlog={backlog};
-        location / {{
-            default_type text/plain;
-            return 200 "Hello, World!";
-        }}
-    }}
-}}
-"""
+# What builds the host a calibration cell runs on (the run's own kind of host).
+HostFor = Callable[[RunStore, Matrix, dict[str, AnyServer]], CellHost]
 
 
 class CalibrationError(UserError):
-    """nginx is missing, does not start or fails its preflight; the message says which."""
+    """nginx is missing where it must run; the message says how to install it."""
 
 
 def nginx_version(nginx: str = NGINX) -> str | None:
-    """`nginx version: nginx/1.22.1` -> `nginx/1.22.1` (nginx prints it on stderr)."""
     try:
         out = subprocess.run([nginx, "-v"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return (out.stderr or out.stdout).strip().rpartition(": ")[2] or None
+
+
+def ceiling_matrix(matrix: Matrix, duration_s: float) -> Matrix:
+    """The run's load (its highest connection count, threads, timeout, CPUs) on nginx."""
+    cell = Cell(NGINX_REFERENCE.id, "raw", "plaintext", max(matrix.connections), 1)
+    return replace(
+        matrix, profile="calibration", servers=(cell.server,), apps=("raw",),
+        workloads=("plaintext",), connections=(cell.connections,), repeats=1,
+        duration_s=float(duration_s), warmup_s=0.0, server_metrics=False,
+        ignore_preflight=False, precision=None, max_repeats=None, max_time_s=None,
+        calibrate=False, shuffle=False, cells=(cell,),
+    )  # fmt: skip
+
+
+def summary_name(when: str) -> str:
+    return "calibration.json" if when == "on request" else f"calibration.{when}.json"
+
+
+def measure_ceiling(
+    run_root: Path, matrix: Matrix, when: str, host_for: HostFor, nginx: str | None = None
+) -> dict[str, Any]:
+    """Measure the client ceiling of the run at `run_root` as one cell; write and return
+    its record (`calibration.<when>.json`)."""
+    folder = "request" if when == "on request" else when
+    store = RunStore(run_root / "calibration", folder)
+    cm = ceiling_matrix(matrix, matrix.duration_s)
+    cell = cm.cells[0]
+    host = host_for(store, cm, {cell.server: NGINX_REFERENCE})
+    outcome = measure_cell(host, store, cm, cell)
+    rec = store.read_cell(cell)
+    files = store.cell_files(cell)
+    rel = {k: p.relative_to(run_root).as_posix() for k, p in files.items() if p.is_file()}
+    record: dict[str, Any] = {
+        "format_version": CALIBRATION_FORMAT_VERSION,
+        "kind": "calibration",
+        "when": when,  # start, end or resume of a run, or `invoke calibrate` (on request)
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "started_at": rec.started_at,
+        "ended_at": rec.ended_at,
+        "nginx_version": nginx,
+        "connections": cell.connections,
+        "threads": cm.threads,
+        "duration_s": cm.duration_s,
+        "client_cpus": list(cm.client_cpus) if cm.client_cpus else None,
+        "server_cpus": list(cm.server_cpus) if cm.server_cpus else None,
+        "nofile_limit": cell.nofile_limit,
+        "server_host": rec.server_host,
+        "client_hosts": list(rec.client_hosts) if rec.client_hosts else None,
+        "preflight": {
+            "ok": rec.preflight.ok if rec.preflight else None,
+            "reason": rec.preflight.blocking if rec.preflight else None,
+        },
+        "wrk_argv": list(rec.wrk_argv) if rec.wrk_argv else None,
+        "wrk_exit_code": rec.wrk_exit_code,
+        "wrk_cpu_pct_mean": rec.wrk_cpu_pct_mean,
+        "files": rel,
+    }
+    if outcome.status == "ok":
+        record.update(_figures(files))
+    write_json(run_root / summary_name(when), record)
+    return record
+
+
+def _figures(files: dict[str, Path]) -> dict[str, Any]:
+    """The ceiling's figures: exact from the Lua report, CPU from the samples."""
+    out: dict[str, Any] = {}
+    if files["samples"].is_file():
+        s = summarize(read_samples(files["samples"]))
+        out.update(
+            wrk_cpu_pct_mean=s["wrk_cpu_pct_mean"], wrk_cpu_pct_max=s["wrk_cpu_pct_max"],
+            nginx_cpu_pct_mean=s["server_cpu_pct_mean"],
+        )  # fmt: skip
+    if files["lua_json"].is_file():
+        doc = read_document(files["lua_json"])
+        lat = doc.get("latency_us") or {}
+        errors = doc.get("errors") or {}
+        seconds = (doc.get("duration_us") or 0) / 1e6
+        out.update(
+            requests=doc.get("requests"),
+            requests_per_sec=doc["requests"] / seconds if seconds else None,
+            latency_avg_ms=(lat.get("mean") or 0) / 1000,
+            latency_max_ms=(lat.get("max") or 0) / 1000,
+            latency_p99_ms=((lat.get("percentiles") or {}).get("99") or 0) / 1000,
+            errors={k: errors.get(k, 0) for k in ("connect", "read", "write", "timeout")}
+            | {"non_2xx_3xx": errors.get("status", 0)},
+        )  # fmt: skip
+    elif files["stdout"].is_file():
+        r = parse_wrk_file(files["stdout"])
+        out.update(requests=r.requests, requests_per_sec=r.requests_per_sec)
+    return out
 
 
 def calibrate(
@@ -89,94 +152,26 @@ def calibrate(
     wrk: str = "wrk",
     when: str = "on request",
 ) -> dict[str, Any]:
-    """Measure wrk against nginx; write and return the calibration record."""
+    """`invoke calibrate`: the ceiling on this machine, attached to the run of `out_path`
+    (its folder): wrk with these settings against nginx, pinned as given."""
+    from harness.bench.localhost import LocalCellHost  # the local host: processes here
+
     if shutil.which(nginx) is None:
         raise CalibrationError(
             f"nginx: {nginx} not found (install it: apt-get install nginx-light)"
         )
-    nofile = nofile_needed(connections)
-    runner.check_nofile(nofile)
-    record: dict[str, Any] = {
-        "format_version": CALIBRATION_FORMAT_VERSION,
-        "kind": "calibration",
-        "when": when,  # start or end of a run, or `invoke calibrate` (on request)
-        "started_at": utc_now(),
-        "nginx_version": nginx_version(nginx),
-        "connections": connections,
-        "threads": threads,
-        "duration_s": duration_s,
-        "client_cpus": list(client_cpus) if client_cpus else None,
-        "server_cpus": list(server_cpus) if server_cpus else None,
-        "nofile_limit": nofile,
-    }
-    stdout_path, lua_path = out_path.with_suffix(".txt"), out_path.with_suffix(".lua.json")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="wsgi-baseline-nginx-") as tmp:
-        port = runner.free_port()
-        conf = CONF.format(
-            tmp=tmp, port=port, nofile=nofile,
-            backlog=listen_backlog(connections, hostinfo.somaxconn()),
-            worker_connections=connections + 64,
-        )  # fmt: skip
-        (Path(tmp) / "nginx.conf").write_text(conf)
-        argv = [nginx, "-p", tmp, "-c", f"{tmp}/nginx.conf", "-e", f"{tmp}/error.log"]
-        record.update(nginx_argv=argv, nginx_conf=conf)
-        server = runner.start_server(
-            argv, {}, Path(tmp), Path(tmp) / "stderr.log", signal.SIGTERM, server_cpus, nofile
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/"
-            try:
-                runner.wait_ready(server, url, timeout_s=10)
-            except runner.LaunchError as e:
-                raise CalibrationError(
-                    f"nginx did not start: {e}: {server.stderr_tail(5)}"
-                ) from None
-            check = preflight("127.0.0.1", port, "/", BODY, "text/plain")
-            record["preflight"] = {"ok": check.ok, "reason": check.reason}
-            if not check.ok:
-                raise CalibrationError(f"nginx failed its preflight: {check.reason}")
-            wrk_argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
-            wrk_argv += ["-s", str(LUA_REPORT), url]
-            lua_path.unlink(missing_ok=True)
-            with Sampler(server.pgid, child_named(Path(wrk).name), port) as sampler:
-                run = runner.run_wrk(
-                    wrk_argv, {"WSGI_BASELINE_REPORT": str(lua_path)}, client_cpus, nofile,
-                    limit_s=wrk_limit_s(duration_s, WRK_TIMEOUT_S),
-                )  # fmt: skip
-        finally:
-            runner.stop_server(server)
-    write_atomic(stdout_path, run.stdout)
-    samples = summarize(sampler.samples)
-    files = {"stdout": stdout_path.name}
-    if lua_path.exists():
-        files["lua_json"] = lua_path.name
-    record.update(
-        wrk_argv=wrk_argv, wrk_exit_code=run.exit_code, wrk_stderr=run.stderr[-2000:],
-        wrk_cpu_pct_mean=samples["wrk_cpu_pct_mean"], wrk_cpu_pct_max=samples["wrk_cpu_pct_max"],
-        nginx_cpu_pct_mean=samples["server_cpu_pct_mean"], ended_at=utc_now(),
-        files=files,
+    matrix = Matrix(
+        profile="calibration", servers=("nginx",), apps=("raw",), workloads=("plaintext",),
+        connections=(connections,), repeats=1, duration_s=float(duration_s), warmup_s=0.0,
+        threads=threads, timeout_s=2.0, workers=1, server_threads=1,
+        server_cpus=tuple(server_cpus) if server_cpus else None,
+        client_cpus=tuple(client_cpus) if client_cpus else None,
     )  # fmt: skip
-    record.update(_figures(run))
-    write_json(out_path, record)
+
+    def local(store: RunStore, m: Matrix, servers: dict[str, AnyServer]) -> CellHost:
+        return LocalCellHost(store, m, servers, wrk)
+
+    record = measure_ceiling(out_path.parent, matrix, when, local, nginx_version(nginx))
+    if out_path.name != summary_name(when):
+        write_json(out_path, record)
     return record
-
-
-def _figures(run: runner.WrkRun) -> dict[str, Any]:
-    try:
-        r = parse_wrk(run.stdout.decode("utf-8", "replace"))
-    except RawFormatError as e:
-        return {"status": "failed", "reason": f"wrk output not readable: {e}"}
-    return {
-        "status": "ok" if run.exit_code == 0 else "failed",
-        "reason": None if run.exit_code == 0 else f"wrk exited with code {run.exit_code}",
-        "requests": r.requests,
-        "requests_per_sec": r.requests_per_sec,
-        "latency_avg_ms": r.latency_avg_ms,
-        "latency_max_ms": r.latency_max_ms,
-        "latency_p99_ms": r.latency_percentiles_ms.get(99.0),
-        "errors": {
-            "connect": r.errors_connect, "read": r.errors_read, "write": r.errors_write,
-            "timeout": r.errors_timeout, "non_2xx_3xx": r.non_2xx_3xx,
-        },
-    }  # fmt: skip

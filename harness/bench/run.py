@@ -28,8 +28,8 @@ from rich.progress import (
 from rich.text import Text
 
 from harness.bench import calibrations, runsetup
+from harness.bench.calibrate import HostFor
 from harness.bench.cell import CellOutcome, measure_cell
-from harness.bench.host import CellHost
 from harness.bench.localhost import LocalCellHost
 from harness.bench.schedule import (
     CELL_SPARE_S,
@@ -101,12 +101,8 @@ def run_bench(
             meta = replace(meta, **remote.run_metadata(matrix))
         store.write_run(meta)
         console.print(f"new run [bold]{store.run_id}[/] in {out}")
-    if remote is None:
-        host: CellHost = LocalCellHost(store, matrix, servers, wrk)
-    else:
-        from harness.bench.remote.cell import RemoteCellHost  # paramiko: remote runs only
-
-        host = RemoteCellHost(remote, store, matrix, servers)
+    host_for = _host_factory(remote, wrk)
+    host = host_for(store, matrix, servers)
     for what, why in unavailable.items():
         console.print(f"[red]unavailable:[/] {what}: {why} (its cells are recorded as failed)")
 
@@ -118,7 +114,7 @@ def run_bench(
     start = time.monotonic()
     try:
         with sigterm_as_interrupt(), progress_display(console, matrix) as progress:
-            calibrations.measure(store, matrix, "start", remote is not None, console)
+            calibrations.measure(store, matrix, "start", host_for, console, remote is not None)
             task = progress.add_task(
                 "cells", total=len(planned), completed=len(planned) - len(todo)
             )
@@ -143,13 +139,23 @@ def run_bench(
                     f"round {round_no + 1}: {len(todo)} cell(s) not yet within "
                     f"±{matrix.precision:.1%}: one more repeat each"
                 )
-            calibrations.measure(store, matrix, "end", remote is not None, console)
+            calibrations.measure(store, matrix, "end", host_for, console, remote is not None)
         status = end_status(store, planned)
     finally:
         store.write_run(replace(store.read_run(), status=status, ended_at=utc_now()))
         store.unlock()
         console.print(end_line(store, status, measured, failed, lost, runsetup.elapsed(start)))
     return store.run_id
+
+
+def _host_factory(remote: RemoteSession | None, wrk: str) -> HostFor:
+    """What builds a cell's host for a store and matrix: this machine's, or the remote
+    session's (the run's cells, and its client-ceiling cells, run on the same hosts)."""
+    if remote is None:
+        return lambda store, matrix, servers: LocalCellHost(store, matrix, servers, wrk)
+    from harness.bench.remote.cell import RemoteCellHost  # paramiko: remote runs only
+
+    return lambda store, matrix, servers: RemoteCellHost(remote, store, matrix, servers)
 
 
 # A bound on adaptive rounds besides --max-repeats: the loop always ends.

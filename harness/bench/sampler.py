@@ -173,12 +173,13 @@ def _alive(p: psutil.Process) -> bool:
 
 
 def _stand_aside(cpus: Sequence[int] | None) -> None:
-    """Make the calling (sampling) thread as light a neighbour as it can be: the lowest
-    CPU priority, and on the client's CPUs (wrk's) rather than the server's. What it
-    costs is recorded anyway (`sampler_cpu_s`)."""
+    """Make the calling (sampling) thread a light neighbour: a low CPU priority (nice 10:
+    a tenth of a busy wrk's share, still enough to sample through a saturated CPU, which
+    the stall detection needs), on the client's CPUs (wrk's) rather than the server's.
+    What it costs is recorded anyway (`sampler_cpu_s`)."""
     tid = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, tid, 19)  # per thread on Linux
+        os.setpriority(os.PRIO_PROCESS, tid, 10)  # per thread on Linux
         if cpus:
             os.sched_setaffinity(0, cpus)  # pid 0: the calling thread only
     except OSError:

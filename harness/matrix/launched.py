@@ -128,3 +128,20 @@ WAITRESS = ServerSpec(
     build_argv=_launcher("waitress_serve.py", ["--threads", "{threads}"]),
     modules=("waitress",),
 )
+
+
+# Not a server under test: the reference of the client ceiling (harness/bench/calibrations.py),
+# measured by the same cell sequence as the servers, so on any host they run on.
+NGINX_REFERENCE = ServerSpec(
+    id="nginx",
+    package="",  # Debian's nginx, not a Python distribution: its version is `nginx -v`'s
+    worker_model="nginx, one process (no master), answering the apps' plaintext body itself",
+    settings={
+        "body": "return 200 with the apps' exact body and Content-Type, from nginx's own memory.",
+        "keep-alive": "keepalive_timeout 75s, keepalive_requests without limit.",
+        "access log": "off.",
+        "backlog": "the run's listen backlog, as every server under test gets.",
+    },
+    stop_signal=signal.SIGTERM,
+    build_argv=_launcher("nginx_serve.py", []),
+)

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import re
 
-# run.json and the calibration (harness/bench/calibrate.py) at the top of the run.
-RUN_FILES = frozenset({"run.json", "calibration.json", "calibration.txt", "calibration.lua.json"})
+# run.json and the calibrations (harness/bench/calibrate.py) at the top of the run: the
+# summary of each (`calibration.<when>.json`; `calibration.json` and its wrk outputs from
+# runs before calibrations were cells).
+RUN_FILES = frozenset(
+    {"run.json", "calibration.json", "calibration.txt", "calibration.lua.json"}
+    | {f"calibration.{when}.json" for when in ("start", "resume", "end")}
+)
+# A calibration's own cell: `calibration/<when>/nginx/raw/plaintext/c<N>-r1.*`.
+CALIBRATION_FOLDERS = ("start", "resume", "end", "request")
 # `<server>/<app>/<workload>/c<N>-r<k><suffix>`, the suffixes of RunStore.cell_files and,
 # with several client hosts, each client's `.client<i>.*` (harness/bench/cell.py).
 _CELL_FILE = re.compile(
@@ -29,4 +36,6 @@ def harness_file(rel: str) -> bool:
         return False
     if len(parts) == 1:
         return parts[0] in RUN_FILES
+    if len(parts) == 6 and parts[0] == "calibration" and parts[1] in CALIBRATION_FOLDERS:
+        parts = parts[2:]
     return len(parts) == 4 and _CELL_FILE.fullmatch(parts[3]) is not None

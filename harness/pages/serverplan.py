@@ -16,9 +16,17 @@ from typing import Any
 import pandas as pd
 
 from harness.figures import charts as fig
-from harness.pages.context import Run, records, server_page, slug, status_text, warning_items
+from harness.pages.context import (
+    Run,
+    records,
+    server_page,
+    slug,
+    status_text,
+    warning_items,
+)
 from harness.pages.flagview import CellFlags, cell_badges, flag_items, key_of
 from harness.pages.runplan import SitePlan
+from harness.tables.runfacts import recorded_prose
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,11 @@ def plan_server(
             **base(page, server),
             "server": server,
             "version": (run.get("versions") or {}).get(server) or "version unknown",
-            "worker_model": info.get("worker_model") or "not recorded",
-            "settings": sorted((str(k), str(v)) for k, v in info.get("settings", {}).items()),
+            "worker_model": recorded_prose(str(info.get("worker_model") or "not recorded"), run),
+            "settings": sorted(
+                (recorded_prose(str(k), run), recorded_prose(str(v), run))
+                for k, v in info.get("settings", {}).items()
+            ),
             "sections": sections,
             "warnings": warning_items(t.warns, page, server),
             "flagged": flag_items(t.flags, page, server),

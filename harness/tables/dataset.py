@@ -6,7 +6,8 @@ Where a report exists its exact counters and microseconds fill the figure column
 rounded printed figures stay in the `*_printed` twins. Failed cells stay as rows with
 empty figures, never zeros. The validity flags of harness/tables/flags.py are filled last.
 Column order, dtypes and row order are fixed; docs/schema.md documents every column.
-`load_calibrations` reads each run's `calibration.json` (the client ceiling) as is.
+`load_calibrations` reads each run's client ceilings (`calibration.json`, `calibration.start.json`,
+`calibration.end.json`) as they are.
 """
 
 from __future__ import annotations
@@ -93,16 +94,22 @@ def load_runs(
 def load_calibrations(
     raw_dir: str | Path, skipped: list[dict[str, str]] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Run id -> its `calibration.json` (harness/bench/calibrate.py: wrk against nginx), as
-    recorded, plus `path` relative to raw/. Runs without one are left out; a file that
-    cannot be read raises RawFormatError naming it, or with `skipped`, is listed there
-    ({"path", "error"}) and left out."""
+    """Run id -> the client ceiling it was measured with (harness/bench/calibrate.py: wrk
+    against nginx), as recorded, plus `path` relative to raw/ and `measurements`: every
+    ceiling measured for the run ({"when", "requests_per_sec"}: `invoke calibrate`'s
+    `calibration.json`, the run's own at its start and end). The one returned is the
+    lowest that succeeded, as the table's `client_ceiling_rps` and the flags use it.
+    Runs without one are left out; a file that cannot be read raises RawFormatError
+    naming it, or with `skipped`, is listed there ({"path", "error"}) and left out."""
     raw_dir = Path(raw_dir)
     root = raw_dir.parent if (raw_dir / "run.json").is_file() else raw_dir
     found = {}
     for run_dir in _run_dirs(raw_dir):
-        path = run_dir / "calibration.json"
-        if path.is_file():
+        docs = []
+        for name in CALIBRATION_FILES:
+            path = run_dir / name
+            if not path.is_file():
+                continue
             try:
                 doc = _read_json(path, "calibration", CALIBRATION_FORMAT_VERSION)
             except RawFormatError as e:
@@ -110,8 +117,26 @@ def load_calibrations(
                     raise
                 skipped.append({"path": str(path), "error": str(e)})
                 continue
-            found[run_dir.name] = {**doc, "path": path.relative_to(root).as_posix()}
+            when = doc.get("when") or "invoke calibrate"
+            docs.append({**doc, "when": when, "path": path.relative_to(root).as_posix()})
+        ok = [d for d in docs if d.get("status") == "ok" and _positive(d.get("requests_per_sec"))]
+        if not docs:
+            continue
+        chosen = min(ok, key=lambda d: float(d["requests_per_sec"])) if ok else docs[0]
+        measurements = [
+            {
+                "when": d["when"],
+                "requests_per_sec": d.get("requests_per_sec"),
+                "status": d.get("status"),
+            }
+            for d in docs
+        ]
+        found[run_dir.name] = {**chosen, "measurements": measurements}
     return found
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
 
 
 def _run_dirs(raw_dir: Path) -> list[Path]:
@@ -120,6 +145,10 @@ def _run_dirs(raw_dir: Path) -> list[Path]:
     if not raw_dir.is_dir():
         raise RawFormatError("expected a raw/ directory, found none", path=str(raw_dir))
     return sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+# `invoke calibrate`'s file, then the run's own measurements at its start and end.
+CALIBRATION_FILES = ("calibration.json", "calibration.start.json", "calibration.end.json")
 
 
 def _read_json(path: Path, kind: str | None = None, version: int = 0) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from harness.tables.cellcolumns import samples_columns, session_columns, sidecar
 from harness.tables.flags import add_flags
 from harness.tables.intervals import add_intervals
 from harness.tables.parsecache import ParseCache
+from harness.tables.runfacts import project_roots, relative_to
 from harness.tables.schema import CELL_STATS, COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
 
 _SIDECAR_NAME = re.compile(r"c\d+-r\d+\.json")
@@ -176,7 +177,10 @@ def _run_columns(path: Path) -> dict[str, Any]:
         "run_status": run.status,
         "run_started_at": run.started_at,
         "run_ended_at": run.ended_at,
-        "python_version": versions.get("python"),
+        # Its interpreter's path, if recorded, relative to the project (the table is published).
+        "python_version": relative_to(str(versions["python"]), project_roots(run.as_dict()))
+        if versions.get("python")
+        else None,
         "wrk_version": versions.get("wrk"),
         "host": host.get("hostname"),
         **{k: host.get(k) for k in ("cpu_model", "cores", "kernel", "os")},

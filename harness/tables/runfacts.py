@@ -107,6 +107,7 @@ def recorded_prose(text: str, run: Mapping[str, Any]) -> str:
     """A server description as the run recorded it, for readers: older runs' placeholders
     said in words, the run's worker and thread counts beside them, and paths of the
     machine that measured made relative to the project."""
+    text = relative_to(text, project_roots(run))
     for old, new in LEGACY_WORDING:
         text = text.replace(old, new)
     settings = run.get("settings") or {}
@@ -114,4 +115,4 @@ def recorded_prose(text: str, run: Mapping[str, Any]) -> str:
         value = settings.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             text = text.replace(phrase, f"{phrase} ({value})")
-    return relative_to(text, project_roots(run))
+    return text

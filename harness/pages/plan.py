@@ -234,6 +234,8 @@ def _overhead(plan: SitePlan, base: Any, t: RunTables) -> None:
                     frameworks,
                     "overhead.svg",
                     "Throughput kept and added p50 latency per framework and server",
+                    "What each framework costs under each server "
+                    f"({', '.join(sorted(frameworks['workload'].unique()))})",
                 ),
             )
             if len(frameworks)

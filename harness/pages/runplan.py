@@ -106,6 +106,7 @@ def plan_runs(
                     f"run-{slug(run['run_id'])}-throughput.svg",
                     "server",
                     f"Requests per second of the {app} app in run {run['run_id']}",
+                    f"Run {run['run_id']}, {app} app, {workload}: requests per second",
                 ),
             )
         plan.pages[page] = ("run.md.j2", ctx)

@@ -71,13 +71,20 @@ def plan_server(
             plan.chart(
                 page,
                 fig.throughput_chart(
-                    wdf, f"{name}-throughput.svg", "app", f"Requests per second {what}, per app"
+                    wdf,
+                    f"{name}-throughput.svg",
+                    "app",
+                    f"Requests per second {what}, per app",
+                    f"{server}, {workload}: requests per second per app",
                 ),
             ),
             plan.chart(
                 page,
                 fig.latency_chart(
-                    wdf, f"{name}-latency.svg", f"p50, p99 and max latency {what}, per app"
+                    wdf,
+                    f"{name}-latency.svg",
+                    f"p50, p99 and max latency {what}, per app",
+                    f"{server}, {workload}: latency per app",
                 ),
             ),
         ]
@@ -88,7 +95,10 @@ def plan_server(
                 plan.chart(
                     page,
                     fig.errors_chart(
-                        wdf, f"{name}-errors.svg", f"Error counters per request {what}"
+                        wdf,
+                        f"{name}-errors.svg",
+                        f"Error counters per request {what}",
+                        f"{server}, {workload}: errors per request, per app",
                     ),
                 )
             )
@@ -109,6 +119,7 @@ def plan_server(
                         f"{name}-resources.svg",
                         "app",
                         f"Server CPU, server memory and wrk CPU {what}, per app",
+                        f"{server}, {workload}: CPU and memory per app",
                     ),
                 )
                 if len(used)

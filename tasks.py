@@ -377,6 +377,8 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
         "'.[site-engines]'); both read the same generated config",
         "strict-raw": "fail if any raw file cannot be read (default: leave it out, show it "
         "on the Errors page and list it here)",
+        "site-url": "where the site will be served, e.g. https://org.github.io/project/: "
+        "404.html and sitemap.xml then work under that path (recorded in site/)",
     },
     iterable=["compare"],
 )
@@ -387,6 +389,7 @@ def build_site(
     compare: list[str] | None = None,
     engine: str = "",
     strict_raw: bool = False,
+    site_url: str = "",
 ) -> None:
     """Render docs/ from raw/ (tables, charts, pages) and build site/ with --strict."""
     from harness.site.build import build_site as build
@@ -398,6 +401,7 @@ def build_site(
         site = build(
             raw_dir, DOCS, SITE, runs, pairs, engine=engine or DEFAULT_ENGINE,
             strict_raw=strict_raw, note=lambda m: print(m, file=sys.stderr),
+            site_url=site_url or None,
         )  # fmt: skip
     print(site)
 
@@ -431,14 +435,21 @@ def serve_site(
         "target": "a git remote (URL or repository path: pushed to its gh-pages branch) "
         "or a directory (the site is copied there)",
         "message": "commit message for a gh-pages push",
+        "site-url": "where the site will be served, e.g. https://org.github.io/project/; "
+        "site/ is built again for it first when it was built for another address",
     }
 )
-def publish(c: Context, target: str, message: str = "Publish the wsgi-baseline site") -> None:
+def publish(
+    c: Context, target: str, message: str = "Publish the wsgi-baseline site", site_url: str = ""
+) -> None:
     """Put the built site/ where stakeholders read it (run build-site first)."""
+    from harness.site.publish import build_again_for
     from harness.site.publish import publish as put
 
     with _user_errors():
-        print(put(SITE, target, message))
+        if build_again_for(site_url or None, DOCS, SITE, note=lambda m: print(m, file=sys.stderr)):
+            print(f"built site/ again for {site_url}")
+        print(put(SITE, target, message, site_url=site_url or None))
 
 
 @task

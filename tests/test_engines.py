@@ -83,7 +83,12 @@ def test_config_is_flat_with_relative_paths(sites: dict[str, Path]) -> None:
     assert doc["docs_dir"] == "docs" and doc["site_dir"] == "site-zensical"  # built last
     assert doc["theme"]["variant"] == "classic"  # Material's look in Zensical too
     titles = [next(iter(item)) for item in doc["nav"]]
-    assert titles == ["Home", "Results", "About"]  # once each: no list appended twice
+    assert titles == [
+        "Home",
+        "How to choose",
+        "Results",
+        "About",
+    ]  # once each: no list appended twice
 
 
 def test_both_engines_build_the_same_pages(sites: dict[str, Path]) -> None:

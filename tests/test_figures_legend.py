@@ -8,15 +8,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from harness.figures.draw import legend_columns
+from harness.figures.style import FONT_PT, WIDTH_IN
 from harness.matrix.servers import SERVERS
 
 
-@pytest.mark.parametrize("width", [6.8, 8.6])  # the one- and three-column chart widths
+@pytest.mark.parametrize("width", [WIDTH_IN, 8.6])  # every chart's width, and a wider one
 @pytest.mark.parametrize("count", [2, 5, 8, len(SERVERS) + 1])
 def test_legend_estimate_keeps_the_drawn_legend_inside_the_figure(width: float, count: int) -> None:
     labels = (sorted(SERVERS) + ["failed repeat"])[:count]
     ncols = legend_columns(labels, width)
-    with matplotlib.rc_context({"font.size": 9}):  # as harness/figures/draw.py draws
+    with matplotlib.rc_context({"font.size": FONT_PT}):  # as harness/figures/draw.py draws
         fig = Figure(figsize=(width, 4))
         FigureCanvasAgg(fig)
         ax = fig.subplots()

@@ -30,7 +30,7 @@ from tests import trustkit as kit
 IDS = {
     "littles_law", "effective_connections", "fd_limit", "eof_read_errors", "timeout_truncated",
     "non_2xx", "noisy", "client_saturated", "server_crashed", "starved_connections",
-    "noise_unknown", "imprecise", "stalled",
+    "noise_unknown", "imprecise", "stalled", "preflight",
 }  # fmt: skip
 
 
@@ -56,6 +56,20 @@ def test_flag_ids_and_explanations() -> None:
 
 def test_sound_cell_has_no_flags() -> None:
     assert row_flags(good()) == {}
+    assert row_flags(good(preflight_ok=True, preflight_reason=None)) == {}
+
+
+def test_a_failed_preflight_check_marks_the_numbers_it_affects() -> None:
+    """gunicorn's sync worker fails keep-alive by design and is measured: its numbers say so."""
+    close = "keep_alive: server sent Connection: close: every request would need a new connection"
+    found = row_flags(good(preflight_ok=False, preflight_ignored=False, preflight_reason=close))
+    assert set(found) == {"preflight"}
+    assert "new one for each request" in found["preflight"]
+    ignored = row_flags(
+        good(preflight_ok=False, preflight_ignored=True, preflight_reason="body: 12 bytes")
+    )
+    assert ignored["preflight"] == "measured despite a failed check: body: 12 bytes"
+    assert "preflight" not in row_flags(good(preflight_ok=None, preflight_reason=close))
 
 
 def test_littles_law_from_the_study_cherrypy_c500() -> None:

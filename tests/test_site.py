@@ -25,7 +25,8 @@ from harness.paths import GOLDEN_RAW
 from harness.paths import REPO_ROOT as REPO
 from harness.perf.probe import hand_written_docs
 from harness.site.build import build_site, read_runs
-from harness.site.publish import MARKER, publish
+from harness.site.buildrecord import read_build_record
+from harness.site.publish import MARKER, build_again_for, publish
 from harness.tables import summary
 from harness.tables.dataset import load_runs
 
@@ -317,6 +318,34 @@ def test_publish_to_directory(xss_site: Path, tmp_path: Path) -> None:
     with pytest.raises(SiteError, match="refusing to replace"):
         publish(xss_site, str(foreign))
     assert (foreign / "keep.txt").is_file()
+
+
+def test_publish_for_another_address_builds_the_site_again(tmp_path: Path) -> None:
+    """`invoke publish --site-url`: a site built for another address (or none) is built
+    again as it was, for this one, before it is published; one whose raw folder the record
+    cannot find again is refused with the command that fixes it."""
+    site = build_site(GOLDEN_RAW, hand_written_docs(tmp_path / "docs"), tmp_path / "site")
+    record = read_build_record(site)
+    assert record["site_url"] is None and record["raw"] == "tests/fixtures/site_raw"
+    assert record["runs"] == "latest" and record["engine"] == "mkdocs"
+    url = "https://org.example/project/"
+    with pytest.raises(SiteError, match="built for no --site-url, not https://org.example/proj"):
+        publish(site, str(tmp_path / "www"), site_url=url)
+    assert not build_again_for(None, tmp_path / "docs", site)
+    assert build_again_for(url.removesuffix("/"), tmp_path / "docs", site)  # "/" is added
+    assert read_build_record(site)["site_url"] == url
+    assert f"<loc>{url}index.html</loc>" in (site / "sitemap.xml").read_text()
+    assert 'href="/project/assets/' in (site / "404.html").read_text()
+    assert not build_again_for(url, tmp_path / "docs", site)  # built for it already
+    assert publish(site, str(tmp_path / "www"), site_url=url).endswith(f"(for {url})")
+    with pytest.raises(SiteError, match="--site-url: expected an http"):
+        build_again_for("org.example/project", tmp_path / "docs", site)
+
+
+def test_a_site_built_from_raw_outside_the_project_is_not_rebuilt(xss_site: Path) -> None:
+    assert read_build_record(xss_site)["raw"] is None  # a temporary folder: not recorded
+    with pytest.raises(SiteError, match="from raw files it cannot find again"):
+        build_again_for("https://org.example/p/", xss_site.parent / "docs", xss_site)
 
 
 def test_links_are_relative_and_slugs_safe() -> None:

@@ -13,36 +13,44 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from harness.figures.specs import ChartSpec, Panel, Series
+from harness.figures.specs import Bar, BarSpec, ChartSpec, Panel, Series
 from harness.tables.intervals import ci_bounds
 from harness.tables.summary import ERROR_KINDS, LATENCY
+from harness.tables.verdict import AppVerdict
 
-# One colour per id across the whole site, chosen to read on white and on Material's
-# slate background alike (mid luminance, saturated).
-SERVER_COLOURS = {
-    "gunicorn": "#3b82f6",
-    "gunicorn-gthread": "#06b6d4",
-    "meinheld": "#a855f7",
-    "uwsgi": "#ef4444",
-    "cheroot": "#f59e0b",
-    "waitress": "#10b981",
-    "bjoern": "#ec4899",
-    "granian": "#84cc16",
+# One colour and one marker per id across the whole site. The colours are Paul Tol's
+# "bright" scheme with Okabe and Ito's orange: told apart with the common colour-vision
+# deficiencies, and of middle lightness, so they read on white and on Material's slate
+# background alike. The marker tells two lines apart where colours alone might not
+# (greyscale prints, and the ninth id of a set of eight colours).
+SERVER_STYLES = {
+    "gunicorn": ("#4477aa", "o"),
+    "gunicorn-gthread": ("#e69f00", "s"),
+    "gunicorn-meinheld": ("#777777", "P"),
+    "meinheld": ("#aa3377", "^"),
+    "uwsgi": ("#ee6677", "v"),
+    "cheroot": ("#ccbb44", "D"),
+    "waitress": ("#bbbbbb", "X"),
+    "bjoern": ("#66ccee", "*"),
+    "granian": ("#228833", "h"),
 }
-APP_COLOURS = {
-    "raw": "#0ea5e9",
-    "flask": "#f97316",
-    "cherrypy": "#e11d48",
-    "falcon": "#8b5cf6",
-    "bottle": "#14b8a6",
-    "django": "#22c55e",
+APP_STYLES = {
+    "raw": ("#4477aa", "o"),
+    "flask": ("#e69f00", "s"),
+    "cherrypy": ("#aa3377", "^"),
+    "falcon": ("#228833", "D"),
+    "bottle": ("#ee6677", "v"),
+    "django": ("#66ccee", "X"),
     # The same app timed by the latency middleware (`--server-metrics`): set apart from
     # the app itself, which is usually on the same chart.
-    "raw+metrics": "#a855f7",
-    "flask+metrics": "#854d0e",
+    "raw+metrics": ("#bbbbbb", "P"),
+    "flask+metrics": ("#ccbb44", "*"),
 }
-# Ids not listed above still get a stable colour: a hash of the id picks one.
-FALLBACK_COLOURS = ["#6366f1", "#d946ef", "#eab308", "#0891b2", "#dc2626", "#65a30d"]
+SERVER_COLOURS = {k: c for k, (c, _) in SERVER_STYLES.items()}
+APP_COLOURS = {k: c for k, (c, _) in APP_STYLES.items()}
+# Ids not listed above still get a stable colour and marker: a hash of the id picks them.
+FALLBACK_COLOURS = ["#4477aa", "#e69f00", "#aa3377", "#228833", "#ee6677", "#66ccee"]
+FALLBACK_MARKERS = ["p", "d", "<", ">", "8", "H"]
 ERROR_LABELS = {
     "connect": "connect",
     "read": "read",
@@ -52,10 +60,18 @@ ERROR_LABELS = {
 }
 
 
+def style(kind: str, ident: str) -> tuple[str, str]:
+    """The site-wide (colour, marker) of a server or app id."""
+    table = SERVER_STYLES if kind == "server" else APP_STYLES
+    if ident in table:
+        return table[ident]
+    h = zlib.crc32(ident.encode())
+    return FALLBACK_COLOURS[h % len(FALLBACK_COLOURS)], FALLBACK_MARKERS[h % len(FALLBACK_MARKERS)]
+
+
 def colour(kind: str, ident: str) -> str:
     """The site-wide colour of a server or app id."""
-    table = SERVER_COLOURS if kind == "server" else APP_COLOURS
-    return table.get(ident) or FALLBACK_COLOURS[zlib.crc32(ident.encode()) % len(FALLBACK_COLOURS)]
+    return style(kind, ident)[0]
 
 
 def _clean(values: pd.Series) -> list[float]:
@@ -119,6 +135,7 @@ def _grouped(
                 Series(
                     label=k,
                     colour=colour(kind, k),
+                    marker=style(kind, k)[1],
                     x=_floats(level_x[line]),
                     mean=_floats(mean[line] * scale),
                     low=_floats(low[line] * scale),
@@ -136,14 +153,35 @@ def _levels(df: pd.DataFrame) -> tuple[int, ...]:
     return tuple(sorted(int(c) for c in df["connections"].unique()))
 
 
-def throughput_chart(df: pd.DataFrame, name: str, by: str, alt: str) -> ChartSpec:
-    """Requests per second against connections, one line per `by` (server or app)."""
+def ceiling_of(df: pd.DataFrame) -> float | None:
+    """The run's client ceiling (the lowest measured, as the flags use it), or None."""
+    if "client_ceiling_rps" not in df.columns:
+        return None
+    values = _column(df, "client_ceiling_rps")
+    values = values[~np.isnan(values)]
+    return float(values.min()) if len(values) else None
+
+
+def ceiling_label(ceiling: float) -> str:
+    return f"client ceiling {ceiling:,.0f} req/s"
+
+
+def throughput_chart(df: pd.DataFrame, name: str, by: str, alt: str, title: str = "") -> ChartSpec:
+    """Requests per second against connections, one line per `by` (server or app), with
+    the run's client ceiling when it was measured."""
     (lines,) = _grouped(df, by, {"requests_per_sec": _column(df, "requests_per_sec")})
-    panel = Panel("Throughput", "Requests per second (req/s)", lines)
-    return ChartSpec(name, alt, _levels(df), (panel,))
+    ceiling = ceiling_of(df)
+    panel = Panel(
+        "Throughput",
+        "Requests per second (req/s)",
+        lines,
+        ceiling=ceiling,
+        ceiling_label=ceiling_label(ceiling) if ceiling else "",
+    )
+    return ChartSpec(name, alt, _levels(df), (panel,), title=title)
 
 
-def latency_chart(df: pd.DataFrame, name: str, alt: str) -> ChartSpec:
+def latency_chart(df: pd.DataFrame, name: str, alt: str, title: str = "") -> ChartSpec:
     """p50, p99 and max latency against connections, one line per app."""
     labels = {"latency_p50_ms": "p50", "latency_p99_ms": "p99", "latency_max_ms": "Max"}
     panels = tuple(
@@ -152,10 +190,10 @@ def latency_chart(df: pd.DataFrame, name: str, alt: str) -> ChartSpec:
             labels.values(), _grouped(df, "app", {m: _column(df, m) for m in labels}), strict=True
         )
     )
-    return ChartSpec(name, alt, _levels(df), panels, columns=3)
+    return ChartSpec(name, alt, _levels(df), panels, title=title)
 
 
-def errors_chart(df: pd.DataFrame, name: str, alt: str) -> ChartSpec:
+def errors_chart(df: pd.DataFrame, name: str, alt: str, title: str = "") -> ChartSpec:
     """Each wrk error counter per request (in %), one panel per counter, one line per app."""
     requests = _column(df, "requests")
     per_request = np.where(requests > 0, requests, np.nan)
@@ -169,10 +207,10 @@ def errors_chart(df: pd.DataFrame, name: str, alt: str) -> ChartSpec:
         Panel(f"{ERROR_LABELS[k]} errors", "per request (%)", lines)
         for k, lines in zip(ERROR_KINDS, rates, strict=True)
     )
-    return ChartSpec(name, alt, _levels(df), panels, columns=3)
+    return ChartSpec(name, alt, _levels(df), panels, title=title)
 
 
-def overhead_chart(ov: pd.DataFrame, name: str, alt: str) -> ChartSpec:
+def overhead_chart(ov: pd.DataFrame, name: str, alt: str, title: str = "") -> ChartSpec:
     """Per framework: throughput kept (% of raw) and added p50 latency, one line per server."""
 
     def panel(app: str, col: str, title: str, ylabel: str, scale: float, ref: float) -> Panel:
@@ -188,9 +226,11 @@ def overhead_chart(ov: pd.DataFrame, name: str, alt: str) -> ChartSpec:
                     tuple(_clean(g[col] * scale)),
                     tuple(_clean(g[f"{col}_min"] * scale)),
                     tuple(_clean(g[f"{col}_max"] * scale)),
+                    marker=style("server", str(server))[1],
                 )
             )
-        return Panel(title, ylabel, tuple(series), reference=ref, from_zero=False)
+        # Shares and differences: a log axis cannot show a difference below 0.
+        return Panel(title, ylabel, tuple(series), reference=ref, from_zero=False, log_above=None)
 
     apps = sorted(ov["app"].unique())
     # One row per framework: what it keeps of the raw app's throughput, what it adds to p50.
@@ -202,10 +242,10 @@ def overhead_chart(ov: pd.DataFrame, name: str, alt: str) -> ChartSpec:
             panel(a, "added_p50_ms", f"{a}: added p50 latency", "ms over raw app", 1, 0),
         )
     ]
-    return ChartSpec(name, alt, _levels(ov), tuple(panels), columns=2)
+    return ChartSpec(name, alt, _levels(ov), tuple(panels), title=title)
 
 
-def resources_chart(df: pd.DataFrame, name: str, by: str, alt: str) -> ChartSpec:
+def resources_chart(df: pd.DataFrame, name: str, by: str, alt: str, title: str = "") -> ChartSpec:
     """Server CPU %, server memory and wrk CPU % against connections, one line per `by`."""
     titles = {
         "server_cpu_pct_mean": ("Server CPU (mean)", "% of one CPU"),
@@ -218,4 +258,45 @@ def resources_chart(df: pd.DataFrame, name: str, by: str, alt: str) -> ChartSpec
             titles.values(), _grouped(df, by, {m: _column(df, m) for m in titles}), strict=True
         )
     )
-    return ChartSpec(name, alt, _levels(df), panels, columns=3)
+    return ChartSpec(name, alt, _levels(df), panels, title=title)
+
+
+def app_heading(app: str, title: str) -> str:
+    """'No framework (raw app)', 'Flask': how a chart title names an app."""
+    named = title[:1].upper() + title[1:]
+    return named if title.lower() == app.lower() else f"{named} ({app} app)"
+
+
+def verdict_chart(verdict: AppVerdict, name: str, alt: str, ceiling: float | None) -> BarSpec:
+    """One app's ranking as horizontal bars, best at the top, each with its 95 % interval
+    as a whisker, its req/s and share of the best printed after it; tie groups of more
+    than one server drawn as tied; the client ceiling when it was measured."""
+    bars = []
+    for r in verdict.rows:
+        if r.requests_per_sec is None:
+            text = "failed"
+        else:
+            share = f" ({r.share_of_best:.0%})" if r.share_of_best is not None else ""
+            text = f"{r.requests_per_sec:,.0f}{share}"
+        tied = r.tie_group if r.tied_with else None
+        bars.append(
+            Bar(
+                label=r.server,
+                colour=colour("server", r.server),
+                value=r.requests_per_sec,
+                low=r.ci_low,
+                high=r.ci_high,
+                text=text,
+                group=tied,
+            )
+        )
+    return BarSpec(
+        name,
+        alt,
+        f"{app_heading(verdict.app, verdict.title)}, {verdict.workload}, c={verdict.connections}: "
+        "mean req/s",
+        "Requests per second (whisker: 95 % interval)",
+        tuple(bars),
+        ceiling=ceiling,
+        ceiling_label=ceiling_label(ceiling) if ceiling else "",
+    )

@@ -20,6 +20,7 @@ class AppSpec:
     callable: str  # the WSGI callable in that module
     framework_package: str | None  # pip distribution to report the version of; None for raw
     description: str
+    title: str = ""  # how pages and sentences name it ("Flask", "no framework")
 
     @property
     def target(self) -> str:
@@ -36,6 +37,7 @@ APPS: dict[str, AppSpec] = {
             "app",
             None,
             "plain WSGI callable, routing by string comparison: the baseline",
+            "no framework",
         ),
         AppSpec(
             "flask",
@@ -43,6 +45,7 @@ APPS: dict[str, AppSpec] = {
             "app",
             "flask",
             "Flask routes returning Response objects",
+            "Flask",
         ),
         AppSpec(
             "cherrypy",
@@ -50,6 +53,7 @@ APPS: dict[str, AppSpec] = {
             "app",
             "cherrypy",
             "CherryPy Application (embedded environment, engine not started), object dispatch",
+            "CherryPy",
         ),
         AppSpec(
             "falcon",
@@ -57,6 +61,7 @@ APPS: dict[str, AppSpec] = {
             "app",
             "falcon",
             "Falcon App with resource classes",
+            "Falcon",
         ),
         AppSpec(
             "bottle",
@@ -64,6 +69,19 @@ APPS: dict[str, AppSpec] = {
             "app",
             "bottle",
             "Bottle routes with the thread-local response",
+            "Bottle",
         ),
     )
 }
+
+
+METRICS_SUFFIX = "+metrics"  # the same app timed inside the server (`--server-metrics`)
+
+
+def app_title(app: str) -> str:
+    """How a page names an app id: 'no framework', 'Flask', 'Flask timed by the server';
+    an id this registry does not know (imported, custom) as it is."""
+    base = app.removesuffix(METRICS_SUFFIX)
+    spec = APPS.get(base)
+    title = spec.title if spec is not None and spec.title else base
+    return f"{title} timed by the server" if app.endswith(METRICS_SUFFIX) else title

@@ -16,9 +16,9 @@ from harness.paths import LAUNCHERS_DIR
 # --- servers run through harness/serving/launchers -----------------------------------------------
 
 _LAUNCHER_COMMON = {
-    "launcher": "the server runs as a single process; harness/serving/launchers/_prefork.py binds "
-    "and listens once and, for Budget.workers > 1, forks that many processes accepting on "
-    "the same socket (pre-fork, like gunicorn and uWSGI) under a supervisor that forwards "
+    "launcher": "the server runs as a single process; the harness's pre-fork launcher binds "
+    "and listens once and, for more than one worker, forks one process per worker accepting "
+    "on the same socket (pre-fork, like gunicorn and uWSGI) under a supervisor that forwards "
     "SIGTERM and never respawns. One worker: no fork, no supervisor.",
     "--backlog": "listen() backlog: the runner's backlog (more than the connections it opens).",
     "TCP_NODELAY": "set on the listening socket (accepted sockets inherit it), as cheroot's "
@@ -48,8 +48,8 @@ def _launcher(script: str, extra: list[str]) -> ArgvBuilder:
 MEINHELD = ServerSpec(
     id="meinheld",
     package="meinheld",
-    worker_model="Budget.workers processes (pre-fork launcher), each one thread running "
-    "meinheld's picoev event loop with a greenlet per request",
+    worker_model="worker processes (the run's worker count; pre-fork launcher), each one "
+    "thread running meinheld's picoev event loop with a greenlet per request",
     settings={
         f"--keepalive {KEEPALIVE_S}": "meinheld.server.set_keepalive: the default 0 closes the "
         "connection after every response.",
@@ -70,8 +70,8 @@ MEINHELD = ServerSpec(
 BJOERN = ServerSpec(
     id="bjoern",
     package="bjoern",
-    worker_model="Budget.workers processes (pre-fork launcher), each one thread running a "
-    "libev event loop with bjoern's C HTTP parser; requests run one at a time",
+    worker_model="worker processes (the run's worker count; pre-fork launcher), each one "
+    "thread running a libev event loop with bjoern's C HTTP parser; requests run one at a time",
     settings={
         "keep-alive": "bjoern's own: HTTP/1.1 connections stay open; bjoern has no setting.",
         "access log": "none: bjoern has no access log.",
@@ -87,11 +87,13 @@ BJOERN = ServerSpec(
 CHEROOT = ServerSpec(
     id="cheroot",
     package="cheroot",
-    worker_model="Budget.workers processes (pre-fork launcher), each a selector thread for "
-    "kept-alive connections and a fixed pool of Budget.threads request threads",
+    worker_model="worker processes (the run's worker count; pre-fork launcher), each a "
+    "selector thread for kept-alive connections and a fixed pool of request threads (the run's "
+    "thread count)",
     settings={
-        "numthreads = max = Budget.threads": "a fixed pool, set deliberately: cheroot's default "
-        "of 10 threads showed 1 s+ tails at c >= 100 (FIELD-NOTES).",
+        "numthreads = max": "the run's thread count, a fixed pool, set deliberately: cheroot's "
+        "default of 10 threads showed 1 s+ tails at c >= 100 (measured while building this "
+        "tool).",
         "keep_alive_conn_limit = None": "no limit: cheroot's default of 10 answers with "
         "`Connection: close` once 10 connections are open, so at c > 10 most requests would "
         "pay a reconnect. The cheroot command line cannot set it.",
@@ -109,11 +111,11 @@ CHEROOT = ServerSpec(
 WAITRESS = ServerSpec(
     id="waitress",
     package="waitress",
-    worker_model="Budget.workers processes (pre-fork launcher), each an asyncore-style I/O "
-    "thread that buffers whole requests and responses and a pool of Budget.threads threads "
-    "running the app",
+    worker_model="worker processes (the run's worker count; pre-fork launcher), each an "
+    "asyncore-style I/O thread that buffers whole requests and responses and a pool of threads "
+    "running the app (the run's thread count)",
     settings={
-        "threads": "Budget.threads (waitress's default is 4).",
+        "threads": "the run's thread count (waitress's default is 4).",
         "connection_limit": "the runner's backlog: the default of 100 stops accepting beyond "
         "100 open connections, which starves the rest unseen.",
         "asyncore_use_poll = True": "poll() instead of select(), which fails above file "

@@ -16,9 +16,10 @@ run records what was chosen and why. The rules, for every server:
   ``net.core.somaxconn`` (uWSGI refuses to start above it; the launchers' ``listen()``
   is cut to it by the kernel);
 - ``Budget.workers`` processes and ``Budget.threads`` threads per process where the
-  server has threads. Servers that run as one process (bjoern, meinheld standalone,
-  cheroot, waitress) get their processes from the pre-fork launcher in
-  ``harness/serving/launchers/``.
+  server has threads (the recorded texts say "the run's worker count" and "the run's
+  thread count": pages show the numbers beside them). Servers that run as one process
+  (bjoern, meinheld standalone, cheroot, waitress) get their processes from the
+  pre-fork launcher in ``harness/serving/launchers/``.
 
 The argv is absolute-pathed (python, launchers, ``apps/`` via ``PYTHONPATH``), so it runs
 from any working directory; the runner uses the repository root.
@@ -42,7 +43,7 @@ from harness.matrix.serverspec import (
 # --- gunicorn ---------------------------------------------------------------------------
 
 _GUNICORN_COMMON = {
-    "--workers": "Budget.workers processes, forked by the gunicorn master.",
+    "--workers": "the run's worker count: processes forked by the gunicorn master.",
     "--backlog": "the runner's listen backlog (more than the connections it opens, within "
     "the kernel's net.core.somaxconn).",
     "access log": "off: gunicorn's default (no --access-logfile). The error log stays on "
@@ -87,11 +88,11 @@ _MEINHELD_WORKER_ARGS = [
 GUNICORN = ServerSpec(
     id="gunicorn",
     package="gunicorn",
-    worker_model="pre-fork: a master and Budget.workers sync worker processes, each serving "
-    "one request at a time and closing the connection after every response",
+    worker_model="pre-fork: a master and sync worker processes (the run's worker count), each "
+    "serving one request at a time and closing the connection after every response",
     settings={
         "--worker-class sync": "gunicorn's default worker. It forces `Connection: close` on "
-        "every response (workers/sync.py), so each request opens a new TCP connection; "
+        "every response (gunicorn's workers/sync.py), so each request opens a new TCP connection; "
         "wrk reconnects without counting an error. --keep-alive does not apply.",
         "threads": "not applicable: one request at a time per process (passing --threads > 1 "
         "would silently switch gunicorn to the gthread worker).",
@@ -105,11 +106,12 @@ GUNICORN = ServerSpec(
 GUNICORN_GTHREAD = ServerSpec(
     id="gunicorn-gthread",
     package="gunicorn",
-    worker_model="pre-fork: a master and Budget.workers gthread worker processes, each with "
-    "a poller for kept-alive connections and Budget.threads threads running requests",
+    worker_model="pre-fork: a master and gthread worker processes (the run's worker count), "
+    "each with a poller for kept-alive connections and threads running requests (the run's "
+    "thread count)",
     settings={
         "--worker-class gthread": "gunicorn's threaded worker; it keeps connections alive.",
-        "--threads": "Budget.threads per worker process.",
+        "--threads": "the run's thread count, per worker process.",
         f"--keep-alive {KEEPALIVE_S}": "idle keep-alive timeout in seconds (default 2), longer "
         "than any pause inside a cell.",
         "--worker-connections": "the runner's backlog: gthread accepts at most this many open "
@@ -125,11 +127,11 @@ GUNICORN_GTHREAD = ServerSpec(
 GUNICORN_MEINHELD = ServerSpec(
     id="gunicorn-meinheld",
     package="meinheld",
-    worker_model="pre-fork: a gunicorn master and Budget.workers meinheld worker processes, "
-    "each one thread running a picoev event loop with a greenlet per request",
+    worker_model="pre-fork: a gunicorn master and meinheld worker processes (the run's worker "
+    "count), each one thread running a picoev event loop with a greenlet per request",
     settings={
         "--worker-class egg:meinheld#gunicorn_worker": "meinheld's gunicorn worker "
-        "(meinheld/gmeinheld.py), the entry point meinheld's documentation names.",
+        "(meinheld's gmeinheld.py), the entry point meinheld's documentation names.",
         f"--keep-alive {KEEPALIVE_S}": "the worker passes it to meinheld.server.set_keepalive; "
         "keep-alive is on with a 30 s idle timeout.",
         "--worker-connections": "the runner's backlog: the worker makes it picoev's maximum "
@@ -172,21 +174,22 @@ UWSGI = ServerSpec(
     id="uwsgi",
     package="uwsgi",
     worker_model="pre-fork: a master, one HTTP router process (C, event loop) holding the "
-    "client connections, and Budget.workers worker processes with Budget.threads threads "
-    "each, fed by the router over the uwsgi protocol (one process more than the budget)",
+    "client connections, and worker processes (the run's worker count) with threads each "
+    "(the run's thread count), fed by the router over the uwsgi protocol (one process more "
+    "than the budget)",
     settings={
         "--http + --http-keepalive": "the HTTP router with HTTP/1.1 keep-alive. Without it "
         "(or with --http-socket) uWSGI closes every connection silently and wrk counts a read "
         "error per request; --http11-socket let one process hold a connection forever while "
-        "the rest starved (FIELD-NOTES). Keep-alive needs Content-Length, which every app "
-        "sends.",
+        "the rest starved (measured while building this tool). Keep-alive needs "
+        "Content-Length, which every app sends.",
         "--listen": "the runner's listen backlog, for the router's and the workers' sockets (the "
         "default of 100 caused 1 s SYN-retry stalls at c=500), within the kernel's "
         "net.core.somaxconn: uWSGI refuses to start above it.",
         "--master --die-on-term": "a master supervises the workers, and SIGTERM makes it exit "
         "(uWSGI 2.0 otherwise reloads on SIGTERM).",
-        "--processes": "Budget.workers.",
-        "--threads": "Budget.threads (also turns on Python thread support, so the GIL is "
+        "--processes": "the run's worker count.",
+        "--threads": "the run's thread count (also turns on Python thread support, so the GIL is "
         "released around I/O, as in the other servers).",
         "--disable-logging": "no request log.",
         "--need-app": "exit if the app does not import, instead of answering 500s.",
@@ -225,11 +228,12 @@ def _granian(
 GRANIAN = ServerSpec(
     id="granian",
     package="granian",
-    worker_model="a main process and Budget.workers worker processes, each a Rust (tokio/"
-    "hyper) I/O runtime on one thread handing requests to Budget.threads Python threads",
+    worker_model="a main process and worker processes (the run's worker count), each a Rust "
+    "(tokio/hyper) I/O runtime on one thread handing requests to Python threads (the run's "
+    "thread count)",
     settings={
         "--interface wsgi": "granian's WSGI interface (its default is RSGI).",
-        "--blocking-threads": "Budget.threads: the Python threads that run the WSGI app "
+        "--blocking-threads": "the run's thread count: the Python threads that run the WSGI app "
         "(granian otherwise picks its own, many).",
         "--runtime-threads 1": "one Rust I/O thread per worker (granian's default, explicit).",
         "--backlog": "the runner's listen backlog, within the kernel's net.core.somaxconn "

@@ -17,8 +17,18 @@ from typing import Any
 
 import pandas as pd
 
-from harness.pages.context import HOME, Run, SiteError, measured, records, rel, run_page, slug
+from harness.pages.context import (
+    HOME,
+    Run,
+    SiteError,
+    measured,
+    records,
+    rel,
+    run_page,
+    slug,
+)
 from harness.tables import compare
+from harness.tables.runfacts import recorded_prose
 
 COMPARE = "results/compare/index.md"
 LONG_VALUE = 160  # sidecar values longer than this are cut on the page (run.json has all)
@@ -105,8 +115,18 @@ def compare_context(
         ]
         for kind in ("regression", "improvement")
     }
+    # As a reader sees them: the machine's paths relative to the project, older runs'
+    # placeholders in words (`recorded_prose`).
+    sides = {"a": run_a, "b": run_b}
     diff = [
-        {**d, **{k: _cut(d[k]) for k in ("a", "b")}} for d in compare.metadata_diff(run_a, run_b)
+        {
+            "field": recorded_prose(str(d["field"]), run_b),
+            **{
+                k: _cut(None if d[k] is None else recorded_prose(str(d[k]), sides[k]))
+                for k in sides
+            },
+        }
+        for d in compare.metadata_diff(run_a, run_b)
     ]
     return {
         "title": f"{run_b['run_id']} compared with {run_a['run_id']}",
@@ -173,6 +193,17 @@ def site_pairs(runs: Sequence[Run], listed: Sequence[tuple[str, str]]) -> list[t
     """The comparisons a site shows: the latest two complete runs of one shape, then `listed`."""
     auto = compare.latest_pair(list(runs))
     return list(dict.fromkeys([*([auto] if auto else []), *listed]))
+
+
+def with_compared(
+    chosen: Sequence[Run], runs: Sequence[Run], listed: Sequence[tuple[str, str]]
+) -> list[Run]:
+    """The runs chosen for the site and every run a comparison of the site names (newest
+    first): each gets its page and its download, so the site mentions no run it hides."""
+    named = {r for pair in site_pairs(runs, listed) for r in pair}
+    shown = {str(r["run_id"]) for r in chosen}
+    extra = [r for r in runs if r["run_id"] in named - shown]
+    return sorted([*chosen, *extra], key=lambda r: str(r["run_id"]), reverse=True)
 
 
 def render_standalone(raw_dir: Path, run_a: str, run_b: str) -> str:

@@ -16,11 +16,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
+from harness.tables.runfacts import pinning_text, project_roots, relative_to
 
 if TYPE_CHECKING:  # pandas is imported where it is used: the site's no-change rebuild
     import pandas as pd  # imports this module but never needs pandas (harness/site/cache.py)
 
 HOME = "index.md"
+CHOOSE = "results/choose.md"
 METHODOLOGY = "results/methodology.md"
 SERVERS = "results/servers/index.md"
 OVERHEAD = "results/overhead.md"
@@ -151,6 +153,7 @@ def measured(run: Run, page: str) -> dict[str, Any]:
     s = run.get("settings") or {}
     host, versions = run.get("host") or {}, run.get("versions") or {}
     memory = host.get("memory_bytes")
+    roots = project_roots(run)
     return {
         "run_id": run["run_id"],
         "run_link": rel(page, run_page(run["run_id"])),
@@ -163,8 +166,9 @@ def measured(run: Run, page: str) -> dict[str, Any]:
         "memory": f"{memory / 2**30:.1f} GiB" if memory else "unknown memory",
         "kernel": _known(host.get("kernel")),
         "os": _known(host.get("os"), "unknown OS"),
-        "python": short_version(versions.get("python")),
+        "python": relative_to(short_version(versions.get("python")), roots),
         "wrk": short_version(versions.get("wrk")).removeprefix("wrk "),
+        "pinning": pinning_text(run),
         "duration_s": s.get("duration_s"),
         "warmup_s": s.get("warmup_s"),
         "repeats": _known(s.get("repeats"), "?"),
@@ -186,6 +190,7 @@ def run_hosts(run: Run) -> list[dict[str, Any]] | None:
     if not isinstance(hosts, Mapping) or not isinstance(hosts.get("server"), Mapping):
         return None
     clients = [c for c in hosts.get("clients") or [] if isinstance(c, Mapping)]
+    roots = project_roots(run)
     roles = [("server", hosts["server"])]
     roles += [
         (f"client {i}" if len(clients) > 1 else "client", c) for i, c in enumerate(clients, 1)
@@ -204,7 +209,7 @@ def run_hosts(run: Run) -> list[dict[str, Any]] | None:
                 "kernel": _known(h.get("kernel")),
                 "os": _known(h.get("os"), "unknown OS"),
                 "nofile": " / ".join(str(_known(h.get(k), "?")) for k in NOFILE),
-                "python": short_version(h.get("python")),
+                "python": relative_to(short_version(h.get("python")), roots),
                 # wrk's version where wrk ran: on the clients (a server host may have none)
                 "wrk": short_version(h.get("wrk")).removeprefix("wrk ")
                 if role != "server"

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.figures import charts as fig
+from harness.figures.charts import app_heading
+from harness.matrix.apps import app_title
 from harness.pages.context import FLAGS_PAGE, RESOURCES, Run, records, rel, server_page
 from harness.pages.flagview import cell_badges, key_of, legend
 from harness.pages.runplan import SitePlan
@@ -55,6 +57,7 @@ def plan_resources(
                 "resources.svg",
                 "server",
                 f"Server CPU, server memory and wrk CPU of the {app} app ({workload}), per server",
+                f"{app_heading(app, app_title(app))}, {workload}: CPU and memory per server",
             ),
         )
     workers = (run.get("settings") or {}).get("workers")

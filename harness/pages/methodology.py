@@ -15,6 +15,13 @@ from typing import Any
 from harness.matrix.hosts import redact_argv
 from harness.pages.context import Run, rel, run_hosts, server_page, when
 from harness.tables.evidence import CLIENT_BOUND_SHARE
+from harness.tables.runfacts import (
+    cpus_text,
+    pinning_text,
+    project_roots,
+    recorded_prose,
+    relative_to,
+)
 
 
 def _join(values: Sequence[object] | None) -> str:
@@ -44,21 +51,29 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
     )
     commands: dict[tuple[str, str], dict[str, str]] = {}
     wrk: dict[str, dict[str, str]] = {}
+    # Paths of the machine that measured, shown relative to the project's folder there.
+    roots = project_roots(run, cells)
+
+    def shown(argv: Sequence[object]) -> str:
+        return relative_to(shlex.join(str(a) for a in argv), roots)
+
     for c in ordered:
         if c.get("server_argv") and (c["server"], c["app"]) not in commands:
             env = c.get("server_env") or {}
             commands[(c["server"], c["app"])] = {
                 "server": c["server"],
                 "app": c["app"],
-                "argv": shlex.join(str(a) for a in c["server_argv"]),
-                "env": " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(env.items()))
+                "argv": shown(c["server_argv"]),
+                "env": relative_to(
+                    " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(env.items())), roots
+                )
                 or "nothing",
             }
         if c.get("wrk_argv") and c["workload"] not in wrk:
             wrk[c["workload"]] = {
                 "workload": c["workload"],
                 "url": str(c.get("url", "")),
-                "argv": shlex.join(str(a) for a in c["wrk_argv"]),
+                "argv": shown(c["wrk_argv"]),
             }
     ready = [
         float(c["server_ready_s"])
@@ -83,7 +98,8 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
             ),
         ],
         "versions": sorted(
-            (str(k), str(v) if v else "unknown") for k, v in (run.get("versions") or {}).items()
+            (str(k), relative_to(str(v), roots) if v else "unknown")
+            for k, v in (run.get("versions") or {}).items()
         ),
         "settings": [
             ("Run", f"{run['run_id']} ({run.get('status', 'unknown')})"),
@@ -110,8 +126,7 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
                 if s.get("shuffle")
                 else "as planned, not shuffled",
             ),
-            ("Server CPUs", _join(s.get("server_cpus"))),
-            ("wrk CPUs", _join(s.get("client_cpus"))),
+            ("Where server and wrk ran", pinning_text(run)),
             ("Open-files limit given to server and wrk", _distinct(cells, "nofile_limit")),
             (
                 "Server ready after",
@@ -121,11 +136,11 @@ def methodology_context(run: Run, cells: Sequence[Mapping[str, Any]]) -> dict[st
         ],
         # Each server's settings, with the reason for each, are on its own page.
         "servers": [
-            {"id": str(k), "model": str(v.get("worker_model", ""))}
+            {"id": str(k), "model": recorded_prose(str(v.get("worker_model", "")), run)}
             for k, v in sorted((run.get("servers") or {}).items())
         ],
         # Runs recorded before the redaction kept the key's path: never shown.
-        "bench_argv": shlex.join(redact_argv([str(a) for a in run.get("argv", [])])),
+        "bench_argv": shown(redact_argv([str(a) for a in run.get("argv", [])])),
         "git": _git(run.get("git") or {}),
         "commands": list(commands.values()),
         "wrk": list(wrk.values()),
@@ -164,6 +179,17 @@ def _limits(run: Run) -> list[tuple[str, str]]:
     ]  # fmt: skip
 
 
+MEASURED_WHEN = {
+    "start": "at the start",
+    "end": "at the end",
+    "resume": "when resumed",
+}
+
+
+def _cpus(values: Sequence[int] | None) -> str:
+    return cpus_text(values) if values else "no CPU in particular (not pinned)"
+
+
 def ceiling_context(found: Mapping[str, Any], run: Run) -> dict[str, Any]:
     """`harness.tables.evidence.client_ceiling` as display facts for Methodology and Home."""
     fastest = found.get("fastest")
@@ -189,20 +215,16 @@ def ceiling_context(found: Mapping[str, Any], run: Run) -> dict[str, Any]:
             connections=cal.get("connections"),
             threads=cal.get("threads"),
             duration_s=cal.get("duration_s"),
-            client_cpus=_join(cal.get("client_cpus")),
-            server_cpus=_join(cal.get("server_cpus")),
-            run_client_cpus=_join(s.get("client_cpus")),
-            run_server_cpus=_join(s.get("server_cpus")),
+            client_cpus=_cpus(cal.get("client_cpus")),
+            server_cpus=_cpus(cal.get("server_cpus")),
+            run_client_cpus=_cpus(s.get("client_cpus")),
+            run_server_cpus=_cpus(s.get("server_cpus")),
             same_pinning=bool(found.get("same_pinning")),
             wrk_cpu=cal.get("wrk_cpu_pct_mean"),
             path=cal.get("path"),
             measurements=[
                 {
-                    "when": {
-                        "start": "at the start",
-                        "end": "at the end",
-                        "resume": "when resumed",
-                    }.get(str(m.get("when")), "on request"),
+                    "when": MEASURED_WHEN.get(str(m.get("when")), "on request"),
                     "rps_text": f"{m['requests_per_sec']:,.0f} req/s"
                     if m.get("status") == "ok" and m.get("requests_per_sec")
                     else f"failed: {m.get('reason')}",

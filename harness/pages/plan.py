@@ -15,8 +15,10 @@ from typing import Any
 import pandas as pd
 
 from harness.figures import charts as fig
-from harness.figures.specs import ChartSpec, DensitySpec
+from harness.figures.specs import AnySpec
+from harness.pages.chooseplan import plan_choose
 from harness.pages.context import (
+    CHOOSE,
     DATA,
     ERRORS,
     FLAGS_PAGE,
@@ -40,11 +42,13 @@ from harness.pages.context import (
 )
 from harness.pages.evidenceplan import plan_flags, plan_resources
 from harness.pages.flagview import cell_badges, cell_flags, flag_items, key_of
+from harness.pages.homeplan import plan_home
 from harness.pages.latencyplan import TimedCell, plan_latency
 from harness.pages.methodology import ceiling_context, linked, methodology_context
 from harness.pages.runplan import SitePlan, plan_data, plan_runs, unreadable_items
 from harness.pages.serverplan import RunTables, plan_server
 from harness.tables import evidence, summary
+from harness.tables.verdict import run_verdict
 
 
 def plan_site(
@@ -55,7 +59,7 @@ def plan_site(
     downloads: Mapping[str, Sequence[tuple[str, str]]],
     calibrations: Mapping[str, Mapping[str, Any]] | None = None,
     timed: Sequence[TimedCell] = (),
-    on_chart: Callable[[ChartSpec | DensitySpec], object] | None = None,
+    on_chart: Callable[[AnySpec], object] | None = None,
     unreadable: Sequence[Mapping[str, Any]] = (),
 ) -> SitePlan:
     """Pages and charts for the chosen `runs`, with `subject` on the main pages.
@@ -92,16 +96,7 @@ def plan_site(
     def badges(page: str) -> Any:
         return lambda key: cell_badges(t.flags, page, key)
 
-    head = headline(stats, app, workload, HOME, badges=badges(HOME))
-    home_fig = plan.chart(
-        HOME,
-        fig.throughput_chart(
-            df[(df["app"] == app) & (df["workload"] == workload)],
-            "home-throughput.svg",
-            "server",
-            f"Requests per second of the {app} app ({workload}) against connections, per server",
-        ),
-    )
+    verdict = run_verdict(df, subject, workload, stats=t.stats, used=t.resources)
     versions = subject.get("versions") or {}
     links = {
         "methodology": METHODOLOGY,
@@ -113,12 +108,16 @@ def plan_site(
         "flags": FLAGS_PAGE,
         "data": DATA,
         "runs": RUNS,
+        "choose": CHOOSE,
     }
     warned = {key_of(w) for w in records(t.warns)} | set(t.flags)
-    plan.pages[HOME] = (
-        "index.md.j2",
+    plan_home(
+        plan,
+        base,
+        t,
+        subject,
+        verdict,
         {
-            **base(HOME, "WSGI servers compared"),
             "servers": [
                 {
                     "id": s,
@@ -130,14 +129,14 @@ def plan_site(
             "apps": sorted(df["app"].unique()),
             "workloads": sorted(df["workload"].unique()),
             "unavailable": sorted((subject.get("unavailable") or {}).items()),
-            "headline": head,
-            "figure": home_fig,
             "warnings": len(warned),
             "cells": len(stats),
             "ceiling": linked(ceiling, HOME),
             "links": {k: rel(HOME, v) for k, v in links.items()},
+            "timed": bool(timed),
         },
     )
+    plan_choose(plan, base, verdict)
     plan.pages[METHODOLOGY] = (
         "methodology.md.j2",
         {
@@ -177,6 +176,7 @@ def plan_site(
                 for r in records(errors)
             ],
             "flags_page": rel(ERRORS, FLAGS_PAGE),
+            "session": bool((errors["workload"] == "session").any()),
             "with_errors": int((t.warns["kind"] == "errors").sum()),
             "cells": len(errors),
             "failed": [
@@ -234,11 +234,38 @@ def _overhead(plan: SitePlan, base: Any, t: RunTables) -> None:
                     frameworks,
                     "overhead.svg",
                     "Throughput kept and added p50 latency per framework and server",
+                    "What each framework costs under each server "
+                    f"({', '.join(sorted(frameworks['workload'].unique()))})",
                 ),
             )
             if len(frameworks)
             else None,
             "rows": rows(frameworks),
             "timing": rows(ov[timing]),
+            "negative": negative_latency(records(ov)),
         },
     )
+
+
+def negative_latency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The comparisons whose added p50 or p99 is below zero, each with whether its range
+    reaches zero (the repeats could not tell the two apart) — for the note that explains
+    them."""
+    out = []
+    for r in rows:
+        for q in ("p50", "p99"):
+            added = r.get(f"added_{q}_ms")
+            if added is None or added >= 0:
+                continue
+            high = r.get(f"added_{q}_ms_max")
+            out.append(
+                {
+                    **{k: r[k] for k in ("server", "app", "baseline", "workload", "connections")},
+                    "quantile": q,
+                    "added": added,
+                    "low": r.get(f"added_{q}_ms_min"),
+                    "high": high,
+                    "noise": high is not None and high >= 0,
+                }
+            )
+    return out

@@ -98,6 +98,23 @@ def ci(low: float | None, high: float | None, n: float | None, unit: str) -> Md:
     return span(low, high, unit)
 
 
+def prose(value: object) -> Md:
+    """Recorded text with its `inline code` shown as code, everything else literal: the
+    reasons written beside each server setting use backticks the way markdown does."""
+    text = "" if value is None else str(value)
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an odd number of backticks: no pairs to trust
+        return escape(text)
+    return Md("".join(code(p) if i % 2 else escape(p) for i, p in enumerate(parts)))
+
+
+def figure(fig: Mapping[str, str] | None) -> Md:
+    """A chart as an image: `![alt](src)`, the alt text escaped, the target encoded."""
+    if not fig:
+        return Md("")
+    return Md(f"![{escape(fig['alt'])}]({href(fig['src'])})")
+
+
 def code(value: object) -> Md:
     """Inline code: a command line, URL or version, shown literally."""
     return Md(f"<code>{escape(value)}</code>")
@@ -146,6 +163,8 @@ def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
         num=num,
         ci=ci,
         code=code,
+        prose=prose,
+        figure=figure,
         href=href,
         seconds=seconds,
         span=span,

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from harness.figures import charts
-from harness.figures.specs import ChartSpec, DensitySpec
+from harness.figures.specs import AnySpec
 from harness.pages.context import (
     DATA,
     ERRORS,
@@ -35,11 +35,11 @@ from harness.tables import summary
 @dataclass
 class SitePlan:
     pages: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    charts: list[ChartSpec | DensitySpec] = field(default_factory=list)
+    charts: list[AnySpec] = field(default_factory=list)
     # Called with each chart as it is planned: the build starts drawing it meanwhile.
-    on_chart: Callable[[ChartSpec | DensitySpec], object] | None = None
+    on_chart: Callable[[AnySpec], object] | None = None
 
-    def chart(self, page: str, spec: ChartSpec | DensitySpec) -> dict[str, str]:
+    def chart(self, page: str, spec: AnySpec) -> dict[str, str]:
         self.charts.append(spec)
         if self.on_chart is not None:
             self.on_chart(spec)
@@ -106,6 +106,7 @@ def plan_runs(
                     f"run-{slug(run['run_id'])}-throughput.svg",
                     "server",
                     f"Requests per second of the {app} app in run {run['run_id']}",
+                    f"Run {run['run_id']}, {app} app, {workload}: requests per second",
                 ),
             )
         plan.pages[page] = ("run.md.j2", ctx)

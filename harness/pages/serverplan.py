@@ -16,9 +16,17 @@ from typing import Any
 import pandas as pd
 
 from harness.figures import charts as fig
-from harness.pages.context import Run, records, server_page, slug, status_text, warning_items
+from harness.pages.context import (
+    Run,
+    records,
+    server_page,
+    slug,
+    status_text,
+    warning_items,
+)
 from harness.pages.flagview import CellFlags, cell_badges, flag_items, key_of
 from harness.pages.runplan import SitePlan
+from harness.tables.runfacts import recorded_prose
 
 
 @dataclass(frozen=True)
@@ -63,13 +71,20 @@ def plan_server(
             plan.chart(
                 page,
                 fig.throughput_chart(
-                    wdf, f"{name}-throughput.svg", "app", f"Requests per second {what}, per app"
+                    wdf,
+                    f"{name}-throughput.svg",
+                    "app",
+                    f"Requests per second {what}, per app",
+                    f"{server}, {workload}: requests per second per app",
                 ),
             ),
             plan.chart(
                 page,
                 fig.latency_chart(
-                    wdf, f"{name}-latency.svg", f"p50, p99 and max latency {what}, per app"
+                    wdf,
+                    f"{name}-latency.svg",
+                    f"p50, p99 and max latency {what}, per app",
+                    f"{server}, {workload}: latency per app",
                 ),
             ),
         ]
@@ -80,7 +95,10 @@ def plan_server(
                 plan.chart(
                     page,
                     fig.errors_chart(
-                        wdf, f"{name}-errors.svg", f"Error counters per request {what}"
+                        wdf,
+                        f"{name}-errors.svg",
+                        f"Error counters per request {what}",
+                        f"{server}, {workload}: errors per request, per app",
                     ),
                 )
             )
@@ -101,6 +119,7 @@ def plan_server(
                         f"{name}-resources.svg",
                         "app",
                         f"Server CPU, server memory and wrk CPU {what}, per app",
+                        f"{server}, {workload}: CPU and memory per app",
                     ),
                 )
                 if len(used)
@@ -115,8 +134,11 @@ def plan_server(
             **base(page, server),
             "server": server,
             "version": (run.get("versions") or {}).get(server) or "version unknown",
-            "worker_model": info.get("worker_model") or "not recorded",
-            "settings": sorted((str(k), str(v)) for k, v in info.get("settings", {}).items()),
+            "worker_model": recorded_prose(str(info.get("worker_model") or "not recorded"), run),
+            "settings": sorted(
+                (recorded_prose(str(k), run), recorded_prose(str(v), run))
+                for k, v in info.get("settings", {}).items()
+            ),
             "sections": sections,
             "warnings": warning_items(t.warns, page, server),
             "flagged": flag_items(t.flags, page, server),

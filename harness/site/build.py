@@ -39,8 +39,9 @@ from harness.pages.perfpage import PERF_JSON, plan_perf
 from harness.paths import GOLDEN_DIR, GOLDEN_RAW
 from harness.raw.records import read_cell, read_run
 from harness.site import rawcheck
+from harness.site.buildrecord import record_build
 from harness.site.cache import CACHE_NAME, BuildCache
-from harness.site.config import config_path, write_config
+from harness.site.config import check_site_url, config_path, write_config
 from harness.site.downloads import export_run
 from harness.site.engine import DEFAULT_ENGINE, build_strict, build_zensical, check_engine
 from harness.site.pool import Workers
@@ -106,11 +107,12 @@ def generate_docs(
     # chart cache, a worker imports it when it draws one, and with all of them, never.
     workers.start(warm_up=draw and cache.charts_cold(), tables=cache.tables_cold(raw_dir))
     # Imported here: pandas and the planners are needed only when docs/ is regenerated.
-    from harness.pages.comparepage import COMPARE, plan_compare
+    from harness.pages.comparepage import COMPARE, plan_compare, with_compared
     from harness.pages.plan import plan_site
 
     every_run, bad_runs = rawcheck.readable_runs(raw_dir)
     chosen, subject = rawcheck.select_readable(every_run, runs, bad_runs)
+    chosen = with_compared(chosen, every_run, compare)
     # All runs (comparisons need them); the chosen ones exported for the Data page.
     everything = cache.load(raw_dir, workers, [r["run_id"] for r in chosen], skip_bad=True)
     table = everything[everything["run_id"].isin([r["run_id"] for r in chosen])]
@@ -214,8 +216,13 @@ def build_site(
     engine: str = DEFAULT_ENGINE,
     strict_raw: bool = False,
     note: Callable[[str], None] | None = None,
+    site_url: str | None = None,
 ) -> Path:
     """raw/ -> generated docs -> a strict build by `engine` into site_dir; returns site_dir.
+
+    `site_url` (https://org.github.io/project/): 404.html links under its path and the
+    sitemap lists every page; without it (`note` says so) neither works under a path.
+    The build records it in site/ (harness/site/buildrecord.py).
 
     Caches live in `cache_dir` (default: `.harness-cache/` beside docs/); when raw/, the
     code and the options are as at the last build, docs/ is kept and only the engine
@@ -225,6 +232,7 @@ def build_site(
     build instead (harness/site/rawcheck.py).
     """
     raw_dir, docs_dir = Path(raw_dir), Path(docs_dir)
+    site_url = check_site_url(site_url) if site_url else None
     check_engine(engine, config_path(docs_dir).parent, Path(site_dir))
     cache = BuildCache(Path(cache_dir or docs_dir.resolve().parent / CACHE_NAME))
     with Workers(2) as workers:
@@ -256,7 +264,7 @@ def build_site(
             pending.files,  # the stamp last, once docs/ is complete
         )
         extra = rawcheck.check_unreadable(extra, strict_raw, note)
-        config = write_config(docs_dir, Path(site_dir), extra)
+        config = write_config(docs_dir, Path(site_dir), extra, site_url=site_url)
         try:
             if engine == "zensical":
                 complete(pending.pages, None, "pages")  # how long it waited for them
@@ -272,6 +280,9 @@ def build_site(
                 )
             for step in [*pending.pages, *pending.files]:  # if mkdocs did not ask
                 step()
+            record_build(Path(site_dir), raw_dir, runs, compare, engine, site_url)
+            if site_url is None and note is not None:
+                note("no --site-url: 404.html works only at a domain's root; no sitemap")
         finally:
             cache.lap(engine)
             cache.log["engine"] = engine

@@ -22,12 +22,14 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.figures.draw import draw
-from harness.figures.specs import ChartSpec, DensitySpec
+from harness.figures.specs import AnySpec
 from harness.paths import HARNESS
 from harness.site.pool import Job, Workers
 
 # The modules that draw: a change to either redraws every chart.
-DRAWING_CODE = tuple(HARNESS / "figures" / f for f in ("specs.py", "draw.py", "latency.py"))
+DRAWING_CODE = tuple(
+    HARNESS / "figures" / f for f in ("specs.py", "style.py", "draw.py", "bars.py", "latency.py")
+)
 # Cache entries no build has used for this long are deleted (each use refreshes mtime).
 KEEP_UNUSED_S = 14 * 24 * 3600
 
@@ -48,7 +50,7 @@ def drawing_version() -> str:
     return h.hexdigest()
 
 
-def chart_key(spec: ChartSpec | DensitySpec, version: str) -> str:
+def chart_key(spec: AnySpec, version: str) -> str:
     """sha256 of what is drawn (not the file name or alt text) and of the drawing code."""
     # repr of frozen dataclasses of tuples, floats and strings is stable across runs.
     data = repr(dataclasses.replace(spec, name="", alt=""))
@@ -66,12 +68,12 @@ class ChartDrawer:
         self.workers = workers
         self.out_dir = out_dir
         self.cache_dir = cache_dir
-        self.specs: list[ChartSpec | DensitySpec] = []
+        self.specs: list[AnySpec] = []
         self.keys: list[str] = []
         self.pending: dict[str, Job[Path]] = {}
         self._version = drawing_version() if cache_dir is not None else ""
 
-    def add(self, spec: ChartSpec | DensitySpec) -> None:
+    def add(self, spec: AnySpec) -> None:
         """Start drawing `spec` unless done before; `out_dir/<name>` exists from now on,
         empty until `finish` (so a site generator can list it meanwhile)."""
         self.specs.append(spec)

@@ -14,9 +14,14 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.pages.context import SiteError
+from harness.paths import REPO_ROOT
+from harness.site.build import build_site
+from harness.site.buildrecord import read_build_record
+from harness.site.config import check_site_url
 
 BRANCH = "gh-pages"
 # Left in a published directory so a later publish knows it may replace its contents.
@@ -32,16 +37,62 @@ def is_git_target(target: str) -> bool:
     return (path / "HEAD").is_file() and (path / "objects").is_dir() or (path / ".git").exists()
 
 
-def publish(site_dir: Path, target: str, message: str = "Publish the wsgi-baseline site") -> str:
-    """Publish `site_dir` to `target`; return a one-line description of what was done."""
+def publish(
+    site_dir: Path,
+    target: str,
+    message: str = "Publish the wsgi-baseline site",
+    site_url: str | None = None,
+) -> str:
+    """Publish `site_dir` to `target`; return a one-line description of what was done.
+
+    `site_url`: the address the site will be served from. A site built for another one
+    (its 404 page and sitemap point there) is refused: build it for this one first
+    (`invoke publish --site-url` does: `build_again_for` below).
+    """
     site_dir = Path(site_dir)
     if not (site_dir / "index.html").is_file():
         raise SiteError(f"{site_dir} holds no built site (no index.html); run build-site first")
+    built_for = read_build_record(site_dir).get("site_url")
+    if site_url is not None and check_site_url(site_url) != built_for:
+        raise SiteError(
+            f"{site_dir} was built for {built_for or 'no --site-url'}, not {site_url}: run "
+            f"invoke build-site --site-url {site_url} first"
+        )
+    where = f" (for {built_for})" if built_for else " (built without --site-url)"
     if is_git_target(target):
-        commit = push_gh_pages(site_dir, target, message)
-        return f"pushed {commit[:12]} to {target} branch {BRANCH}"
+        text = f"{message}\n\nsite_url: {built_for}" if built_for else message
+        commit = push_gh_pages(site_dir, target, text)
+        return f"pushed {commit[:12]} to {target} branch {BRANCH}{where}"
     copy_site(site_dir, Path(target))
-    return f"copied the site to {target}"
+    return f"copied the site to {target}{where}"
+
+
+def build_again_for(
+    site_url: str | None,
+    docs_dir: Path,
+    site_dir: Path,
+    note: Callable[[str], None] | None = None,
+) -> bool:
+    """Build `site_dir` again, as it was built, for `site_url` when it was built for
+    another address (`invoke publish --site-url`); whether it did. A build that read a raw
+    folder outside the project cannot be repeated from its record: SiteError."""
+    if site_url is None:
+        return False
+    record = read_build_record(Path(site_dir))
+    if record.get("site_url") == check_site_url(site_url):
+        return False
+    if not record.get("raw") or not record.get("engine"):
+        raise SiteError(
+            f"{site_dir} was built for {record.get('site_url') or 'no --site-url'} from raw "
+            f"files it cannot find again; build it for {site_url} first: "
+            f"invoke build-site --site-url {site_url}"
+        )
+    pairs = [(str(a), str(b)) for a, b in record.get("compare") or []]
+    build_site(
+        REPO_ROOT / str(record["raw"]), docs_dir, site_dir, str(record.get("runs") or "latest"),
+        pairs, engine=str(record["engine"]), note=note, site_url=site_url,
+    )  # fmt: skip
+    return True
 
 
 def _git(*args: str, env: dict[str, str], check: bool = True) -> str:

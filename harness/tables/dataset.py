@@ -6,7 +6,8 @@ Where a report exists its exact counters and microseconds fill the figure column
 rounded printed figures stay in the `*_printed` twins. Failed cells stay as rows with
 empty figures, never zeros. The validity flags of harness/tables/flags.py are filled last.
 Column order, dtypes and row order are fixed; docs/schema.md documents every column.
-`load_calibrations` reads each run's `calibration.json` (the client ceiling) as is.
+`load_calibrations` reads each run's client ceilings (`calibration.json`, `calibration.start.json`,
+`calibration.end.json`, `calibration.resume.json`) as they are.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from harness.tables.cellcolumns import samples_columns, session_columns, sidecar
 from harness.tables.flags import add_flags
 from harness.tables.intervals import add_intervals
 from harness.tables.parsecache import ParseCache
+from harness.tables.runfacts import project_roots, relative_to
 from harness.tables.schema import CELL_STATS, COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
 
 _SIDECAR_NAME = re.compile(r"c\d+-r\d+\.json")
@@ -129,8 +131,8 @@ def load_calibrations(
 
 
 def _ceiling_record(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [d for d in docs if d.get("status") == "ok" and d.get("requests_per_sec")]
-    chosen = min(ok, key=lambda d: d["requests_per_sec"]) if ok else docs[0]
+    ok = [d for d in docs if d.get("status") == "ok" and _positive(d.get("requests_per_sec"))]
+    chosen = min(ok, key=lambda d: float(d["requests_per_sec"])) if ok else docs[0]
     by_when = {d.get("when"): d.get("requests_per_sec") for d in ok}
     start, end = by_when.get("start"), by_when.get("end")
     measurements = [
@@ -139,6 +141,10 @@ def _ceiling_record(docs: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     drift = end / start - 1 if start and end else None
     return {**chosen, "measurements": measurements, "drift": drift}
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
 
 
 def _run_dirs(raw_dir: Path) -> list[Path]:
@@ -174,7 +180,10 @@ def _run_columns(path: Path) -> dict[str, Any]:
         "run_status": run.status,
         "run_started_at": run.started_at,
         "run_ended_at": run.ended_at,
-        "python_version": versions.get("python"),
+        # Its interpreter's path, if recorded, relative to the project (the table is published).
+        "python_version": relative_to(str(versions["python"]), project_roots(run.as_dict()))
+        if versions.get("python")
+        else None,
         "wrk_version": versions.get("wrk"),
         "host": host.get("hostname"),
         **{k: host.get(k) for k in ("cpu_model", "cores", "kernel", "os")},

@@ -106,6 +106,17 @@ FLAGS: dict[str, FlagInfo] = {
             "the run's time did (--max-time). Its repeats disagree more than the target.",
         ),
         FlagInfo(
+            "preflight",
+            "A preflight check failed",
+            "Before measuring, the server's answer failed a check that did not stop the "
+            "measurement. A server that answers with a Connection: close header (gunicorn's "
+            "sync worker, by design) makes wrk open a new TCP connection for every request: "
+            "its numbers "
+            "include that reconnect, which servers keeping connections alive do not pay. A "
+            "cell measured despite a failed check (--ignore-preflight) may be measuring a "
+            "wrong answer.",
+        ),
+        FlagInfo(
             "server_crashed",
             "Server exited or restarted",
             "The server exited during the measurement, or its processes changed (a worker "

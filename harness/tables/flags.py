@@ -220,10 +220,24 @@ def stalled(row: Mapping[str, Any]) -> str | None:
     return f"the server's CPU stayed near zero for {gap:.1f} s{when} while it was otherwise busy"
 
 
+def preflight(row: Mapping[str, Any]) -> str | None:
+    """A failed preflight check the cell was measured with (non-blocking, or ignored)."""
+    passed, reason = row.get("preflight_ok"), row.get("preflight_reason")
+    if passed is None or passed is pd.NA or bool(passed) or not isinstance(reason, str):
+        return None
+    ignored = row.get("preflight_ignored")
+    if ANNOUNCED_CLOSE in reason and not (ignored is not pd.NA and bool(ignored)):
+        return (
+            "the server closes the connection after every response: wrk opens a new one "
+            "for each request"
+        )
+    return f"measured despite a failed check: {reason}"
+
+
 # fmt: off
 ROW_FLAGS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {f.__name__: f for f in (
     littles_law, effective_connections, fd_limit, eof_read_errors, timeout_truncated, non_2xx,
-    client_saturated, starved_connections, noise_unknown, imprecise, stalled,
+    client_saturated, starved_connections, noise_unknown, imprecise, stalled, preflight,
 )}
 # fmt: on
 

@@ -43,13 +43,13 @@ OPENING_WAIT_S = 60.0
 
 
 class BenchError(UserError):
-    """A problem that stops the whole run before measuring (bad --out, no wrk, …)."""
+    """A problem that stops the whole run before measuring (bad --raw, no wrk, …)."""
 
 
 def check_writable(out: Path) -> None:
-    """--out exists and takes a file, or a BenchError says why (before anything runs)."""
+    """--raw exists and takes a file, or a BenchError says why (before anything runs)."""
     try:
-        check_out(out)
+        check_out(out, "--raw")
     except OutputError as e:
         raise BenchError(str(e)) from None
 
@@ -226,7 +226,7 @@ def _new_run(
         if not store.run_json.exists():
             return store
         store.unlock()
-    raise BenchError(f"--out: no free run folder named {base}-<n> in {out}")
+    raise BenchError(f"--raw: no free run folder named {base}-<n> in {out}")
 
 
 def cleanup_partial(store: RunStore) -> None:

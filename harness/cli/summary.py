@@ -50,9 +50,10 @@ class ServerLine:
 
     @property
     def plus_minus(self) -> float | None:
-        if self.ci_low is None or self.ci_high is None:
+        """The interval's half-width: above the mean (below, it stops at zero req/s)."""
+        if self.ci_high is None or self.requests_per_sec is None:
             return None
-        return (self.ci_high - self.ci_low) / 2
+        return self.ci_high - self.requests_per_sec
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ def _place(line: ServerLine) -> str:
 def _status(line: ServerLine) -> str:
     if line.rank is None:
         return f"failed: {line.reasons}" if line.reasons else "failed"
-    return line.verdict
+    failed = line.repeats - line.repeats_ok
+    return f"{line.verdict}; {failed} failed: {line.reasons}" if failed else line.verdict
 
 
 def _repeats(line: ServerLine) -> str:

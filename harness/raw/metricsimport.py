@@ -161,8 +161,11 @@ def import_metrics(
         import_info={
             "imported_at": now,
             "note": note,
-            "request_counts": {"wrk": wrk.requests, "server": server_count,
-                               "checked": check_counts},  # fmt: skip
+            "request_counts": {
+                "wrk": wrk.requests,
+                "server": server_count,
+                "checked": check_counts,
+            },  # fmt: skip
             "sources": {
                 str(p): hashlib.sha256(_read(p)).hexdigest()
                 for p in [wrk_file, *prom_files, *([lua_json] if lua_json else [])]

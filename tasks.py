@@ -400,7 +400,7 @@ def import_metrics(
     from harness.raw.store import check_run_name
 
     with _user_errors():
-        if "/" in run or Path(run).is_dir():  # the old form: the run's folder
+        if "/" in run:  # the old form: the run's folder
             if raw:
                 raise _fail("--run: give the run's id with --raw, not its folder")
             run_dir = Path(run)

@@ -40,7 +40,9 @@ def flags_now(run_dir: Path, cell: Cell) -> tuple[str, ...]:
     try:
         table = load_runs(run_dir, cells={group})
     except (ValueError, OSError):
-        return ()
+        return ()  # a file the table cannot read: the summary and the site name it
+    except Exception as e:  # noqa: BLE001 - a display must not end a run of hours
+        return (f"flags not computed: {type(e).__name__}",)
     rows = table[table["repeat"] == cell.repeat]
     if not len(rows):
         return ()

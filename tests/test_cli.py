@@ -180,6 +180,23 @@ def test_a_run_name_is_a_plain_name() -> None:
     assert done.stderr.startswith("error: --name: '../up' is not a plain name")
 
 
+def test_a_named_run_is_continued_by_its_name_only(tmp_path: Path) -> None:
+    from harness.raw.records import RunMeta
+    from harness.raw.store import RunStore, unfinished_runs
+
+    for run_id in ("20260101T000000Z-quick", "20260102T000000Z-mine",
+                   "20260102T000000Z-mine-2", "20260103T000000Z-mine2"):  # fmt: skip
+        RunStore(tmp_path, run_id).write_run(RunMeta(run_id, "quick", "interrupted"))
+    named = [m.run_id for m in unfinished_runs(tmp_path, "quick", "mine")]
+    assert named == ["20260102T000000Z-mine-2", "20260102T000000Z-mine"]
+    assert [m.run_id for m in unfinished_runs(tmp_path, "quick", "quick")] == [
+        "20260101T000000Z-quick"
+    ]
+    assert len(unfinished_runs(tmp_path, "quick")) == 4
+    done = invoke("summary", "-r", str(tmp_path / "none"))
+    assert done.stderr == f"error: --run: {tmp_path / 'none'} holds no runs\n"
+
+
 def regressed_runs(root: Path) -> Path:
     """Runs A and B of the fixture, with gunicorn's raw app at c=5 measured twice at
     2,400 req/s in A and twice at 1,200 in B: tight repeats, half the throughput."""

@@ -49,7 +49,9 @@ def find_run(raw: Path, run_id: str, option: str = "--run") -> Path:
         return raw / run_id
     known = run_ids(raw)
     if not known:
-        raise RunNotFound(f"{option}: no run {run_id!r} in {raw}: it holds no runs")
+        raise RunNotFound(
+            f"{option}: {raw} holds no runs" + (f" ({run_id!r} asked)" if run_id else "")
+        )
     shown = ", ".join(reversed(known[-SHOWN_IN_ERRORS:]))
     more = f" (and {len(known) - SHOWN_IN_ERRORS} older; `invoke runs` lists all)" if len(
         known

@@ -54,7 +54,7 @@ def check_run_name(name: str, option: str = "--name") -> str:
 def _named(meta: RunMeta, name: str | None) -> bool:
     if name is None:
         return True
-    stamp, _, rest = meta.run_id.partition("-")
+    _stamp, _, rest = meta.run_id.partition("-")
     return rest == name or re.fullmatch(rf"{re.escape(name)}-\d+", rest) is not None
 
 

@@ -15,6 +15,7 @@ import grimp
 from harness.paths import HARNESS, REPO_ROOT
 
 STAGES = {
+    "cli",
     "matrix",
     "bench",
     "raw",

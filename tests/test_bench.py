@@ -98,7 +98,7 @@ def test_unwritable_out_is_one_clear_line(tmp_path: Path) -> None:
     result = invoke("bench", "--profile", "smoke", "--out", str(blocker / "raw"))
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        f"error: --out: cannot write to {blocker / 'raw'}: Not a directory"
+        f"error: --raw: cannot write to {blocker / 'raw'}: Not a directory"
     ]
 
 

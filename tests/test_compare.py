@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 
 from harness.pages.comparepage import compare_page
-from harness.pages.render import escape
 from harness.paths import GOLDEN_RAW
 from harness.paths import REPO_ROOT as REPO
 from harness.perf.probe import hand_written_docs
@@ -152,7 +151,9 @@ def test_rank_test_floor() -> None:
     assert compare.min_rank_p(5, 5) < 0.05
 
 
-def test_standalone_page_says_what_it_cannot_claim(raw: Path, tmp_path: Path) -> None:
+def test_markdown_for_a_pull_request_is_plain(raw: Path, tmp_path: Path) -> None:
+    """`--out` (the old name of `--markdown`): GitHub-flavoured markdown, no HTML entities,
+    no mkdocs admonition, no links into a site."""
     out = tmp_path / "cmp.md"
     subprocess.run(
         [sys.executable, "-m", "invoke", "compare", A, B, "--raw", str(raw), "--out", str(out)],
@@ -161,11 +162,11 @@ def test_standalone_page_says_what_it_cannot_claim(raw: Path, tmp_path: Path) ->
         capture_output=True,
     )
     text = out.read_text()
-    assert f"# {B} compared with {A}" in text
-    assert escape("2.000 (+100.0 %)") in text  # printed literally, never as markup
-    assert "p-value of 0.33 at best" in text  # 2 repeats per side
-    assert "&#96;versions.gunicorn&#96;" not in text and "<code>versions.gunicorn</code>" in text
-    assert "results/" not in text  # standalone: no links into a site
+    assert text.startswith(f"## `{B}` compared with `{A}`\n")
+    assert "| `gunicorn` / `raw` / plaintext, c=10 | 3,877 | 7,754 | 2.000 (+100.0 %) |" in text
+    assert "| `versions.gunicorn` | 27.0.1 | 27.0.2 |" in text
+    assert "&#" not in text and "<" not in text and "!!!" not in text
+    assert "results/" not in text
 
 
 def test_site_compares_the_newest_two_runs(raw: Path, tmp_path: Path) -> None:

@@ -354,4 +354,5 @@ def test_an_out_under_a_file_is_one_line(tmp_path: Path, task: str) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == f"error: --out: cannot write to {blocker / 'out'}: Not a directory\n"
+    option = "--raw" if task == "import-logs" else "--out"  # import-logs' --out: --raw's old name
+    assert done.stderr == f"error: {option}: cannot write to {blocker / 'out'}: Not a directory\n"

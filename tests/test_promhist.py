@@ -238,7 +238,13 @@ def test_import_metrics_adds_a_cell_with_the_raw_files(tmp_path: Path) -> None:
         .replace("1.7108744e+07", "1.7e+07")
         .replace(" 328809.99557739915", " 328000")
     )
-    sidecar = import_metrics([before, STUDY], wrk_file, run, server="kask", app="sessionstore")
+    # 108,744 requests between the scrapes, 2,709 in wrk's output: not this load's scrapes.
+    counts = "the histogram counts 108,744 requests, wrk made 2,709 .*--ignore-counts"
+    with pytest.raises(MetricsImportError, match=f"^{before},{STUDY}: {counts}"):
+        import_metrics([before, STUDY], wrk_file, run, server="kask", app="sessionstore")
+    assert not run.exists()
+    kask = {"server": "kask", "app": "sessionstore", "check_counts": False}
+    sidecar = import_metrics([before, STUDY], wrk_file, run, **kask)  # type: ignore[arg-type]
     meta = json.loads(sidecar.read_text())
     assert sidecar == run / "kask" / "sessionstore" / "imported" / "c20-r1.json"
     assert (meta["imported"], meta["status"], meta["connections"], meta["threads"]) == (
@@ -248,20 +254,49 @@ def test_import_metrics_adds_a_cell_with_the_raw_files(tmp_path: Path) -> None:
         2,
     )
     assert meta["server_argv"] is None and len(meta["import"]["sources"]) == 3
+    assert meta["import"]["request_counts"] == {"wrk": 2709, "server": 108744, "checked": False}
     assert (sidecar.parent / meta["files"]["stdout"]).read_bytes() == wrk_file.read_bytes()
     assert (sidecar.parent / meta["files"]["metrics_after"]).read_bytes() == STUDY.read_bytes()
     [delta] = parse_histograms((sidecar.parent / meta["files"]["metrics"]).read_text())
     assert delta.total == 108744 and delta.sum == pytest.approx(809.99557739915)
-    second = import_metrics([STUDY], wrk_file, run, server="kask", app="sessionstore")
+    # Run twice, the same import is refused: a second repeat is asked for, not assumed.
+    again = r"kask/sessionstore/imported/c20 was imported before \(repeat 1\); .* --repeat 2$"
+    with pytest.raises(MetricsImportError, match=again):
+        import_metrics([STUDY], wrk_file, run, **kask)  # type: ignore[arg-type]
+    second = import_metrics([STUDY], wrk_file, run, repeat=2, **kask)  # type: ignore[arg-type]
     assert second.name == "c20-r2.json"
     assert json.loads((run / "run.json").read_text())["imported_cells"] == [
         "kask/sessionstore/imported/c20-r1",
         "kask/sessionstore/imported/c20-r2",
     ]
     with pytest.raises(MetricsImportError, match="exists already"):
-        import_metrics([STUDY], wrk_file, run, server="kask", app="sessionstore", repeat=1)
+        import_metrics([STUDY], wrk_file, run, repeat=1, **kask)  # type: ignore[arg-type]
     with pytest.raises(MetricsImportError, match=f"^{STUDY}"):
         import_metrics([STUDY], STUDY, run, server="kask", app="sessionstore")
+
+
+@pytest.mark.parametrize(
+    ("between", "accepted"),
+    [(2709, True), (2709 + 20 + 270, True), (2709 + 20 + 280, False), (2400, False)],
+)
+def test_import_metrics_checks_the_request_counts(
+    tmp_path: Path, between: int, accepted: bool
+) -> None:
+    """Scrapes just around the wrk run count its requests, give or take the connections
+    in flight and 10 %: 2,709 requests by 20 connections."""
+    from harness.raw.metricsimport import MetricsImportError, import_metrics
+
+    wrk_file = Path(__file__).parent / "fixtures" / "wrk" / "wrk410-ok-latency-t2-c20.txt"
+    before = tmp_path / "before.prom"
+    before.write_text(STUDY.read_text().replace("1.7108744e+07", f"{17108744 - between}"))
+    run = tmp_path / "kask"
+    if accepted:
+        sidecar = import_metrics([before, STUDY], wrk_file, run, server="kask", app="a")
+        counts = json.loads(sidecar.read_text())["import"]["request_counts"]
+        assert counts == {"wrk": 2709, "server": between, "checked": True}
+    else:
+        with pytest.raises(MetricsImportError, match=f"counts {between:,} requests"):
+            import_metrics([before, STUDY], wrk_file, run, server="kask", app="a")
 
 
 @pytest.mark.parametrize("ratio", [0.2, 0.49, 0.51, 0.9, 1.2, 1.9, 2.9, 3.1, 5.0])

@@ -293,7 +293,12 @@ def test_publish_to_bare_repository(xss_site: Path, tmp_path: Path) -> None:
     remote = tmp_path / "pages.git"
     subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
     publish(xss_site, str(remote), "first")
-    publish(xss_site, str(remote), "second")
+    assert publish(xss_site, str(remote), "again").startswith("unchanged: ")  # no empty commit
+    (xss_site / "extra.txt").write_text("changed")
+    try:
+        assert publish(xss_site, str(remote), "second").startswith("pushed ")
+    finally:
+        (xss_site / "extra.txt").unlink()
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "--git-dir", str(remote), *args], check=True,
@@ -309,6 +314,8 @@ def test_publish_to_bare_repository(xss_site: Path, tmp_path: Path) -> None:
 def test_publish_to_directory(xss_site: Path, tmp_path: Path) -> None:
     target = tmp_path / "www"
     publish(xss_site, str(target))
+    assert publish(xss_site, str(target)) == f"unchanged: {target} holds this site already"
+    (target / "index.html").write_text("stale")
     publish(xss_site, str(target))  # replaces its own earlier copy
     assert (target / "index.html").read_bytes() == (xss_site / "index.html").read_bytes()
     assert (target / MARKER).is_file()

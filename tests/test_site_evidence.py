@@ -54,7 +54,10 @@ def kask(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Issue 6's check: the study's text, imported beside a real wrk capture, built."""
     root = tmp_path_factory.mktemp("kask")
     run = root / "raw" / "20181108T200500Z-kask"
-    import_metrics([STUDY], WRK, run, server="kask", app="unknown", note="the study's dump")
+    import_metrics(
+        [STUDY], WRK, run, server="kask", app="unknown", note="the study's dump",
+        check_counts=False,  # the dump counts the service's whole life, not this wrk run
+    )  # fmt: skip
     return build_site(root / "raw", hand_written_docs(root / "docs"), root / "site")
 
 

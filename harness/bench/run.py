@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -70,15 +70,19 @@ def run_bench(
     fresh: bool = False,
     console: Console | None = None,
     remote: RemoteSession | None = None,
+    name: str | None = None,
+    annotate: Callable[[Path, Cell], str] | None = None,
 ) -> str:
-    """`remote`: the prepared hosts when server or clients are not this machine."""
+    """`remote`: the prepared hosts when server or clients are not this machine; `name`:
+    a new run's id after its time (default: the profile); `annotate(run_dir, cell)`:
+    what to add to an ok cell's line (its flags: the caller knows the table stage)."""
     console = console or Console(stderr=True)
     if remote is None:
         wrk = runsetup.preflight_environment(out, matrix)
     else:
         wrk = remote.preflight(out)
     runsetup.ensure_env_path()
-    store, matrix = runsetup.open_run(out, matrix, resume, fresh)
+    store, matrix = runsetup.open_run(out, matrix, resume, fresh, name=name)
     if remote is None:
         unavailable = runsetup.unavailable_reasons(matrix, servers)
     else:
@@ -125,7 +129,10 @@ def run_bench(
                     measured += 1
                     lost += outcome.infrastructure
                     failed += outcome.status != "ok" and not outcome.infrastructure
-                    progress.console.print(outcome_line(outcome))
+                    line = outcome_line(outcome)
+                    if annotate is not None and outcome.status == "ok":
+                        line += annotate(store.root, cell)
+                    progress.console.print(line)
                     progress.advance(task)
                 todo = next_round(matrix, planned, measured_values(store, planned), round_no)
                 if not todo or not within_time(matrix, start, len(todo), console):

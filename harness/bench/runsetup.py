@@ -43,13 +43,13 @@ OPENING_WAIT_S = 60.0
 
 
 class BenchError(UserError):
-    """A problem that stops the whole run before measuring (bad --out, no wrk, …)."""
+    """A problem that stops the whole run before measuring (bad --raw, no wrk, …)."""
 
 
 def check_writable(out: Path) -> None:
-    """--out exists and takes a file, or a BenchError says why (before anything runs)."""
+    """--raw exists and takes a file, or a BenchError says why (before anything runs)."""
     try:
-        check_out(out)
+        check_out(out, "--raw")
     except OutputError as e:
         raise BenchError(str(e)) from None
 
@@ -129,9 +129,11 @@ def open_run(
     resume: str | bool,
     fresh: bool,
     note: Callable[[str], None] | None = None,
+    name: str | None = None,
 ) -> tuple[RunStore, Matrix]:
     """Pick the run to write into — an explicit --resume id, the newest unfinished run
-    with the same settings, or a new one — and become its only writer.
+    with the same settings (and `name`, if given), or a new one, named `<time>-<name>`
+    (default: the profile) — and become its only writer.
 
     Returns the store holding the run's lock (harness/raw/runlock.py; the caller
     releases it with `store.unlock()`): a run another live process writes is refused
@@ -143,7 +145,7 @@ def open_run(
     # started meanwhile waits, then finds that run and its lock.
     opening = FolderLock(out, OPENING_WAIT_S)
     try:
-        store, matrix = _choose_run(out, matrix, resume, fresh, note)
+        store, matrix = _choose_run(out, matrix, resume, fresh, note, name)
     except BaseException:
         opening.release()
         raise
@@ -157,6 +159,7 @@ def _choose_run(
     resume: str | bool,
     fresh: bool,
     note: Callable[[str], None],
+    name: str | None = None,
 ) -> tuple[RunStore, Matrix]:
     meta: RunMeta | None = None
     if isinstance(resume, str) and resume:
@@ -165,14 +168,14 @@ def _choose_run(
         meta = RunStore(out, resume).read_run()
         _check_settings(meta, matrix)
     elif not fresh:
-        unfinished = unfinished_runs(out, matrix.profile)
+        unfinished = unfinished_runs(out, matrix.profile, name or matrix.profile)
         meta = next((m for m in unfinished if not matrix.differences(m.settings)), None)
         if resume and meta is None:
             if unfinished:
                 _check_settings(unfinished[0], matrix)  # says which settings differ
             raise BenchError(f"--resume: no unfinished run of profile {matrix.profile!r} in {out}")
     if meta is None:
-        return _new_run(out, matrix, note), matrix
+        return _new_run(out, matrix, note, name), matrix
     store = RunStore(out, meta.run_id)
     store.lock(note)
     meta = store.read_run()  # as it is now that no one else writes it
@@ -205,10 +208,13 @@ def _check_settings(meta: RunMeta, matrix: Matrix) -> None:
         )
 
 
-def _new_run(out: Path, matrix: Matrix, note: Callable[[str], None]) -> RunStore:
-    """A new run's folder, locked. Its id is the time and the profile; a folder of that
-    name already used (a run started in the same second) gets a suffix."""
-    base = new_run_id(matrix.profile)
+def _new_run(
+    out: Path, matrix: Matrix, note: Callable[[str], None], name: str | None = None
+) -> RunStore:
+    """A new run's folder, locked. Its id is the time and the name (the profile's unless
+    given); a folder of that name already used (a run started in the same second) gets
+    a suffix."""
+    base = new_run_id(name or matrix.profile)
     for n in range(1, 100):
         store = RunStore(out, base if n == 1 else f"{base}-{n}")
         if store.run_json.exists():
@@ -220,7 +226,7 @@ def _new_run(out: Path, matrix: Matrix, note: Callable[[str], None]) -> RunStore
         if not store.run_json.exists():
             return store
         store.unlock()
-    raise BenchError(f"--out: no free run folder named {base}-<n> in {out}")
+    raise BenchError(f"--raw: no free run folder named {base}-<n> in {out}")
 
 
 def cleanup_partial(store: RunStore) -> None:

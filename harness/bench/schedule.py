@@ -88,13 +88,7 @@ def adaptive_extra(matrix: Matrix, planned: Sequence[str]) -> list[Cell] | None:
 
 def parse_key(key: str) -> Cell | None:
     """`server/app/workload/c<N>-r<k>` -> Cell, or None."""
-    parts = key.split("/")
-    if len(parts) != 4 or not parts[3].startswith("c") or "-r" not in parts[3]:
-        return None
-    conns, _, repeat = parts[3][1:].partition("-r")
-    if not (conns.isdigit() and repeat.isdigit()):
-        return None
-    return Cell(parts[0], parts[1], parts[2], int(conns), int(repeat))
+    return Cell.from_key(key)
 
 
 # Seconds a cell takes beyond its configured warm-up and measurement: the server's start

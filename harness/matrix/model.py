@@ -70,6 +70,17 @@ class Cell:
         """`server/app/workload/c<N>-r<k>`: the cell's name in run.json and on screen."""
         return f"{self.server}/{self.app}/{self.workload}/c{self.connections}-r{self.repeat}"
 
+    @classmethod
+    def from_key(cls, key: str) -> Cell | None:
+        """`server/app/workload/c<N>-r<k>` -> Cell, or None if `key` is not one."""
+        parts = key.split("/")
+        if len(parts) != 4 or not parts[3].startswith("c") or "-r" not in parts[3]:
+            return None
+        conns, _, repeat = parts[3][1:].partition("-r")
+        if not (conns.isdigit() and repeat.isdigit()):
+            return None
+        return cls(parts[0], parts[1], parts[2], int(conns), int(repeat))
+
     @property
     def slug(self) -> str:
         """The key as one path component (a remote host's scratch folder)."""

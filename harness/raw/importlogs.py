@@ -189,7 +189,7 @@ def import_logs(
     if unsafe_name(profile):
         raise ImportLogsError(f"profile {profile!r}: not a plain name (it names the run folder)")
     cells, skipped = _cells(src, compile_pattern(pattern), pattern, strict)
-    check_writable(out)
+    check_writable(out, "--raw")
     store = RunStore(out, _run_id(out, profile))
     targets = {store.run_json: "run.json"}
     for cell, path in cells.items():

@@ -5,6 +5,11 @@ Prometheus scrapes of a service measured elsewhere (the study's Kask case), and 
 them into the raw tree like a measured cell: wrk's text and the scrapes byte for byte,
 the histogram delta as `c<N>-r<k>.metrics.prom`, and a cell sidecar marked
 `"imported": true` whose unknown fields are null. Nothing is started or scraped here.
+
+Two checks keep a wrong pair out: the requests the server's histogram counted in the
+scrape window must agree with wrk's (`check_counts`: a dump over the service's life
+beside one short wrk run is refused), and a cell imported before is not silently given
+a second repeat: a second import needs its `--repeat`.
 """
 
 from __future__ import annotations
@@ -36,10 +41,28 @@ def _read(path: Path) -> bytes:
         raise MetricsImportError(f"{path}: cannot read: {e.strerror}") from None
 
 
-def _next_repeat(cell_dir: Path, connections: int) -> int:
-    taken = {int(m.group(1)) for p in cell_dir.glob(f"c{connections}-r*.json")
-             if (m := re.fullmatch(rf"c{connections}-r(\d+)\.json", p.name))}  # fmt: skip
-    return max(taken, default=0) + 1
+# Requests in the scrape window but not in wrk's count: those in flight when wrk stopped
+# (up to one per connection) and a share for a window a little wider than wrk's run.
+COUNT_TOLERANCE = 0.10
+
+
+def _repeats(cell_dir: Path, connections: int) -> set[int]:
+    return {int(m.group(1)) for p in cell_dir.glob(f"c{connections}-r*.json")
+            if (m := re.fullmatch(rf"c{connections}-r(\d+)\.json", p.name))}  # fmt: skip
+
+
+def check_request_counts(server: float, wrk: int, connections: int, source: str) -> None:
+    """The server's count over the scrape window agrees with wrk's, or a
+    MetricsImportError says by how much and what to do."""
+    low = wrk * (1 - COUNT_TOLERANCE) - connections
+    high = wrk * (1 + COUNT_TOLERANCE) + connections
+    if not low <= server <= high:
+        raise MetricsImportError(
+            f"{source}: the histogram counts {server:,.0f} requests, wrk made {wrk:,} "
+            f"(more than {COUNT_TOLERANCE:.0%} apart, beyond the {connections} in flight): "
+            "not the scrapes of this load? Scrape just before and just after wrk runs and "
+            "give both (--prom BEFORE,AFTER), or --ignore-counts to import it anyway"
+        )
 
 
 def import_metrics(
@@ -53,13 +76,14 @@ def import_metrics(
     repeat: int | None = None,
     lua_json: Path | None = None,
     note: str = "",
+    check_counts: bool = True,
 ) -> Path:
     """Add one imported cell to `run_dir` (created if new); return its sidecar path.
 
     `prom_files` is either one file (a histogram counted from zero for this load, e.g.
     a service started just for it) or two (scrapes before and after the load; their
     difference is stored). Connections, threads, duration and URL come from wrk's own
-    header lines.
+    header lines. `repeat` None: the first repeat of a cell not imported before.
     """
     for what, ident in (("server", server), ("app", app), ("workload", workload)):
         if not _ID.match(ident):
@@ -79,13 +103,29 @@ def import_metrics(
             delta = histogram_delta(texts[0].decode(), texts[1].decode())
         else:
             delta = texts[0].decode()
-        if not parse_histograms(delta, str(prom_files[-1])):
+        series = parse_histograms(delta, str(prom_files[-1]))
+        if not series:
             raise MetricsImportError(f"{prom_files[-1]}: no histogram series found")
     except (PromHistError, UnicodeDecodeError) as e:
         raise MetricsImportError(str(e)) from None
+    # Each histogram family counts every request once (over all its label sets).
+    families: dict[str, float] = {}
+    for s in series:
+        families[s.name] = families.get(s.name, 0.0) + s.total
+    server_count = max(families.values())
+    if check_counts:
+        scrapes = ",".join(map(str, prom_files))
+        check_request_counts(server_count, wrk.requests, wrk.connections, scrapes)
 
     cell_dir = run_dir / server / app / workload
-    k = repeat if repeat is not None else _next_repeat(cell_dir, wrk.connections)
+    taken = _repeats(cell_dir, wrk.connections)
+    if repeat is None and taken:
+        cell = f"{server}/{app}/{workload}/c{wrk.connections}"
+        raise MetricsImportError(
+            f"{run_dir}: {cell} was imported before (repeat {', '.join(map(str, sorted(taken)))});"
+            f" to add this as another repeat, give --repeat {max(taken) + 1}"
+        )
+    k = repeat if repeat is not None else 1
     base = cell_dir / f"c{wrk.connections}-r{k}"
     sidecar = base.with_suffix(".json")
     if sidecar.exists():
@@ -121,6 +161,11 @@ def import_metrics(
         import_info={
             "imported_at": now,
             "note": note,
+            "request_counts": {
+                "wrk": wrk.requests,
+                "server": server_count,
+                "checked": check_counts,
+            },  # fmt: skip
             "sources": {
                 str(p): hashlib.sha256(_read(p)).hexdigest()
                 for p in [wrk_file, *prom_files, *([lua_json] if lua_json else [])]

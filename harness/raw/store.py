@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Callable
@@ -33,6 +34,28 @@ def utc_now() -> str:
 
 def new_run_id(profile: str) -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + f"-{profile}"
+
+
+# A run's name: one path component that reads as a name (`--name`).
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_run_name(name: str, option: str = "--name") -> str:
+    """`name` if it is a plain name (letters, digits, `.`, `_`, `-`; at most 64; not
+    starting with a dot or dash), else a UserError saying so."""
+    if not _RUN_NAME.fullmatch(name):
+        raise UserError(
+            f"{option}: {name!r} is not a plain name (letters, digits, . _ -, starting with "
+            "a letter or digit, at most 64 characters)"
+        )
+    return name
+
+
+def _named(meta: RunMeta, name: str | None) -> bool:
+    if name is None:
+        return True
+    _stamp, _, rest = meta.run_id.partition("-")
+    return rest == name or re.fullmatch(rf"{re.escape(name)}-\d+", rest) is not None
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -205,9 +228,10 @@ class RunStore:
         return None
 
 
-def unfinished_runs(out: Path, profile: str) -> list[RunMeta]:
+def unfinished_runs(out: Path, profile: str, name: str | None = None) -> list[RunMeta]:
     """The runs in `out` of `profile` that did not complete, newest first (run.json
-    files that cannot be read are left out)."""
+    files that cannot be read are left out); with `name`, only the runs so named
+    (`<time>-<name>`, or `-<name>-<n>` when two started in one second)."""
     if not out.is_dir():
         return []
     found = []
@@ -219,6 +243,6 @@ def unfinished_runs(out: Path, profile: str) -> list[RunMeta]:
             meta = read_run(path)
         except ValueError:
             continue
-        if meta.profile == profile and meta.status != "complete":
+        if meta.profile == profile and meta.status != "complete" and _named(meta, name):
             found.append(meta)
     return found

@@ -4,7 +4,8 @@ Two kinds of target. A git remote (URL, `user@host:path`, or a local repository)
 the site as a new commit on its `gh-pages` branch, on top of the branch's history, as
 `mkdocs gh-deploy` does; the commit is made in a throwaway repository so the working
 repository's branches and index are never touched. Any other path is a directory
-that receives a copy of the site, replacing a copy published there before.
+that receives a copy of the site, replacing a copy published there before. A site the
+target holds already is left as it is: no empty commit, no copy.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def publish(
     if is_git_target(target):
         text = f"{message}\n\nsite_url: {built_for}" if built_for else message
         commit = push_gh_pages(site_dir, target, text)
+        if commit is None:
+            return f"unchanged: {target} branch {BRANCH} holds this site already"
         return f"pushed {commit[:12]} to {target} branch {BRANCH}{where}"
+    if same_files(site_dir, Path(target)):
+        return f"unchanged: {target} holds this site already"
     copy_site(site_dir, Path(target))
     return f"copied the site to {target}{where}"
 
@@ -102,8 +107,9 @@ def _git(*args: str, env: dict[str, str], check: bool = True) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def push_gh_pages(site_dir: Path, remote: str, message: str) -> str:
-    """Commit site_dir as the new tree of the remote's gh-pages branch and push it."""
+def push_gh_pages(site_dir: Path, remote: str, message: str) -> str | None:
+    """Commit site_dir as the new tree of the remote's gh-pages branch and push it;
+    None when the branch's tip has that tree already (nothing is pushed)."""
     with tempfile.TemporaryDirectory(prefix="wsgi-baseline-publish-") as tmp:
         env = {
             **os.environ,
@@ -124,10 +130,29 @@ def push_gh_pages(site_dir: Path, remote: str, message: str) -> str:
         (site_dir / ".nojekyll").touch()  # GitHub Pages: serve folders starting with _
         _git("add", "--all", "--force", env=env)  # no pathspec: the whole site
         tree = _git("write-tree", env=env)
+        if parent and _git("rev-parse", f"{parent}^{{tree}}", env=env, check=False) == tree:
+            return None
         parents = ["-p", parent] if parent else []
         commit = _git("commit-tree", tree, *parents, "-m", message, env=env)
         _git("push", "--quiet", remote, f"{commit}:refs/heads/{BRANCH}", env=env)
         return commit
+
+
+def same_files(site_dir: Path, target: Path) -> bool:
+    """`target` is a copy of `site_dir` published before: the same files, byte for byte
+    (besides the marker)."""
+    if not (target / MARKER).is_file():
+        return False
+
+    def files(root: Path) -> dict[str, Path]:
+        return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+
+    mine, theirs = files(site_dir), files(target)
+    theirs.pop(MARKER, None)
+    return mine.keys() == theirs.keys() and all(
+        p.stat().st_size == theirs[k].stat().st_size and p.read_bytes() == theirs[k].read_bytes()
+        for k, p in mine.items()
+    )
 
 
 def copy_site(site_dir: Path, target: Path) -> None:

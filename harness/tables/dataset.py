@@ -40,12 +40,15 @@ def load_runs(
     skip_bad: bool = False,
     cache: ParseCache | None = None,
     runs: Collection[str] | None = None,
+    cells: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Every cell of every run under `raw_dir` (or of the one run `raw_dir` is).
 
     With a `cache` (harness/tables/parsecache.py), wrk outputs parsed before are not parsed again.
     `runs`: only the runs in these folders of `raw_dir` (one table for several runs costs
     less than one per run: harness/site/tablecache.py builds them in batches).
+    `cells`: only the repeats of these cells, as `server/app/workload/c<N>` (what
+    `invoke bench` shows beside a cell it has just measured).
 
     A file that cannot be read raises RawFormatError naming it (and the line), unless
     `skip_bad`: then its cell (or its whole run, for run.json) is left out and listed
@@ -71,7 +74,9 @@ def load_runs(
             bad(e)
             continue
         for sidecar in sorted(run_dir.glob("*/*/*/c*-r*.json")):
-            if _SIDECAR_NAME.fullmatch(sidecar.name):
+            if _SIDECAR_NAME.fullmatch(sidecar.name) and (
+                cells is None or _cell_of(run_dir, sidecar) in cells
+            ):
                 try:
                     rows.append(_cell_row(root, sidecar, run, cache))
                 except RawFormatError as e:
@@ -94,6 +99,12 @@ def load_runs(
 
 CALIBRATION_FILES = ("calibration.start.json", "calibration.resume.json",
                      "calibration.end.json", "calibration.json")  # fmt: skip
+
+
+def _cell_of(run_dir: Path, sidecar: Path) -> str:
+    """`server/app/workload/c<N>` of a sidecar `…/c<N>-r<k>.json`."""
+    folder = sidecar.parent.relative_to(run_dir).as_posix()
+    return f"{folder}/{sidecar.name.partition('-r')[0]}"
 
 
 def load_calibrations(

@@ -1,0 +1,59 @@
+"""Command-line stage: a cell just measured -> the flags its line shows during a bench.
+
+In: the run's folder and the cell. Out: the validity flags the table stage gives that
+repeat (harness/tables/flags.py), computed from the repeats of that one cell measured so
+far — so a cell flagged `noisy` on the site is not printed as a plain `ok` in the
+terminal. Read-only, and never fatal: a bench does not stop because a flag could not be
+computed (the summary at the end and the site say why).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.markup import escape
+
+from harness.matrix.model import Cell
+from harness.matrix.precision import t_quantile
+from harness.tables.dataset import load_runs
+
+PREFLIGHT_FAILED = "preflight failed, measured anyway"
+
+
+def failed_preflight(ok: Any) -> bool:
+    """`preflight_ok` is a recorded False (not missing: an imported cell has none)."""
+    return ok is not None and ok is not pd.NA and not bool(pd.isna(ok)) and not bool(ok)
+
+
+def prepare() -> None:
+    """Import now what the first cell's flags need (scipy's t distribution, 1-2 s), so
+    that it is not paid inside the run, between two cells."""
+    t_quantile(3)
+
+
+def flags_now(run_dir: Path, cell: Cell) -> tuple[str, ...]:
+    """The flags of `cell`'s repeat, given its cell's repeats so far, and a preflight
+    check that failed and was ignored (--ignore-preflight: no flag, but not silent)."""
+    group = f"{cell.server}/{cell.app}/{cell.workload}/c{cell.connections}"
+    try:
+        table = load_runs(run_dir, cells={group})
+    except (ValueError, OSError):
+        return ()  # a file the table cannot read: the summary and the site name it
+    except Exception as e:  # noqa: BLE001 - a display must not end a run of hours
+        return (f"flags not computed: {type(e).__name__}",)
+    rows = table[table["repeat"] == cell.repeat]
+    if not len(rows):
+        return ()
+    row = rows.iloc[0]
+    flags = [f for f in str(row["flags"]).split(";") if f] if isinstance(row["flags"], str) else []
+    if failed_preflight(row["preflight_ok"]):
+        flags.append(f"{PREFLIGHT_FAILED}: {row['preflight_reason']}")
+    return tuple(flags)
+
+
+def flags_suffix(run_dir: Path, cell: Cell) -> str:
+    """`  [noisy, littles_law]` (rich markup, escaped), or nothing."""
+    flags = flags_now(run_dir, cell)
+    return escape(f"  [{', '.join(flags)}]") if flags else ""

@@ -85,6 +85,9 @@ def _user_errors(interrupted: str = "interrupted") -> Iterator[None]:
         "no-calibrate": "do not measure the client ceiling (wrk against nginx) at the start "
         "and end of the run (recorded)",
         "dry-run": "print the matrix, its cell count and estimated wall time; start nothing",
+        "rates": "also measure open-loop cells at these offered rates: shares of each cell's "
+        "closed-loop req/s in this run (25%,50%,100%) or req/s (5000); latency corrected "
+        "for coordinated omission (harness/bench/lua/openloop.lua)",
     },
 )
 def bench(
@@ -126,6 +129,7 @@ def bench(
     max_time: str = "",
     no_calibrate: bool = False,
     dry_run: bool = False,
+    rates: str = "",
 ) -> None:
     """Run the server × app × connections matrix with wrk; raw output goes to raw/<run-id>/."""
     from harness.bench.remote.session import remote_bench
@@ -162,6 +166,7 @@ def bench(
         "max_repeats": max_repeats or None,
         "max_time": max_time or None,
         "calibrate": False if no_calibrate else None,
+        "rates": rates or None,
     }
     if seed:
         try:

@@ -16,7 +16,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,64 @@ def nginx_version(nginx: str = NGINX) -> str | None:
     return (out.stderr or out.stdout).strip().rpartition(": ")[2] or None
 
 
+@dataclass(frozen=True)
+class Nginx:
+    """A running nginx of `nginx_server`: where it answers and how it was started."""
+
+    server: runner.ServerProcess
+    port: int
+    argv: list[str]
+    conf: str
+    preflight: dict[str, Any]
+    prefix: Path  # its temporary directory, removed on exit
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
+@contextmanager
+def nginx_server(
+    connections: int, server_cpus: Sequence[int] | None, nginx: str = NGINX
+) -> Iterator[Nginx]:
+    """nginx with the generated config in a temporary directory, pinned like a server
+    under test, checked (preflight) and stopped on exit; CalibrationError if it cannot."""
+    if shutil.which(nginx) is None:
+        raise CalibrationError(
+            f"nginx: {nginx} not found (install it: apt-get install nginx-light)"
+        )
+    nofile = nofile_needed(connections)
+    runner.check_nofile(nofile)
+    with tempfile.TemporaryDirectory(prefix="wsgi-baseline-nginx-") as tmp:
+        port = runner.free_port()
+        conf = CONF.format(
+            tmp=tmp, port=port, nofile=nofile,
+            backlog=listen_backlog(connections, hostinfo.somaxconn()),
+            worker_connections=connections + 64,
+        )  # fmt: skip
+        (Path(tmp) / "nginx.conf").write_text(conf)
+        argv = [nginx, "-p", tmp, "-c", f"{tmp}/nginx.conf", "-e", f"{tmp}/error.log"]
+        server = runner.start_server(
+            argv, {}, Path(tmp), Path(tmp) / "stderr.log", signal.SIGTERM, server_cpus, nofile
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            try:
+                runner.wait_ready(server, url, timeout_s=10)
+            except runner.LaunchError as e:
+                raise CalibrationError(
+                    f"nginx did not start: {e}: {server.stderr_tail(5)}"
+                ) from None
+            check = preflight("127.0.0.1", port, "/", BODY, "text/plain")
+            if not check.ok:
+                raise CalibrationError(f"nginx failed its preflight: {check.reason}")
+            yield Nginx(
+                server, port, argv, conf, {"ok": check.ok, "reason": check.reason}, Path(tmp)
+            )
+        finally:
+            runner.stop_server(server)
+
+
 def calibrate(
     out_path: Path,
     connections: int,
@@ -90,12 +150,7 @@ def calibrate(
     when: str = "on request",
 ) -> dict[str, Any]:
     """Measure wrk against nginx; write and return the calibration record."""
-    if shutil.which(nginx) is None:
-        raise CalibrationError(
-            f"nginx: {nginx} not found (install it: apt-get install nginx-light)"
-        )
     nofile = nofile_needed(connections)
-    runner.check_nofile(nofile)
     record: dict[str, Any] = {
         "format_version": CALIBRATION_FORMAT_VERSION,
         "kind": "calibration",
@@ -111,41 +166,16 @@ def calibrate(
     }
     stdout_path, lua_path = out_path.with_suffix(".txt"), out_path.with_suffix(".lua.json")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="wsgi-baseline-nginx-") as tmp:
-        port = runner.free_port()
-        conf = CONF.format(
-            tmp=tmp, port=port, nofile=nofile,
-            backlog=listen_backlog(connections, hostinfo.somaxconn()),
-            worker_connections=connections + 64,
-        )  # fmt: skip
-        (Path(tmp) / "nginx.conf").write_text(conf)
-        argv = [nginx, "-p", tmp, "-c", f"{tmp}/nginx.conf", "-e", f"{tmp}/error.log"]
-        record.update(nginx_argv=argv, nginx_conf=conf)
-        server = runner.start_server(
-            argv, {}, Path(tmp), Path(tmp) / "stderr.log", signal.SIGTERM, server_cpus, nofile
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/"
-            try:
-                runner.wait_ready(server, url, timeout_s=10)
-            except runner.LaunchError as e:
-                raise CalibrationError(
-                    f"nginx did not start: {e}: {server.stderr_tail(5)}"
-                ) from None
-            check = preflight("127.0.0.1", port, "/", BODY, "text/plain")
-            record["preflight"] = {"ok": check.ok, "reason": check.reason}
-            if not check.ok:
-                raise CalibrationError(f"nginx failed its preflight: {check.reason}")
-            wrk_argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
-            wrk_argv += ["-s", str(LUA_REPORT), url]
-            lua_path.unlink(missing_ok=True)
-            with Sampler(server.pgid, child_named(Path(wrk).name), port) as sampler:
-                run = runner.run_wrk(
-                    wrk_argv, {"WSGI_BASELINE_REPORT": str(lua_path)}, client_cpus, nofile,
-                    limit_s=wrk_limit_s(duration_s, WRK_TIMEOUT_S),
-                )  # fmt: skip
-        finally:
-            runner.stop_server(server)
+    with nginx_server(connections, server_cpus, nginx) as ng:
+        record.update(nginx_argv=ng.argv, nginx_conf=ng.conf, preflight=ng.preflight)
+        wrk_argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
+        wrk_argv += ["-s", str(LUA_REPORT), ng.url]
+        lua_path.unlink(missing_ok=True)
+        with Sampler(ng.server.pgid, child_named(Path(wrk).name), ng.port) as sampler:
+            run = runner.run_wrk(
+                wrk_argv, {"WSGI_BASELINE_REPORT": str(lua_path)}, client_cpus, nofile,
+                limit_s=wrk_limit_s(duration_s, WRK_TIMEOUT_S),
+            )  # fmt: skip
     write_atomic(stdout_path, run.stdout)
     samples = summarize(sampler.samples)
     files = {"stdout": stdout_path.name}

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.bench import servermetrics
+from harness.bench import openloop, servermetrics
 from harness.bench.host import (
     CellHost,
     HostError,
@@ -102,6 +102,19 @@ def measure_cell(
     for what in (cell.server, cell.app):
         if what in (unavailable or {}):
             return _finish(store, rec, f"{what} unavailable: {(unavailable or {})[what]}")
+    if cell.rate is not None:
+        # One wrk thread per connection (openloop.lua's schedule is per thread).
+        offered = openloop.offered_rate(store, matrix, cell)
+        rec = replace(
+            rec,
+            threads=cell.connections,
+            rate=cell.rate.label,
+            offered_rate_rps=None if offered.rps is None else round(offered.rps, 3),
+            closed_loop_rps=offered.closed_loop_rps,
+            closed_loop_repeats=offered.closed_loop_repeats,
+        )
+        if offered.rps is None:
+            return _finish(store, rec, offered.reason)
     try:
         return _sequence(host, store, matrix, cell, rec, files)
     except KeyboardInterrupt:
@@ -127,16 +140,29 @@ def _sequence(
         if start.failure is not None or start.origin is None:
             return _finish(store, rec, start.failure or "server did not start")
         url = start.origin + WORKLOADS[cell.workload]
-        rec = replace(rec, url=url, wrk_env=workloads.wrk_env(matrix, cell.workload))
+        rate = rec.offered_rate_rps
+
+        def load(seconds: float, measured: bool) -> Measurement:
+            """wrk closed-loop, or the open-loop client at the cell's rate (the warm-up
+            too: the server warms up under the load it is measured at)."""
+            if rate is None:
+                return host.run_wrk(cell, url, seconds, measured)
+            return host.run_open_loop(cell, url, rate, seconds, measured)
+
+        env = workloads.wrk_env(matrix, cell.workload)
+        if rate is not None:
+            env = openloop.openloop_env(rate, cell.connections)
+        rec = replace(rec, url=url, wrk_env=env)
         rec, refused = record_preflight(rec, matrix, host.preflight(cell.workload))
         if refused:
             return _finish(store, rec, refused)
-        warm = host.run_wrk(cell, url, matrix.warmup_s, False) if matrix.warmup_s > 0 else None
+        warm = load(matrix.warmup_s, False) if matrix.warmup_s > 0 else None
         instrumented = workloads.is_instrumented(cell.app)
         errors: list[str] = []
         before = _scrape(host, files["metrics_before"], errors) if instrumented else None
         files["lua_json"].unlink(missing_ok=True)
-        run = host.run_wrk(cell, url, matrix.duration_s, True)
+        files["open_json"].unlink(missing_ok=True)
+        run = load(matrix.duration_s, True)
         after = _scrape(host, files["metrics_after"], errors) if instrumented else None
         if before is not None and after is not None:
             servermetrics.store_delta(before, after, files["metrics"])
@@ -230,7 +256,11 @@ def record_outputs(
         if out.stdout:
             write_atomic(files["stdout"], out.stdout)
         if out.report is not None:
-            write_atomic(files["lua_json"], out.report)
+            # An open-loop cell's report is openloop.lua's, not report.lua's.
+            kind = "lua_json" if rec.rate is None else "open_json"
+            write_atomic(files[kind], out.report)
+        if rec.rate is not None and reason is None and out.report is None:
+            reason = "the open-loop client wrote no report"
         rec = replace(
             rec,
             wrk_argv=out.argv,
@@ -238,6 +268,8 @@ def record_outputs(
             wrk_stderr=out.stderr[-STDERR_KEEP:],
             wrk_cpu_pct_mean=out.cpu_pct,
         )
+        if rec.rate is not None:
+            return rec, reason, _open_loop_rps(out.report, rec.offered_rate_rps)
         return rec, reason, _printed_rps(out.stdout)
     sidecar = files["sidecar"]
     clients = []
@@ -304,6 +336,17 @@ def log_tail(path: Path) -> str | None:
         return tail_lines(path.read_bytes())
     except OSError:
         return None
+
+
+def _open_loop_rps(report: bytes | None, offered: float | None) -> str | None:
+    """`9,870 of 10,000 offered` for the progress line (the table reads the report)."""
+    from harness.parse.openloop import parse_openloop
+
+    try:
+        achieved = parse_openloop(report or b"").achieved_rate_rps
+    except ValueError:
+        return None
+    return f"{achieved:,.0f} of {offered or 0:,.0f} offered"
 
 
 def _printed_rps(stdout: bytes) -> str | None:

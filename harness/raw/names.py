@@ -12,11 +12,13 @@ import re
 
 # run.json and the calibration (harness/bench/calibrate.py) at the top of the run.
 RUN_FILES = frozenset({"run.json", "calibration.json", "calibration.txt", "calibration.lua.json"})
+# The open-loop client's own latency floor against nginx (harness/bench/openfloor.py).
+_RUN_FILE = re.compile(r"openloop-floor\.(?:json|txt|open\.json)")
 # `<server>/<app>/<workload>/c<N>-r<k><suffix>`, the suffixes of RunStore.cell_files and,
 # with several client hosts, each client's `.client<i>.*` (harness/bench/cell.py).
 _CELL_FILE = re.compile(
-    r"c\d+-r\d+"
-    r"(?:\.json|\.txt|\.lua\.json|\.warmup\.txt|\.samples\.json|\.server\.log"
+    r"c\d+(?:-at[0-9p]+(?:pct|rps))?-r\d+"
+    r"(?:\.json|\.txt|\.lua\.json|\.open\.json|\.warmup\.txt|\.samples\.json|\.server\.log"
     r"|\.metrics\.prom|\.metrics\.before\.prom|\.metrics\.after\.prom"
     r"|\.client\d+\.(?:txt|lua\.json|warmup\.txt))"
 )
@@ -28,5 +30,5 @@ def harness_file(rel: str) -> bool:
     if any(not p or p.startswith(".") for p in parts):
         return False
     if len(parts) == 1:
-        return parts[0] in RUN_FILES
+        return parts[0] in RUN_FILES or _RUN_FILE.fullmatch(parts[0]) is not None
     return len(parts) == 4 and _CELL_FILE.fullmatch(parts[3]) is not None

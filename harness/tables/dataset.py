@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from harness.matrix.model import effective_connections
+from harness.parse.openloop import parse_openloop_file
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk_file
 from harness.raw import samples
 from harness.raw.documents import CALIBRATION_FORMAT_VERSION, read_document
@@ -27,9 +28,17 @@ from harness.tables.cellcolumns import samples_columns, session_columns, sidecar
 from harness.tables.flags import add_flags
 from harness.tables.intervals import add_intervals
 from harness.tables.parsecache import ParseCache
-from harness.tables.schema import CELL_STATS, COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
+from harness.tables.schema import (
+    CELL_STATS,
+    COLUMNS,
+    DTYPES,
+    SORT_KEYS,
+    figures,
+    open_loop_figures,
+    report_figures,
+)
 
-_SIDECAR_NAME = re.compile(r"c\d+-r\d+\.json")
+_SIDECAR_NAME = re.compile(r"c\d+(?:-at[0-9p]+(?:pct|rps))?-r\d+\.json")
 _TYPES: dict[str, tuple[type, ...]] = {"Int64": (int,), "str": (str,), "boolean": (bool,)}
 
 
@@ -77,6 +86,7 @@ def load_runs(
     # Sorted here, as sort_values(SORT_KEYS, kind="stable") would (the keys are never
     # missing), so that the flags can be read from the row dicts in the table's order.
     rows.sort(key=lambda r: tuple(r[k] for k in SORT_KEYS))
+    _offered_pct(rows)
     df = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=DTYPES[c]) for c in COLUMNS})
     df = add_intervals(df)
     cell_stats = df[CELL_STATS].astype(object)
@@ -88,6 +98,30 @@ def load_runs(
     if cache is not None:
         cache.save()
     return df
+
+
+def _offered_pct(rows: list[dict[str, Any]]) -> None:
+    """Each open-loop row's offered rate as a share (%) of its closed-loop cell's mean
+    req/s in the same run: the sidecar's basis for a relative rate, else the mean of
+    the closed-loop rows in the table (an absolute rate, or an imported cell)."""
+    sums: dict[tuple[Any, ...], list[float]] = {}
+    for r in rows:
+        if r.get("loop") == "closed" and r.get("status") == "ok":
+            rps = r.get("requests_per_sec")
+            if isinstance(rps, int | float) and rps > 0:
+                key = tuple(r[k] for k in ("run_id", "server", "app", "workload", "connections"))
+                sums.setdefault(key, []).append(float(rps))
+    for r in rows:
+        offered = r.get("offered_rate_rps")
+        if r.get("loop") != "open" or not isinstance(offered, int | float):
+            continue
+        basis = r.get("closed_loop_rps")
+        if not isinstance(basis, int | float) or basis <= 0:
+            key = tuple(r[k] for k in ("run_id", "server", "app", "workload", "connections"))
+            values = sums.get(key)
+            basis = sum(values) / len(values) if values else None
+            r["closed_loop_rps"] = basis
+        r["offered_pct"] = 100 * offered / basis if basis else None
 
 
 def load_calibrations(
@@ -191,6 +225,11 @@ def _cell_row(
         raise RawFormatError(
             f"run_id {cell.run_id!r} is not this run's {run['run_id']!r}", path=str(sidecar)
         )
+    row.update(
+        loop=cell.loop,
+        offered_rate_rps=cell.offered_rate_rps,
+        closed_loop_rps=cell.closed_loop_rps,
+    )
     paths = {k: sidecar.parent / name for k, name in cell.files.items()}
     cell_dir = sidecar.parent.relative_to(raw_dir).as_posix()
     rel = {f"{k}_file": f"{cell_dir}/{name}" for k, name in cell.files.items()}
@@ -202,6 +241,7 @@ def _cell_row(
         lua_json_file=rel.get("lua_json_file"),
         metrics_file=rel.get("metrics_file"),
         samples_file=rel.get("samples_file"),
+        open_json_file=rel.get("open_json_file"),
         has_server_metrics="metrics" in paths,
         server_version=versions.get(cell.server),
         framework_version=versions.get(cell.app),
@@ -215,7 +255,16 @@ def _cell_row(
         # wrk ran on another host, where no sampler watched it: its agent read wrk's CPU
         # time at exit (wait4); with several clients, the busiest one's.
         row["wrk_cpu_pct_mean"] = float(cell.wrk_cpu_pct_mean)
-    if cell.ok and "stdout" not in paths and "lua_json" in paths:
+    if cell.ok and cell.loop == "open":
+        if "open_json" not in paths:
+            raise RawFormatError(
+                "open-loop cell 'ok' but files has no 'open_json'", path=str(sidecar)
+            )
+        result = parse_openloop_file(paths["open_json"])
+        row.update(open_loop_figures(result))
+        row["offered_rate_rps"] = cell.offered_rate_rps or result.offered_rate_rps
+        row["threads"] = row["threads"] or result.connections
+    elif cell.ok and "stdout" not in paths and "lua_json" in paths:
         # Several clients: each one's output is kept as .client<i>.*; the cell's own
         # figures are the merged Lua report (docs/raw-format.md, "Several hosts").
         merged = _read_json(paths["lua_json"])

@@ -41,7 +41,10 @@ QUEUE_SHARE = 0.1  # accept queue holding 10 % of the connections (at least 1)
 COMMON_NOFILE = (1024, 4096)
 FD_SLACK = 8  # extra descriptors wrk may hold (scripts, resolver) beyond stdio + epolls
 STALL_S = 1.0  # a quiet stretch longer than this inside the measurement is a stall
-GROUP_KEYS = ["run_id", "server", "app", "workload", "connections"]
+GROUP_KEYS = ["run_id", "server", "app", "workload", "connections", "rate"]
+# An open-loop cell's achieved rate below this share of its offered rate did not get
+# the load it is labelled with (the server or the client fell behind the schedule).
+RATE_ACHIEVED_SHARE = 0.97
 _CRASH = re.compile(r"server exited .*during the measurement")
 
 
@@ -147,6 +150,8 @@ def non_2xx(row: Mapping[str, Any]) -> str | None:
 
 
 def client_saturated(row: Mapping[str, Any]) -> str | None:
+    if row.get("loop") == "open":
+        return _open_client_saturated(row)
     rps, ceiling = _num(row, "requests_per_sec"), _num(row, "client_ceiling_rps")
     if rps is not None and ceiling and rps >= CLIENT_BOUND_SHARE * ceiling:
         return (
@@ -165,6 +170,32 @@ def client_saturated(row: Mapping[str, Any]) -> str | None:
             f"the server {server:.0f} % of {server_cpus:.0f}"
         )
     return None
+
+
+def _open_client_saturated(row: Mapping[str, Any]) -> str | None:
+    """The open-loop client at its CPU budget adds its own delays to every latency it
+    reports (it sends late, reads late), whatever the server does: its CPU alone says so.
+    wrk runs one thread per connection there, on at most the client CPUs."""
+    wrk = _num(row, "wrk_cpu_pct_mean")
+    if wrk is None:
+        return None
+    cpus = _num(row, "client_cpus_n") or _num(row, "threads") or 1
+    if wrk >= SATURATED * 100 * cpus:
+        return f"the open-loop client (wrk) used {wrk:.0f} % of {cpus:.0f} CPU(s)"
+    return None
+
+
+def rate_not_achieved(row: Mapping[str, Any]) -> str | None:
+    """An open-loop cell that answered less than 97 % of the rate it offered."""
+    offered, achieved = _num(row, "offered_rate_rps"), _num(row, "achieved_rate_rps")
+    if row.get("loop") != "open" or not offered or achieved is None:
+        return None
+    if achieved >= RATE_ACHIEVED_SHARE * offered:
+        return None
+    return (
+        f"achieved {achieved:,.0f} of {offered:,.0f} req/s offered "
+        f"({achieved / offered:.0%}, below {RATE_ACHIEVED_SHARE:.0%})"
+    )
 
 
 def server_crashed(row: Mapping[str, Any]) -> str | None:
@@ -223,9 +254,15 @@ def stalled(row: Mapping[str, Any]) -> str | None:
 # fmt: off
 ROW_FLAGS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {f.__name__: f for f in (
     littles_law, effective_connections, fd_limit, eof_read_errors, timeout_truncated, non_2xx,
-    client_saturated, starved_connections, noise_unknown, imprecise, stalled,
+    client_saturated, starved_connections, noise_unknown, imprecise, stalled, rate_not_achieved,
 )}
 # fmt: on
+# What an open-loop row is not judged by: its connections wait between requests by
+# design (Little's law, established connections), it runs one wrk thread per connection,
+# and it offers a fixed rate, so req/s is no precision to reach.
+CLOSED_LOOP_ONLY = frozenset(
+    {"littles_law", "effective_connections", "starved_connections", "imprecise"}
+)
 
 
 def noisy(df: pd.DataFrame) -> dict[Any, str]:
@@ -251,7 +288,10 @@ def row_flags(row: Mapping[str, Any]) -> dict[str, str]:
     """Flag id -> detail for one row (all flags but `noisy`, which needs the repeats)."""
     found = {}
     if row.get("status", "ok") == "ok":
+        opened = row.get("loop") == "open"
         for flag_id, check in ROW_FLAGS.items():
+            if opened and flag_id in CLOSED_LOOP_ONLY:
+                continue
             detail = check(row)
             if detail is not None:
                 found[flag_id] = detail

@@ -260,10 +260,10 @@ def _cell_row(
             raise RawFormatError(
                 "open-loop cell 'ok' but files has no 'open_json'", path=str(sidecar)
             )
-        result = parse_openloop_file(paths["open_json"])
-        row.update(open_loop_figures(result))
-        row["offered_rate_rps"] = cell.offered_rate_rps or result.offered_rate_rps
-        row["threads"] = row["threads"] or result.connections
+        opened = parse_openloop_file(paths["open_json"])
+        row.update(open_loop_figures(opened))
+        row["offered_rate_rps"] = cell.offered_rate_rps or opened.offered_rate_rps
+        row["threads"] = row["threads"] or opened.connections
     elif cell.ok and "stdout" not in paths and "lua_json" in paths:
         # Several clients: each one's output is kept as .client<i>.*; the cell's own
         # figures are the merged Lua report (docs/raw-format.md, "Several hosts").

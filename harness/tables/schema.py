@@ -168,7 +168,7 @@ def open_loop_figures(r: OpenLoopResult) -> dict[str, Any]:
     the latency columns hold the corrected latency (from when each request was due), the
     `latency_uncorrected_*` ones the latency from when it was sent; requests per second
     is what was achieved (answered over the schedule's window)."""
-    pc, pu, lag = r.latency_percentiles_ms, r.latency_uncorrected_percentiles_ms, {}
+    pc, pu = r.latency_percentiles_ms, r.latency_uncorrected_percentiles_ms
     lag = r.send_lag_percentiles_ms
     out: dict[str, Any] = {k: None for k in COLUMNS if k.endswith("_printed")}
     out.update(

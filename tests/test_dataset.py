@@ -60,7 +60,7 @@ def test_shape_columns_dtypes_and_order() -> None:
     assert {c: str(df[c].dtype) for c in COLUMNS} == DTYPES
     keys = list(df[SORT_KEYS].itertuples(index=False, name=None))
     assert keys == sorted(keys) and len(keys) == 6
-    assert [(a, c, r) for _, _, a, _, c, r in keys] == [
+    assert [(a, c, r) for _, _, a, _, c, _, _, r in keys] == [
         ("missing", 10, 1),
         ("nolength", 10, 1),
         ("raw", 8, 1),

@@ -33,7 +33,6 @@ from harness.raw.records import CellSidecar
 from harness.raw.store import RunStore, utc_now, write_atomic
 
 
-
 @dataclass(frozen=True)
 class CellOutcome:
     cell: Cell

@@ -57,12 +57,19 @@ def legend_columns(labels: list[str], width_in: float) -> int:
     return 1
 
 
+def _tick(x: float) -> str:
+    """10, 2500, 12k: whole numbers, thousands shortened past 10,000."""
+    if x >= 10_000 and x % 1000 == 0:
+        return f"{x / 1000:g}k"
+    return f"{x:g}"
+
+
 def _draw_chart(spec: ChartSpec, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("svg")
     from matplotlib.figure import Figure
-    from matplotlib.ticker import NullLocator
+    from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
     from matplotlib.transforms import blended_transform_factory
 
     matplotlib.rcParams.update(
@@ -127,16 +134,32 @@ def _draw_chart(spec: ChartSpec, path: Path) -> Path:
             handles.setdefault(s.label, line)
         if panel.reference is not None:
             ax.axhline(panel.reference, color=INK, linestyle="--", linewidth=1)
+        for mark in panel.marks:
+            ring = ax.scatter(
+                [mark.x], [mark.y], s=110, facecolors="none", edgecolors=mark.colour,
+                linewidths=1.6, zorder=6,
+            )  # fmt: skip
+            ax.annotate(
+                mark.label, (mark.x, mark.y), xytext=(6, 6), textcoords="offset points",
+                fontsize=8, color=mark.colour,
+            )  # fmt: skip
+            handles.setdefault("knee", ring)
         # y given: matplotlib then skips moving the title clear of top-side ticks (there
         # are none), which measured every tick label's box: ~10 % of drawing a chart.
         ax.set_title(panel.title, fontsize=9, y=1.0)
         ax.set_ylabel(panel.ylabel)
-        ax.set_xlabel(spec.xlabel)
-        if spec.xticks and spec.xticks[-1] >= 8 * spec.xticks[0]:
+        ax.set_xlabel(panel.xlabel or spec.xlabel)
+        ticks = panel.xticks if panel.xticks is not None else spec.xticks
+        if ticks and ticks[0] > 0 and ticks[-1] >= 8 * ticks[0]:
             ax.set_xscale("log")
-        ax.set_xticks(spec.xticks, [str(x) for x in spec.xticks])
+        ax.set_xticks(ticks, [_tick(x) if panel.xticks else str(x) for x in ticks])
         ax.xaxis.set_minor_locator(NullLocator())
-        if panel.from_zero:
+        if panel.log_y:
+            ax.set_yscale("log")
+            # 0.1, 1, 10 ms, not 10^-1: readers compare milliseconds.
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        elif panel.from_zero:
             ax.set_ylim(bottom=0)
     for ax in axes[len(spec.panels) :]:
         ax.set_visible(False)

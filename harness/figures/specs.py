@@ -29,12 +29,26 @@ class Series:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A point ringed and labelled on a panel: a curve's knee."""
+
+    x: float
+    y: float
+    colour: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Panel:
     title: str
     ylabel: str
     series: tuple[Series, ...]
     reference: float | None = None  # a dashed horizontal line, e.g. 100 % of raw
     from_zero: bool = True  # start the y axis at 0 (not for differences, which can be < 0)
+    log_y: bool = False  # latency across decades (open-loop curves)
+    xlabel: str | None = None  # this panel's own x axis (else the chart's)
+    xticks: tuple[float, ...] | None = None  # this panel's own ticks (else the chart's)
+    marks: tuple[Mark, ...] = ()
 
 
 @dataclass(frozen=True)

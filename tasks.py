@@ -497,6 +497,8 @@ def compare(
         "(fidelity_ratio; about 4 minutes)",
         "answer": "also time a seed-like subset with fixed 3 × 60 s cells and with "
         "--precision 2 % (time_to_answer; about 45 minutes)",
+        "open-loop": "also measure the open-loop client (--rates) against nginx: its "
+        "highest accurate rate and latency floor per rate, 3 repeats (about 4 minutes)",
     }
 )
 def perf(
@@ -507,6 +509,7 @@ def perf(
     repeats: int = 3,
     fidelity: bool = False,
     answer: bool = False,
+    open_loop: bool = False,
 ) -> None:
     """Measure the harness: parse, table, cold and no-change build-site with each site
     engine beside its floor, RSS."""
@@ -521,11 +524,14 @@ def perf(
         raise _fail("--size: at least one size of 1 cell or more")
     path = Path(out) if out else DOCS / "about" / "perf.json"
     doc = run_perf(
-        sizes, path, bench=bench, repeats=max(1, repeats), fidelity=fidelity, answer=answer
-    )
+        sizes, path, bench=bench, repeats=max(1, repeats), fidelity=fidelity, answer=answer,
+        open_loop=open_loop,
+    )  # fmt: skip
     for t in doc["targets"]:
         floor = f", floor {t['floor']}" if t["floor"] != "—" else ""
         print(f"{t['what']}: {t['measured']} (target {t['target']}{floor}): {t['met']}")
+    for conns, rps in ((doc.get("open_loop") or {}).get("highest_accurate_rps") or {}).items():
+        print(f"open-loop client, {conns} connections: highest accurate rate {rps} req/s")
     for s in doc["sizes"]:
         for e in engine_rows(s):
             print(

@@ -36,6 +36,7 @@ from harness.tables.schema import (
     figures,
     open_loop_figures,
     report_figures,
+    wrk2_open_loop,
 )
 
 _SIDECAR_NAME = re.compile(r"c\d+(?:-at[0-9p]+(?:pct|rps))?-r\d+\.json")
@@ -255,7 +256,14 @@ def _cell_row(
         # wrk ran on another host, where no sampler watched it: its agent read wrk's CPU
         # time at exit (wait4); with several clients, the busiest one's.
         row["wrk_cpu_pct_mean"] = float(cell.wrk_cpu_pct_mean)
-    if cell.ok and cell.loop == "open":
+    if cell.ok and cell.loop == "open" and "open_json" not in paths and "stdout" in paths:
+        # wrk2's output (import-logs): its printed latency is corrected for coordinated
+        # omission, its -U block (if printed) is not; the rate came from the file name.
+        result = _parse(paths["stdout"], row["threads"], row["connections"], cache, run["run_id"])
+        row.update(figures(result), **wrk2_open_loop(result, cell.offered_rate_rps))
+        row["url"] = row["url"] or result.url
+        row["threads"] = row["threads"] or result.threads
+    elif cell.ok and cell.loop == "open":
         if "open_json" not in paths:
             raise RawFormatError(
                 "open-loop cell 'ok' but files has no 'open_json'", path=str(sidecar)

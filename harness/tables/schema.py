@@ -204,6 +204,22 @@ def open_loop_figures(r: OpenLoopResult) -> dict[str, Any]:
     return out
 
 
+def wrk2_open_loop(r: WrkResult, offered: float | None) -> dict[str, Any]:
+    """The open-loop columns of a wrk2 output (imported): achieved is its req/s, the
+    uncorrected percentiles its `-U` block's (empty without one)."""
+    achieved = r.requests_per_sec
+    out: dict[str, Any] = {
+        "offered_rate_rps": offered,
+        "achieved_rate_rps": achieved,
+        "achieved_pct": 100 * achieved / offered if offered else None,
+        "sent": None,
+    }
+    for p in (50.0, 90.0, 99.0, 99.9):
+        col = percentile_column(p).replace("latency_", "latency_uncorrected_")
+        out[col] = r.latency_uncorrected_percentiles_ms.get(p)
+    return out
+
+
 def _number(v: Any, keys: str, path: str) -> Any:
     if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
         raise RawFormatError(f"{keys}: expected a number, found {v!r}", path=path)

@@ -381,3 +381,37 @@ def test_a_server_that_stalls_shows_in_corrected_latency_only(tmp_path: Path) ->
     assert c.latency_p90_ms < 20, c.latency_p90_ms
     assert c.latency_p90_ms < o.latency_p90_ms / 4
     assert c.requests_per_sec > 3 * o.achieved_rate_rps
+
+
+# --- import-logs ---------------------------------------------------------------------------
+
+
+def test_import_logs_reads_wrk2_with_its_rate_and_the_open_loop_report(tmp_path: Path) -> None:
+    from harness.raw.importlogs import import_logs
+    from harness.raw.importsource import ImportLogsError
+
+    wrk2 = WRK / "crafted-wrk2-u-latency-two-blocks.txt"  # 1 thread, 10 connections, -U
+    src = tmp_path / "logs"
+    src.mkdir()
+    shutil.copy(wrk2, src / "wrk2srv.10.500.log")
+    out = tmp_path / "raw"
+    run_id = import_logs(src, "{server}.{connections}.{rate}.log", out)
+    shutil.copy(REPORT, src / "granian.10.json")  # says its own rate: 10870.542
+    run2 = import_logs(src, "{server}.{connections}.json", out)
+    df = load_runs(out)
+    a = df[df["run_id"] == run_id].iloc[0]
+    assert (a.loop, a.rate, a.offered_rate_rps, a.tool) == ("open", "500", 500.0, "wrk2")
+    assert a.latency_p99_ms == 3190.0 and a.latency_uncorrected_p50_ms == 0.812
+    assert a.achieved_rate_rps == a.requests_per_sec
+    b = df[df["run_id"] == run2].iloc[0]
+    assert (b.loop, b.rate, b.figures_from) == ("open", "10870.542", "open.json")
+    assert b.open_json_file == f"{run2}/granian/unknown/unknown/c10-at10870p542rps-r1.open.json"
+    assert (out / b.open_json_file).read_bytes() == REPORT.read_bytes()
+    # wrk2 without a rate in the name, and closed-loop wrk with one, are refused.
+    with pytest.raises(ImportLogsError, match=r"does not print the rate it offered \(-R\)"):
+        import_logs(src, "{server}.{connections}.{repeat}.log", out)
+    other = tmp_path / "closed"
+    other.mkdir()
+    shutil.copy(WRK / "wrk410-with-report-lua.txt", other / "srv.10.500.log")
+    with pytest.raises(ImportLogsError, match="this is closed-loop wrk output"):
+        import_logs(other, "{server}.{connections}.{rate}.log", out)

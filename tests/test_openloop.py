@@ -415,3 +415,58 @@ def test_import_logs_reads_wrk2_with_its_rate_and_the_open_loop_report(tmp_path:
     shutil.copy(WRK / "wrk410-with-report-lua.txt", other / "srv.10.500.log")
     with pytest.raises(ImportLogsError, match="this is closed-loop wrk output"):
         import_logs(other, "{server}.{connections}.{rate}.log", out)
+
+
+# --- the command line, the profile, perf -----------------------------------------------------
+
+
+def test_dry_run_lists_the_open_loop_cells_and_a_profile_may_set_rates(tmp_path: Path) -> None:
+    done = _invoke("bench", "--servers", "gunicorn", "--apps", "raw", "--connections", "10",
+                   "--repeats", "1", "--rates", "25%,5000", "--dry-run")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "then open loop: 2 cells at offered rates 25%, 5000" in done.stdout
+    profiles = tmp_path / "p.toml"
+    profiles.write_text(
+        '[p]\nservers = ["gunicorn"]\napps = ["raw"]\nconnections = [10]\nduration = "1s"\n'
+        'repeats = 1\nthreads = 1\nrates = ["50%", 2000]\n'
+    )
+    m = build_matrix("p", {}, ["gunicorn"], ["raw"], profiles)
+    assert [r.label for r in m.rates] == ["50%", "2000"]
+    profiles.write_text(profiles.read_text().replace('["50%", 2000]', "true"))
+    with pytest.raises(ConfigError, match="rates: expected a list of rates"):
+        build_matrix("p", {}, ["gunicorn"], ["raw"], profiles)
+
+
+def test_rates_with_remote_hosts_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    from harness.bench.run import run_bench
+    from harness.bench.runsetup import BenchError
+
+    with pytest.raises(BenchError, match="open-loop cells run on this machine only"):
+        run_bench(MATRIX, tmp_path, {}, remote=object())  # type: ignore[arg-type]
+    assert not any(tmp_path.iterdir())
+
+
+def test_perf_finds_the_highest_accurate_rate_and_the_page_shows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.pages.perfpage import perf_context
+    from harness.pages.render import environment, render
+    from harness.perf import openloop as perf_openloop
+
+    def fake(rate: float, conns: int, *_: object, **__: object) -> dict[str, object]:
+        share = 0.99 if rate <= 5000 else 0.9
+        return {"status": "ok", "achieved_share": share, "wrk_cpu_pct_mean": 20.0,
+                "latency_p50_ms": 0.08, "latency_p99_ms": 2.0,
+                "latency_uncorrected_p99_ms": 1.5}  # fmt: skip
+
+    monkeypatch.setattr(perf_openloop, "against_nginx", fake)
+    doc = perf_openloop.measure_open_loop((1000, 5000, 10000, 2000), (10,), repeats=2)
+    # 2,000 would pass, but above a rate that failed nothing is trusted.
+    assert doc["highest_accurate_rps"] == {"10": 5000}
+    first = doc["levels"][0]
+    assert first["accurate"] and first["achieved_share"]["n"] == 2
+    assert first["achieved_share"]["mean"] == pytest.approx(0.99)
+    measured = json.loads((ROOT / "docs" / "about" / "perf.json").read_text())
+    ctx = perf_context({**measured, "open_loop": doc})
+    page = render(environment(), "perf.md.j2", {**ctx, "measured": True})
+    assert "## The open-loop client" in page and "10 connections: 5,000 req/s" in page

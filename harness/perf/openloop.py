@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from harness.bench.calibrate import CalibrationError
@@ -95,6 +96,7 @@ def measure_open_loop(
         highest[str(conns)] = best
     return {
         "status": "ok",
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "client": "wrk + harness/bench/lua/openloop.lua",
         "against": "nginx (harness/bench/calibrate.py's config)",
         "duration_s": duration_s,

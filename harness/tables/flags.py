@@ -179,7 +179,8 @@ def _open_client_saturated(row: Mapping[str, Any]) -> str | None:
     wrk = _num(row, "wrk_cpu_pct_mean")
     if wrk is None:
         return None
-    cpus = _num(row, "client_cpus_n") or _num(row, "threads") or 1
+    # Pinned: its CPUs; else the host's cores (one thread per connection: many more).
+    cpus = _num(row, "client_cpus_n") or _num(row, "cores") or _num(row, "threads") or 1
     if wrk >= SATURATED * 100 * cpus:
         return f"the open-loop client (wrk) used {wrk:.0f} % of {cpus:.0f} CPU(s)"
     return None

@@ -106,6 +106,9 @@ def _raw(raw: str) -> Path:
         "dry-run": "print the matrix, its cell count and estimated wall time; start nothing",
         "export-json": "also write the summary printed at the end as JSON to this file",
         "export-markdown": "also write that summary as GitHub-flavoured markdown to this file",
+        "rates": "also measure open-loop cells at these offered rates: shares of each cell's "
+        "closed-loop req/s in this run (25%,50%,100%) or req/s (5000); latency corrected "
+        "for coordinated omission (harness/bench/lua/openloop.lua)",
     },
 )
 def bench(
@@ -150,6 +153,7 @@ def bench(
     dry_run: bool = False,
     export_json: str = "",
     export_markdown: str = "",
+    rates: str = "",
 ) -> None:
     """Run the server × app × connections matrix with wrk into raw/<run-id>/.
 
@@ -193,6 +197,7 @@ def bench(
         "max_repeats": max_repeats or None,
         "max_time": max_time or None,
         "calibrate": False if no_calibrate else None,
+        "rates": rates or None,
     }
     if seed:
         try:
@@ -557,6 +562,8 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
         "(fidelity_ratio; about 4 minutes)",
         "answer": "also time a seed-like subset with fixed 3 × 60 s cells and with "
         "--precision 2 % (time_to_answer; about 45 minutes)",
+        "open-loop": "also measure the open-loop client (--rates) against nginx: its "
+        "highest accurate rate and latency floor per rate, 3 repeats (about 4 minutes)",
     },
 )
 def perf(
@@ -568,6 +575,7 @@ def perf(
     repeats: int = 3,
     fidelity: bool = False,
     answer: bool = False,
+    open_loop: bool = False,
 ) -> None:
     """Measure the harness itself: parse, table, site builds, RSS.
 
@@ -587,11 +595,14 @@ def perf(
     path = Path(out) if out else ROOT / ".harness-cache" / "perf.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = run_perf(
-        sizes, path, bench=bench, repeats=max(1, repeats), fidelity=fidelity, answer=answer
-    )
+        sizes, path, bench=bench, repeats=max(1, repeats), fidelity=fidelity, answer=answer,
+        open_loop=open_loop,
+    )  # fmt: skip
     for t in doc["targets"]:
         floor = f", floor {t['floor']}" if t["floor"] != "—" else ""
         print(f"{t['what']}: {t['measured']} (target {t['target']}{floor}): {t['met']}")
+    for conns, rps in ((doc.get("open_loop") or {}).get("highest_accurate_rps") or {}).items():
+        print(f"open-loop client, {conns} connections: highest accurate rate {rps} req/s")
     for s in doc["sizes"]:
         for e in engine_rows(s):
             print(

@@ -23,7 +23,7 @@ import pytest
 
 from harness import RawFormatError, load_runs
 from harness.raw.documents import FORMAT_VERSION
-from harness.tables.dataset import load_calibrations
+from harness.tables.ceilings import load_calibrations
 from harness.tables.export import export_table
 from harness.tables.flags import details_of
 from harness.tables.schema import COLUMNS, DTYPES, EXACT, SORT_KEYS
@@ -60,7 +60,7 @@ def test_shape_columns_dtypes_and_order() -> None:
     assert {c: str(df[c].dtype) for c in COLUMNS} == DTYPES
     keys = list(df[SORT_KEYS].itertuples(index=False, name=None))
     assert keys == sorted(keys) and len(keys) == 6
-    assert [(a, c, r) for _, _, a, _, c, r in keys] == [
+    assert [(a, c, r) for _, _, a, _, c, _, _, r in keys] == [
         ("missing", 10, 1),
         ("nolength", 10, 1),
         ("raw", 8, 1),

@@ -30,7 +30,7 @@ from tests import trustkit as kit
 IDS = {
     "littles_law", "effective_connections", "fd_limit", "eof_read_errors", "timeout_truncated",
     "non_2xx", "noisy", "client_saturated", "server_crashed", "starved_connections",
-    "noise_unknown", "imprecise", "stalled", "preflight",
+    "noise_unknown", "imprecise", "stalled", "preflight", "rate_not_achieved",
 }  # fmt: skip
 
 

@@ -58,7 +58,7 @@ def ceiling_matrix(matrix: Matrix, duration_s: float) -> Matrix:
         workloads=("plaintext",), connections=(cell.connections,), repeats=1,
         duration_s=float(duration_s), warmup_s=0.0, server_metrics=False,
         ignore_preflight=False, precision=None, max_repeats=None, max_time_s=None,
-        calibrate=False, shuffle=False, cells=(cell,),
+        calibrate=False, shuffle=False, rates=(), cells=(cell,),
     )  # fmt: skip
 
 

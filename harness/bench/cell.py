@@ -12,30 +12,25 @@ hidden, and whatever was started is stopped.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.bench import servermetrics
+from harness.bench import openloop, servermetrics
+from harness.bench.cellfiles import record_outputs
 from harness.bench.host import (
     CellHost,
     HostError,
     HostLost,
     Measurement,
     ScrapeFailed,
-    ServerStop,
-    WrkOutput,
 )
-from harness.bench.merge import MergeError, merge_reports
 from harness.bench.runner import tail_lines
 from harness.matrix import workloads
 from harness.matrix.model import WORKLOADS, Cell, Matrix, wrk_threads
 from harness.raw.preflight import PreflightRecord, PreflightResult, blocking
 from harness.raw.records import CellSidecar
-from harness.raw.store import RunStore, utc_now, write_atomic, write_json
-
-STDERR_KEEP = 4000  # characters of wrk's stderr kept in the sidecar
+from harness.raw.store import RunStore, utc_now, write_atomic
 
 
 @dataclass(frozen=True)
@@ -102,6 +97,19 @@ def measure_cell(
     for what in (cell.server, cell.app):
         if what in (unavailable or {}):
             return _finish(store, rec, f"{what} unavailable: {(unavailable or {})[what]}")
+    if cell.rate is not None:
+        # One wrk thread per connection (openloop.lua's schedule is per thread).
+        offered = openloop.offered_rate(store, matrix, cell)
+        rec = replace(
+            rec,
+            threads=cell.connections,
+            rate=cell.rate.label,
+            offered_rate_rps=None if offered.rps is None else round(offered.rps, 3),
+            closed_loop_rps=offered.closed_loop_rps,
+            closed_loop_repeats=offered.closed_loop_repeats,
+        )
+        if offered.rps is None:
+            return _finish(store, rec, offered.reason)
     try:
         return _sequence(host, store, matrix, cell, rec, files)
     except KeyboardInterrupt:
@@ -127,16 +135,29 @@ def _sequence(
         if start.failure is not None or start.origin is None:
             return _finish(store, rec, start.failure or "server did not start")
         url = start.origin + WORKLOADS[cell.workload]
-        rec = replace(rec, url=url, wrk_env=workloads.wrk_env(matrix, cell.workload))
+        rate = rec.offered_rate_rps
+
+        def load(seconds: float, measured: bool) -> Measurement:
+            """wrk closed-loop, or the open-loop client at the cell's rate (the warm-up
+            too: the server warms up under the load it is measured at)."""
+            if rate is None:
+                return host.run_wrk(cell, url, seconds, measured)
+            return host.run_open_loop(cell, url, rate, seconds, measured)
+
+        env = workloads.wrk_env(matrix, cell.workload)
+        if rate is not None:
+            env = openloop.openloop_env(rate, cell.connections)
+        rec = replace(rec, url=url, wrk_env=env)
         rec, refused = record_preflight(rec, matrix, host.preflight(cell.workload))
         if refused:
             return _finish(store, rec, refused)
-        warm = host.run_wrk(cell, url, matrix.warmup_s, False) if matrix.warmup_s > 0 else None
+        warm = load(matrix.warmup_s, False) if matrix.warmup_s > 0 else None
         instrumented = workloads.is_instrumented(cell.app)
         errors: list[str] = []
         before = _scrape(host, files["metrics_before"], errors) if instrumented else None
         files["lua_json"].unlink(missing_ok=True)
-        run = host.run_wrk(cell, url, matrix.duration_s, True)
+        files["open_json"].unlink(missing_ok=True)
+        run = load(matrix.duration_s, True)
         after = _scrape(host, files["metrics_after"], errors) if instrumented else None
         if before is not None and after is not None:
             servermetrics.store_delta(before, after, files["metrics"])
@@ -190,104 +211,6 @@ def _scrape(host: CellHost, path: Path, errors: list[str]) -> str | None:
         return None
 
 
-def wrk_failure(out: WrkOutput, stop: ServerStop) -> str | None:
-    """Why one wrk run's figures cannot stand, or None."""
-    if stop.crashed:
-        return f"server exited with code {stop.exit_code} during the measurement"
-    if out.timed_out:
-        return "wrk did not finish in time and was killed"
-    if out.exit_code != 0:
-        said = out.stderr.strip() or out.stdout.decode("utf-8", "replace").strip()
-        detail = said.splitlines()[:1] or ["no message"]
-        return f"wrk exited with code {out.exit_code}: {detail[0]}"
-    if b" requests in " not in out.stdout:
-        return "wrk printed no summary"
-    return None
-
-
-def record_outputs(
-    files: dict[str, Path],
-    rec: CellSidecar,
-    warm: Measurement | None,
-    run: Measurement,
-    stop: ServerStop,
-) -> tuple[CellSidecar, str | None, str | None]:
-    """Write the wrk outputs of a cell; (sidecar, failure reason, req/s to print).
-
-    One client: wrk's stdout, its Lua report and the warm-up under the cell's own names.
-    Several (docs/raw-format.md, "Several client hosts"): each client's files as
-    `.client<i>.*`, verbatim, and their merged report as the cell's `.lua.json`.
-    """
-    outs = run.clients
-    reasons = [wrk_failure(o, stop) for o in outs]
-    reason = next(
-        (f"client {i}: {r}" if len(outs) > 1 else r for i, r in enumerate(reasons, 1) if r), None
-    )
-    if len(outs) == 1:
-        out = outs[0]
-        if warm is not None:
-            write_atomic(files["warmup"], warm.clients[0].stdout)
-        if out.stdout:
-            write_atomic(files["stdout"], out.stdout)
-        if out.report is not None:
-            write_atomic(files["lua_json"], out.report)
-        rec = replace(
-            rec,
-            wrk_argv=out.argv,
-            wrk_exit_code=out.exit_code,
-            wrk_stderr=out.stderr[-STDERR_KEEP:],
-            wrk_cpu_pct_mean=out.cpu_pct,
-        )
-        return rec, reason, _printed_rps(out.stdout)
-    sidecar = files["sidecar"]
-    clients = []
-    for i, out in enumerate(outs, 1):
-        data = {"stdout": out.stdout, "lua_json": out.report}
-        if warm is not None:
-            data["warmup"] = warm.clients[i - 1].stdout
-        written = {}
-        for kind, blob in data.items():
-            if blob:
-                name = sidecar.with_suffix(f".client{i}.{_SUFFIX[kind]}")
-                write_atomic(name, blob)
-                written[kind] = name.name
-        clients.append(
-            {
-                "host": out.host,
-                "connections": out.connections,
-                "wrk_argv": list(out.argv),
-                "wrk_exit_code": out.exit_code,
-                "wrk_stderr": out.stderr[-STDERR_KEEP:],
-                "wrk_cpu_pct_mean": out.cpu_pct,
-                "files": written,
-            }
-        )
-    cpus = [o.cpu_pct for o in outs if o.cpu_pct is not None]
-    rec = replace(
-        rec,
-        wrk_argv=None,
-        wrk_exit_code=next((o.exit_code for o in outs if o.exit_code != 0), 0),
-        # The busiest client: the one that would saturate first.
-        wrk_cpu_pct_mean=max(cpus) if cpus else None,
-        clients=tuple(clients),
-        wrk_stderr="\n".join(o.stderr[-1000:] for o in outs)[-STDERR_KEEP:],
-    )
-    if reason is not None:
-        return rec, reason, None
-    try:
-        merged = merge_reports([json.loads(o.report or b"") for o in outs])
-    except (ValueError, MergeError) as e:
-        return rec, f"cannot merge the clients' reports: {e}", None
-    write_json(files["lua_json"], merged)
-    rps = None
-    if merged["duration_us"]:
-        rps = f"{merged['requests'] / (merged['duration_us'] / 1e6):.2f} (merged)"
-    return rec, None, rps
-
-
-_SUFFIX = {"stdout": "txt", "lua_json": "lua.json", "warmup": "warmup.txt"}
-
-
 def start_failure(why: str, tail: str | None, lines: int = 3, width: int = 400) -> str:
     """Why a server did not start, with the last lines of its own output: the cause is
     usually there ("Listen queue size is greater than … somaxconn"), not in its exit code."""
@@ -304,13 +227,6 @@ def log_tail(path: Path) -> str | None:
         return tail_lines(path.read_bytes())
     except OSError:
         return None
-
-
-def _printed_rps(stdout: bytes) -> str | None:
-    for line in stdout.decode("utf-8", "replace").splitlines():
-        if line.startswith("Requests/sec:"):
-            return line.split(":", 1)[1].strip()
-    return None
 
 
 def _finish(

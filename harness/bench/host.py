@@ -1,7 +1,8 @@
 """Bench stage: what a cell's host does, and what each of its steps returns.
 
 `CellHost` is the protocol the cell sequence (harness/bench/cell.py) drives:
-`start_server`, `preflight`, `run_wrk`, `scrape`, `stop_server`, `end_cell`. Each
+`start_server`, `preflight`, `run_wrk` (or `run_open_loop` for an open-loop cell),
+`scrape`, `stop_server`, `end_cell`. Each
 step returns a frozen record of what happened (`ServerStart`, `Measurement` made of
 `WrkOutput`s, `ServerStop`) and raises `HostError` (`HostLost`) only when a host or
 its link failed. Implementations: harness/bench/localhost.py (this machine),
@@ -122,6 +123,14 @@ class CellHost(Protocol):
 
     def run_wrk(self, cell: Cell, url: str, seconds: float, measured: bool) -> Measurement:
         """Run wrk (every client together); a measured run is sampled and reports."""
+        ...
+
+    def run_open_loop(
+        self, cell: Cell, url: str, rate: float, seconds: float, measured: bool
+    ) -> Measurement:
+        """Run the open-loop client (harness/bench/openloop.py) at `rate` requests per
+        second; a measured run is sampled and its report is the output's `report`. A
+        host that cannot raises HostError saying so."""
         ...
 
     def scrape(self, path: Path) -> str:

@@ -29,6 +29,7 @@ from harness.bench.host import (
     ServerStop,
     WrkOutput,
 )
+from harness.bench.openloop import openloop_argv, openloop_env
 from harness.bench.preflight import preflight
 from harness.bench.sampler import Sampler, child_named, encode_samples
 from harness.matrix import workloads
@@ -135,6 +136,26 @@ class LocalCellHost:
         assert self.server is not None
         wrk = child_named(Path(self.wrk).name)
         with Sampler(self.server.pgid, wrk, self.port, cpus=m.client_cpus) as sampler:
+            run = runner.run_wrk(argv, env, m.client_cpus, cell.nofile_limit, limit)
+        data = report.read_bytes() if report.is_file() else None
+        return Measurement((self._output(cell, run, data),), encode_samples(sampler))
+
+    def run_open_loop(
+        self, cell: Cell, url: str, rate: float, seconds: float, measured: bool
+    ) -> Measurement:
+        m = self.matrix
+        argv = openloop_argv(self.wrk, cell.connections, url, seconds, m.timeout_s, measured)
+        limit = m.wrk_limit_s(seconds)
+        if not measured:
+            env = openloop_env(rate, cell.connections)
+            run = runner.run_wrk(argv, env, m.client_cpus, cell.nofile_limit, limit)
+            return Measurement((self._output(cell, run, None),))
+        self.scratch = self.scratch or Path(tempfile.mkdtemp(prefix="wsgi-baseline-cell-"))
+        report = self.scratch / "report.open.json"
+        report.unlink(missing_ok=True)
+        env = openloop_env(rate, cell.connections, str(report))
+        assert self.server is not None
+        with Sampler(self.server.pgid, child_named(Path(self.wrk).name), self.port) as sampler:
             run = runner.run_wrk(argv, env, m.client_cpus, cell.nofile_limit, limit)
         data = report.read_bytes() if report.is_file() else None
         return Measurement((self._output(cell, run, data),), encode_samples(sampler))

@@ -27,10 +27,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from harness.bench import calibrations, runsetup
+from harness.bench import calibrations, openfloor, runsetup
 from harness.bench.calibrate import HostFor
 from harness.bench.cell import CellOutcome, measure_cell
 from harness.bench.localhost import LocalCellHost
+from harness.bench.openloop import OPEN_LOOP_REMOTE
 from harness.bench.schedule import (
     CELL_SPARE_S,
     Group,
@@ -77,6 +78,8 @@ def run_bench(
     a new run's id after its time (default: the profile); `annotate(run_dir, cell)`:
     what to add to an ok cell's line (its flags: the caller knows the table stage)."""
     console = console or Console(stderr=True)
+    if remote is not None and matrix.rates:
+        raise runsetup.BenchError(OPEN_LOOP_REMOTE)
     if remote is None:
         wrk = runsetup.preflight_environment(out, matrix)
     else:
@@ -111,7 +114,9 @@ def run_bench(
         console.print(f"[red]unavailable:[/] {what}: {why} (its cells are recorded as failed)")
 
     planned = list(matrix.cells)
-    todo = [c for c in planned if not store.is_finished(c)]
+    # Closed-loop cells first (with their adaptive rounds), then the open-loop ones: a
+    # relative rate is a share of the closed-loop throughput measured before it.
+    todo = [c for c in planned if c.rate is None and not store.is_finished(c)]
     # Cells that ended (not the one an interruption cut short), and those lost to a host.
     failed = measured = lost = 0
     status = "interrupted"
@@ -119,11 +124,12 @@ def run_bench(
     try:
         with sigterm_as_interrupt(), progress_display(console, matrix) as progress:
             calibrations.measure(store, matrix, "start", host_for, console, remote is not None)
-            task = progress.add_task(
-                "cells", total=len(planned), completed=len(planned) - len(todo)
-            )
-            for round_no in range(1, MAX_ROUNDS + 1):
-                for cell in todo:
+            left = sum(not store.is_finished(c) for c in planned)
+            task = progress.add_task("cells", total=len(planned), completed=len(planned) - left)
+
+            def measure_all(cells: list[Cell]) -> None:
+                nonlocal measured, lost, failed
+                for cell in cells:
                     progress.update(task, description=cell.key)
                     outcome = measure_cell(host, store, matrix, cell, unavailable)
                     measured += 1
@@ -134,6 +140,9 @@ def run_bench(
                         line += annotate(store.root, cell)
                     progress.console.print(line)
                     progress.advance(task)
+
+            for round_no in range(1, MAX_ROUNDS + 1):
+                measure_all(todo)
                 todo = next_round(matrix, planned, measured_values(store, planned), round_no)
                 if not todo or not within_time(matrix, start, len(todo), console):
                     break
@@ -146,6 +155,10 @@ def run_bench(
                     f"round {round_no + 1}: {len(todo)} cell(s) not yet within "
                     f"±{matrix.precision:.1%}: one more repeat each"
                 )
+            opened = [c for c in planned if c.rate is not None and not store.is_finished(c)]
+            measure_all(opened)
+            if any(c.rate is not None for c in planned):
+                openfloor.measure(store, matrix, console, host_for)
             calibrations.measure(store, matrix, "end", host_for, console, remote is not None)
         status = end_status(store, planned)
     finally:
@@ -173,6 +186,8 @@ def measured_values(store: RunStore, planned: list[Cell]) -> dict[Group, list[fl
     """The req/s of every ok repeat planned so far, by cell."""
     out: dict[Group, list[float]] = {}
     for cell in planned:
+        if cell.rate is not None:
+            continue  # open-loop cells offer a rate: their req/s is no cell's precision
         rps = store.requests_per_sec(cell)
         if rps is not None:
             out.setdefault(group_of(cell), []).append(rps)
@@ -245,7 +260,7 @@ def dry_run(matrix: Matrix, remote: bool) -> str:
         f"{len(matrix.workloads)} workload(s) × {len(matrix.connections)} connection level(s)"
     )
     lines = [
-        f"profile {matrix.profile}: {shape} = {len(groups(matrix))} cells",
+        f"profile {matrix.profile}: {shape} = {len(groups(matrix))} closed-loop cells",
         f"  servers: {', '.join(matrix.servers)}",
         f"  apps: {', '.join(matrix.apps)}; workloads: {', '.join(matrix.workloads)}",
         f"  connections: {', '.join(map(str, matrix.connections))}",
@@ -253,6 +268,13 @@ def dry_run(matrix: Matrix, remote: bool) -> str:
         f"a fresh server every time (~{CELL_SPARE_S:g} s to start and stop)",
         f"  repeats: {matrix.repeats}, interleaved (every cell once before any twice)",
     ]
+    if matrix.rates:
+        opened = sum(c.rate is not None for c in matrix.cells)
+        lines.append(
+            f"  then open loop: {opened} cells at offered rates "
+            f"{', '.join(r.label for r in matrix.rates)} (a % is of the cell's closed-loop "
+            "req/s in this run), a fresh server each, one wrk thread per connection"
+        )
     if matrix.precision is not None:
         cap = f", within {_hms(matrix.max_time_s)}" if matrix.max_time_s is not None else ""
         lines.append(

@@ -94,6 +94,11 @@ def run_metadata(
         "python": hostinfo.python_version(),
         "wrk": hostinfo.wrk_version(),
     }
+    if matrix.rates:
+        # The open-loop client is wrk (above) driving this script: its digest says which.
+        from harness.bench.openloop import script_sha256
+
+        versions["openloop.lua"] = "sha256:" + script_sha256()
     for sid in matrix.servers:
         versions[sid] = hostinfo.package_version(servers[sid].package)
     for aid in matrix.apps:

@@ -22,6 +22,7 @@ Group = tuple[str, str, str, int]  # a cell without its repeat
 
 
 def group_of(cell: Cell) -> Group:
+    """The closed-loop cell without its repeat (an open-loop cell: the one it derives from)."""
     return cell.server, cell.app, cell.workload, cell.connections
 
 
@@ -65,7 +66,7 @@ def adaptive_extra(matrix: Matrix, planned: Sequence[str]) -> list[Cell] | None:
     """The cells of a recorded plan beyond the matrix's own (added by adaptive rounds),
     or None if the plan is not this matrix's: a base cell is missing, or a cell is not
     one of the matrix's with a repeat it may have."""
-    base = {c.key for c in matrix.cells}
+    base = {c.key for c in matrix.cells}  # open-loop cells included: never adaptive
     by_group = set(groups(matrix))
     cap = matrix.max_repeats or matrix.repeats
     keys = set(planned)
@@ -78,6 +79,7 @@ def adaptive_extra(matrix: Matrix, planned: Sequence[str]) -> list[Cell] | None:
         cell = parse_key(key)
         if (
             cell is None
+            or cell.rate is not None
             or group_of(cell) not in by_group
             or not matrix.repeats < cell.repeat <= cap
         ):
@@ -87,7 +89,7 @@ def adaptive_extra(matrix: Matrix, planned: Sequence[str]) -> list[Cell] | None:
 
 
 def parse_key(key: str) -> Cell | None:
-    """`server/app/workload/c<N>-r<k>` -> Cell, or None."""
+    """`server/app/workload/c<N>-r<k>` (or `c<N>-at<rate>-r<k>`) -> Cell, or None."""
     return Cell.from_key(key)
 
 
@@ -114,7 +116,8 @@ def estimate(matrix: Matrix, calibration_s: float = 0.0) -> Estimate:
     --precision, also when every cell needs its --max-repeats or --max-time ends it)."""
     per_cell = matrix.warmup_s + matrix.duration_s + CELL_SPARE_S
     fixed = len(matrix.cells)
-    most = len(groups(matrix)) * (matrix.max_repeats or matrix.repeats)
+    opened = sum(c.rate is not None for c in matrix.cells)
+    most = len(groups(matrix)) * (matrix.max_repeats or matrix.repeats) + opened
     calibrations = 2 * (calibration_s + CALIBRATION_SPARE_S) if calibration_s else 0.0
     seconds = fixed * per_cell + calibrations
     seconds_max = most * per_cell + calibrations

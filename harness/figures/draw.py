@@ -79,6 +79,17 @@ def log_scale(panel_values: list[float], above: float | None) -> bool:
     return above is not None and len(positive) > 1 and max(positive) > above * min(positive)
 
 
+def _plain(value: float, _pos: object = None) -> str:
+    return f"{value:g}"
+
+
+def _tick(x: float) -> str:
+    """10, 2500, 12k: whole numbers, thousands shortened past 10,000."""
+    if x >= 10_000 and x % 1000 == 0:
+        return f"{x / 1000:g}k"
+    return f"{x:g}"
+
+
 def _draw_chart(spec: ChartSpec, path: Path) -> Path:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
@@ -89,7 +100,8 @@ def _draw_chart(spec: ChartSpec, path: Path) -> Path:
     handles: dict[str, Any] = {}
     labels = sorted({s.label for p in spec.panels for s in p.series})
     failed = any(s.failed_x for p in spec.panels for s in p.series)
-    entries = labels + (["failed repeat"] if failed else [])
+    knees = any(p.marks for p in spec.panels)
+    entries = labels + (["failed repeat"] if failed else []) + (["knee"] if knees else [])
     ncols = legend_columns(entries, WIDTH_IN)
     legend_in = 0.25 * math.ceil(len(entries) / ncols) if entries else 0.0
     title = wrap_title(spec.title) if spec.title else ""
@@ -113,7 +125,7 @@ def _draw_chart(spec: ChartSpec, path: Path) -> Path:
         ax.patch.set_alpha(0)
         ax.grid(True, color=INK, alpha=0.25, linewidth=0.6)
         means = [v for s in panel.series for v in s.mean]
-        log = log_scale(means, panel.log_above)
+        log = panel.log_y or log_scale(means, panel.log_above)
         floor = min((v for v in means if v > 0), default=1.0) / 3
         for s in panel.series:
             # A marker on the mean keeps a series with a single level visible; each id
@@ -140,23 +152,36 @@ def _draw_chart(spec: ChartSpec, path: Path) -> Path:
             handles.setdefault(s.label, line)
         if panel.reference is not None:
             ax.axhline(panel.reference, color=INK, linestyle="--", linewidth=1)
+        for mark in panel.marks:
+            ring = ax.scatter(
+                [mark.x], [mark.y], s=110, facecolors="none", edgecolors=mark.colour,
+                linewidths=1.6, zorder=6,
+            )  # fmt: skip
+            ax.annotate(
+                mark.label, (mark.x, mark.y), xytext=(6, 6), textcoords="offset points",
+                fontsize=FONT_PT - 1, color=mark.colour,
+            )  # fmt: skip
+            handles.setdefault("knee", ring)
         if log:
             ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(base=10, subs=LOG_TICKS))
+            if not panel.log_y:
+                ax.yaxis.set_major_locator(LogLocator(base=10, subs=LOG_TICKS))
             ax.yaxis.set_minor_formatter(NullFormatter())
         elif panel.from_zero:
             ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_formatter(FuncFormatter(short_number))
+        # Latency across decades reads 0.1, 1, 10 ms, not 10^-1: readers compare milliseconds.
+        ax.yaxis.set_major_formatter(FuncFormatter(_plain if panel.log_y else short_number))
         _ceiling(ax, panel.ceiling, panel.ceiling_label, means, log)
         # y given: matplotlib then skips moving the title clear of top-side ticks (there
         # are none), which measured every tick label's box: ~10 % of drawing a chart.
-        scale = " (log scale)" if log else ""
+        scale = " (log scale)" if log and not panel.log_y else ""
         ax.set_title(panel.title + scale, fontsize=FONT_PT, y=1.0, loc="left")
         ax.set_ylabel(panel.ylabel)
-        ax.set_xlabel(spec.xlabel)
-        if spec.xticks and spec.xticks[-1] >= 8 * spec.xticks[0]:
+        ax.set_xlabel(panel.xlabel or spec.xlabel)
+        ticks = panel.xticks if panel.xticks is not None else spec.xticks
+        if ticks and ticks[0] > 0 and ticks[-1] >= 8 * ticks[0]:
             ax.set_xscale("log")
-        ax.set_xticks(spec.xticks, [str(x) for x in spec.xticks])
+        ax.set_xticks(ticks, [_tick(x) if panel.xticks else str(x) for x in ticks])
         ax.xaxis.set_minor_locator(NullLocator())
     top = 1 - 0.15 / height
     if title:

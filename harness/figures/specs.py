@@ -30,6 +30,16 @@ class Series:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A point ringed and labelled on a panel: a curve's knee."""
+
+    x: float
+    y: float
+    colour: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Panel:
     title: str
     ylabel: str
@@ -42,6 +52,10 @@ class Panel:
     ceiling_label: str = ""
     # A log y axis when the panel's means span more than this factor (None: never).
     log_above: float | None = 10.0
+    log_y: bool = False  # latency across decades (open-loop curves)
+    xlabel: str | None = None  # this panel's own x axis (else the chart's)
+    xticks: tuple[float, ...] | None = None  # this panel's own ticks (else the chart's)
+    marks: tuple[Mark, ...] = ()
 
 
 @dataclass(frozen=True)

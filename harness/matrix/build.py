@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.matrix.model import METRICS_SUFFIX, WORKLOADS, Cell, Matrix
+from harness.matrix.model import METRICS_SUFFIX, WORKLOADS, Cell, Matrix, OfferedRate
 from harness.matrix.options import (
     ConfigError,
     parse_cpus,
@@ -178,6 +178,7 @@ def build_matrix(
         session_keys=session_keys,
         session_seed=session_seed,
         seed_drawn=seed_drawn,
+        rates=parse_rates(raw.get("rates"), workloads),
         **_repeats_policy(raw, repeats),
     )
     return replace(matrix, cells=tuple(expand_cells(matrix)))
@@ -209,9 +210,41 @@ def _repeats_policy(raw: dict[str, Any], repeats: int) -> dict[str, Any]:
     return out
 
 
+# Workloads the open-loop script can send: one GET of one URL. The session mix checks
+# its replies against a model that needs session.lua.
+OPEN_LOOP_WORKLOADS = ("plaintext", "json")
+
+
+def parse_rates(value: Any, workloads: list[str]) -> tuple[OfferedRate, ...]:
+    """`25%,50%,100%` or `5000` (or a TOML list) -> offered rates, in the order given."""
+    if value in (None, "", "none", []):
+        return ()
+    rates = []
+    for item in unique(parse_list(value, "--rates"), "--rates"):
+        rate = OfferedRate.from_label(item)
+        if rate is None:
+            raise ConfigError(
+                f"--rates: {item!r} is not an offered rate (a share of the closed-loop "
+                "throughput such as 50%, or requests per second such as 5000)"
+            )
+        rates.append(rate)
+    labels = [r.label for r in rates]
+    unique(labels, "--rates")  # 50% and 50.0% are the same rate
+    other = [w for w in workloads if w not in OPEN_LOOP_WORKLOADS]
+    if other:
+        raise ConfigError(
+            f"--rates: the {other[0]} workload has no open-loop client (open-loop cells "
+            f"send one GET: {', '.join(OPEN_LOOP_WORKLOADS)}); measure it in a run "
+            "without --rates"
+        )
+    return tuple(rates)
+
+
 def expand_cells(m: Matrix) -> list[Cell]:
-    """Repeat-major order (every cell once before any repeats), optionally shuffled."""
-    cells = [
+    """Repeat-major order (every cell once before any repeats), optionally shuffled;
+    the open-loop cells (`--rates`) after every closed-loop one, since a relative rate
+    is a share of the closed-loop throughput the run measured."""
+    closed = [
         Cell(server, app, workload, conns, repeat)
         for repeat in range(1, m.repeats + 1)
         for server in m.servers
@@ -219,6 +252,16 @@ def expand_cells(m: Matrix) -> list[Cell]:
         for workload in m.workloads
         for conns in m.connections
     ]
+    opened = [
+        Cell(server, app, workload, conns, repeat, rate)
+        for repeat in range(1, m.repeats + 1)
+        for server in m.servers
+        for app in m.apps
+        for workload in m.workloads
+        for conns in m.connections
+        for rate in m.rates
+    ]
     if m.shuffle:
-        random.Random(m.seed).shuffle(cells)
-    return cells
+        random.Random(m.seed).shuffle(closed)
+        random.Random(f"{m.seed}-open").shuffle(opened)
+    return closed + opened

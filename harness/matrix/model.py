@@ -55,31 +55,119 @@ def wrk_limit_s(seconds: float, timeout_s: float) -> float:
     return seconds + timeout_s + WRK_SPARE_S
 
 
+def _plain(x: float) -> str:
+    """A number without exponent or trailing zeros: 5000, 12.5."""
+    return f"{x:.6f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True, order=True)
+class OfferedRate:
+    """An open-loop cell's offered load (`--rates`): a share of its closed-loop cell's
+    throughput measured in the same run (`50%`: relative), or requests per second
+    (`5000`). `label` is how it is written in a key and on a page; `slug` how it is
+    written in a file name (no `%`)."""
+
+    value: float  # the share (0.5 for 50 %) or requests per second
+    relative: bool
+
+    @property
+    def number(self) -> float:
+        """The number as written: percent for a relative rate, else req/s."""
+        return round(self.value * 100, 6) if self.relative else self.value
+
+    @property
+    def label(self) -> str:
+        return _plain(self.number) + ("%" if self.relative else "")
+
+    @property
+    def slug(self) -> str:
+        """`50pct`, `12p5pct`, `5000rps`: no dot, so a file name keeps one suffix."""
+        return _plain(self.number).replace(".", "p") + ("pct" if self.relative else "rps")
+
+    @classmethod
+    def from_slug(cls, slug: str) -> OfferedRate | None:
+        """`50pct` -> 50 %, `5000rps` -> 5000 req/s; None for anything else."""
+        for suffix, relative in (("pct", True), ("rps", False)):
+            number = slug.removesuffix(suffix)
+            if number != slug:
+                rate = cls.from_label(number.replace("p", ".") + ("%" if relative else ""))
+                return rate if rate is not None and rate.slug == slug else None
+        return None
+
+    @classmethod
+    def from_label(cls, label: str) -> OfferedRate | None:
+        """`50%` -> 50 %, `5000` -> 5000 req/s (as `label` writes them); None otherwise."""
+        text = label.strip()
+        relative = text.endswith("%")
+        try:
+            value = float(text.removesuffix("%"))
+        except ValueError:
+            return None
+        if not 0 < value < 1e9:
+            return None
+        return cls(value / 100 if relative else value, relative)
+
+    def offered(self, closed_loop_rps: float | None) -> float | None:
+        """Requests per second to offer; a relative rate needs its closed-loop
+        cell's throughput (None: not measured, so no rate)."""
+        if not self.relative:
+            return self.value
+        if closed_loop_rps is None or not closed_loop_rps > 0:
+            return None
+        return self.value * closed_loop_rps
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One measurement: a server serving an app under one load level, one repeat."""
+    """One measurement: a server serving an app under one load level, one repeat.
+
+    `rate` None: closed loop (wrk, each connection sends as soon as it is answered).
+    An `OfferedRate`: open loop at that offered load (harness/bench/lua/openloop.lua),
+    over `connections` connections, derived from the closed-loop cell of the same
+    server, app, workload and connections."""
 
     server: str
     app: str
     workload: str
     connections: int
     repeat: int
+    rate: OfferedRate | None = None
+
+    @property
+    def loop(self) -> str:
+        return "closed" if self.rate is None else "open"
+
+    @property
+    def stem(self) -> str:
+        """`c<N>-r<k>`, or `c<N>-at<rate slug>-r<k>` for an open-loop cell: the file
+        name of its sidecar without `.json`."""
+        at = "" if self.rate is None else f"-at{self.rate.slug}"
+        return f"c{self.connections}{at}-r{self.repeat}"
 
     @property
     def key(self) -> str:
-        """`server/app/workload/c<N>-r<k>`: the cell's name in run.json and on screen."""
-        return f"{self.server}/{self.app}/{self.workload}/c{self.connections}-r{self.repeat}"
+        """`server/app/workload/c<N>-r<k>` (open loop: `c<N>-at50pct-r<k>`): the cell's
+        name in run.json and on screen."""
+        return f"{self.server}/{self.app}/{self.workload}/{self.stem}"
+
+    @property
+    def closed_loop(self) -> Cell:
+        """The closed-loop cell this one derives from (itself when closed)."""
+        return Cell(self.server, self.app, self.workload, self.connections, self.repeat)
 
     @classmethod
     def from_key(cls, key: str) -> Cell | None:
-        """`server/app/workload/c<N>-r<k>` -> Cell, or None if `key` is not one."""
+        """`server/app/workload/c<N>-r<k>` (or `c<N>-at<rate>-r<k>`) -> Cell, or None if
+        `key` is not one."""
         parts = key.split("/")
         if len(parts) != 4 or not parts[3].startswith("c") or "-r" not in parts[3]:
             return None
-        conns, _, repeat = parts[3][1:].partition("-r")
-        if not (conns.isdigit() and repeat.isdigit()):
+        head, _, repeat = parts[3][1:].rpartition("-r")
+        conns, _, at = head.partition("-at")
+        rate = OfferedRate.from_slug(at) if at else None
+        if not (conns.isdigit() and repeat.isdigit()) or (at and rate is None):
             return None
-        return cls(parts[0], parts[1], parts[2], int(conns), int(repeat))
+        return cls(parts[0], parts[1], parts[2], int(conns), int(repeat), rate)
 
     @property
     def slug(self) -> str:
@@ -121,6 +209,8 @@ class Matrix:
     max_repeats: int | None = None
     max_time_s: float | None = None
     calibrate: bool = True  # measure the client ceiling at the start and end of the run
+    # Open-loop cells (`--rates`): for every closed-loop cell, one per offered rate.
+    rates: tuple[OfferedRate, ...] = ()
     cells: tuple[Cell, ...] = field(default=())
     # --shuffle without --seed draws one: a run resumed keeps its recorded order, so a
     # drawn seed is no setting to compare (`differences`).
@@ -173,6 +263,7 @@ class Matrix:
             "max_repeats": self.max_repeats,
             "max_time_s": self.max_time_s,
             "calibrate": self.calibrate,
+            **({"rates": [r.label for r in self.rates]} if self.rates else {}),
         }
 
     def differences(self, recorded: Mapping[str, Any]) -> list[str]:

@@ -80,6 +80,11 @@ PROFILE_KEYS: dict[str, Check] = {
     "max_repeats": WHOLE,
     "max_time": DURATION,
     "calibrate": BOOLEAN,
+    # Open-loop cells at these offered rates (harness/matrix/build.py: parse_rates).
+    "rates": (
+        _either(_is_str, _is_list(_either(_is_str, _is_number))),
+        'a list of rates such as ["25%", "50%", 5000], or a comma-separated string',
+    ),
     # The hosts of a run (harness/matrix/hosts.py).
     "server_host": TEXT,
     "client_hosts": TEXTS,

@@ -58,6 +58,7 @@ def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
         **ctx,
         "engines": [row for s in sizes for row in engine_rows(s)],
         "json": rel(PERF_PAGE, PERF_JSON),
+        "open_loop_doc": rel(PERF_PAGE, "open-loop.md"),
         "at": str(doc.get("measured_at", "unknown")).replace("T", " "),
         "host": doc.get("host") or {},
         "load": doc.get("load_average_before") or [],
@@ -67,6 +68,9 @@ def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
         if doc.get("harness")
         else {},
         "notes": doc.get("notes") or [],
+        "open_loop": doc.get("open_loop")
+        if (doc.get("open_loop") or {}).get("status") == "ok"
+        else None,
     }
 
 

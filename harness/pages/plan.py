@@ -44,10 +44,11 @@ from harness.pages.evidenceplan import plan_flags, plan_resources
 from harness.pages.flagview import cell_badges, cell_flags, flag_items, key_of
 from harness.pages.homeplan import plan_home
 from harness.pages.latencyplan import TimedCell, plan_latency
+from harness.pages.loadplan import LOAD, plan_load
 from harness.pages.methodology import ceiling_context, linked, methodology_context
 from harness.pages.runplan import SitePlan, plan_data, plan_runs, unreadable_items
 from harness.pages.serverplan import RunTables, plan_server
-from harness.tables import evidence, summary
+from harness.tables import evidence, loadcurve, summary
 from harness.tables.verdict import run_verdict
 
 
@@ -69,6 +70,10 @@ def plan_site(
     relative to raw/), listed on the Errors page and on their run's page.
     """
     plan = SitePlan(on_chart=on_chart)
+    # Open-loop cells (`--rates`) have their own page; every other page is closed loop.
+    plan_load(plan, lambda p, t: {"title": t, "m": measured(subject, p), "home": rel(p, HOME)},
+              subject, table[table["run_id"] == subject["run_id"]])  # fmt: skip
+    table = loadcurve.closed_rows(table)
     df = table[table["run_id"] == subject["run_id"]]
     stats = summary.cell_stats(df)
     errors = summary.error_rates(df, stats)
@@ -143,6 +148,7 @@ def plan_site(
             **base(METHODOLOGY, "Methodology"),
             **methodology_context(subject, cells),
             "raw_format": rel(METHODOLOGY, "raw-format.md"),
+            "load_page": rel(METHODOLOGY, LOAD),
             "server_links": {s: rel(METHODOLOGY, server_page(s)) for s in servers},
             "warnings": warning_items(t.warns, METHODOLOGY),
             "flagged": flag_items(t.flags, METHODOLOGY),

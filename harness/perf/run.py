@@ -170,11 +170,14 @@ def run_perf(
     repeats: int = 3,
     fidelity: bool = False,
     answer: bool = False,
+    open_loop: bool = False,
 ) -> dict[str, Any]:
     """Measure every size (and one real cell when `bench`), write perf.json to `out`.
 
     `fidelity`: the harness against a hand-run wrk (harness/perf/fidelity.py);
-    `answer`: fixed long cells against --precision on a seed-like subset (~45 min)."""
+    `answer`: fixed long cells against --precision on a seed-like subset (~45 min);
+    `open_loop`: the open-loop client's highest accurate rate against nginx
+    (harness/perf/openloop.py, ~4 minutes)."""
     load = [round(x, 2) for x in os.getloadavg()]
     measured = []
     for cells in sizes:
@@ -196,6 +199,11 @@ def run_perf(
     if answer:
         with tempfile.TemporaryDirectory(prefix="perf-answer-") as tmp:
             answer_doc = measure_time_to_answer(Path(tmp))
+    open_loop_doc = None
+    if open_loop:
+        from harness.perf.openloop import measure_open_loop
+
+        open_loop_doc = measure_open_loop()
     top = max(measured, key=lambda s: s["cells"]) if measured else {}
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -226,6 +234,7 @@ def run_perf(
         "harness": harness,
         "fidelity": fidelity_doc,
         "time_to_answer": answer_doc,
+        "open_loop": open_loop_doc,
         "targets": judge(measured, harness, fidelity_doc, answer_doc),
     }
     out.parent.mkdir(parents=True, exist_ok=True)

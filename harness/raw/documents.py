@@ -25,7 +25,10 @@ from harness.parse.records import RawFormatError
 #     fields are read under their new names.
 #     Added later within 2, optional, kept by older readers as unknown fields: a cell's
 #     `infrastructure` (failed by a lost host or link, measured again on resume); the run
-#     status `incomplete`; `hosts.limits` in run.json (the remote bounds).
+#     status `incomplete`; `hosts.limits` in run.json (the remote bounds); open-loop
+#     cells (`--rates`): a sidecar's `rate`, `offered_rate_rps`, `closed_loop_rps`,
+#     `closed_loop_repeats` and its `.open.json` report, `c<N>-at<rate>-r<k>` names,
+#     and run.json's `open_loop` (the client and its latency floor against nginx).
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # calibration.json (written by harness/bench/calibrate.py) has its own history:

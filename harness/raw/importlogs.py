@@ -5,12 +5,18 @@
 repeat) from each file name through `pattern`, copies each text byte for byte to
 `<out_dir>/<run-id>/<server>/<app>/<workload>/c<N>-r<k>.txt` and writes the sidecars.
 
-- Pattern fields: `{server}` and `{connections}` are required; `{app}`, `{workload}` and
-  `{repeat}` are optional. Numbers are digits; names are anything but `/`, matched as
+- Pattern fields: `{server}` and `{connections}` are required; `{app}`, `{workload}`,
+  `{repeat}` and `{rate}` are optional. Numbers are digits; names are anything but `/`, matched as
   short as the rest of the pattern allows (`{server}.{connections}.log` reads
   `gunicorn.gthread.500.log` as server `gunicorn.gthread`).
 - Repeats: files may sit in one level of subdirectories named `r1`, `run2`, `repeat3`
   or `4` (case-insensitive), which gives the repeat; else `{repeat}`, else 1.
+- Open loop: wrk2's output (a fixed rate, latency corrected for coordinated omission)
+  and the open-loop client's report (harness/bench/lua/openloop.lua's `.open.json`)
+  become open-loop cells at their offered rate, which wrk2 does not print: `{rate}`
+  (requests per second) gives it, and a wrk2 file without it is refused. The report
+  says its own rate (`{rate}`, if given, must agree). A closed-loop wrk output with a
+  `{rate}` is refused: wrk has no rate.
 - What the logs cannot tell is recorded as unknown: app and workload `unknown` unless
   given, versions, host facts, argv, CPUs and limits `null`, profile `imported`.
   Threads, duration and URL come from wrk's own header lines.
@@ -41,7 +47,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness.matrix.model import Cell
+from harness.matrix.model import Cell, OfferedRate
+from harness.parse.openloop import OpenLoopResult, is_openloop_report, parse_openloop
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk
 from harness.raw.importsource import (
     ImportLogsError,
@@ -55,7 +62,7 @@ from harness.raw.records import CellSidecar, RunMeta
 from harness.raw.store import RunStore, check_writable, utc_now, write_atomic
 
 FIELDS = {"server": r"[^/]+?", "app": r"[^/]+?", "workload": r"[^/]+?"}
-NUMBERS = ("connections", "repeat")
+NUMBERS = ("connections", "repeat", "rate")
 UNKNOWN = "unknown"
 HOST_KEYS = "hostname cpu_model cores memory_bytes kernel os nofile_soft nofile_hard".split()
 
@@ -110,15 +117,19 @@ def _cells(
         if dir_repeat and fields.get("repeat") and int(fields["repeat"]) != dir_repeat:
             clashes.append(f"{rel}: repeat {fields['repeat']} in a repeat-{dir_repeat} directory")
             continue
+        rate = int(fields["rate"]) if fields.get("rate") else None
         cell = Cell(
             fields["server"],
             fields.get("app") or UNKNOWN,
             fields.get("workload") or UNKNOWN,
             int(fields["connections"]),
             repeat,
+            None if rate is None else OfferedRate(float(rate), False),
         )
-        if cell.connections < 1 or repeat < 1:
-            clashes.append(f"{rel}: connections and repeat count from 1")
+        if rate is None and is_openloop_report(read_bytes(path)):
+            cell = replace(cell, rate=_report_rate(path))
+        if cell.connections < 1 or repeat < 1 or rate == 0:
+            clashes.append(f"{rel}: connections, repeat and rate count from 1")
         elif cell in cells:
             first = cells[cell].relative_to(src).as_posix()
             clashes.append(f"{first} and {rel}: both {cell.key}")
@@ -145,8 +156,35 @@ def _cells(
     return cells, sorted(skipped, key=lambda s: s["path"])
 
 
-def _read(path: Path, cell: Cell) -> tuple[bytes, WrkResult | None, str | None]:
+def _report_rate(path: Path) -> OfferedRate | None:
+    """The offered rate an open-loop report says it ran at (None: unreadable)."""
+    try:
+        return OfferedRate(parse_openloop(read_bytes(path), str(path)).offered_rate_rps, False)
+    except RawFormatError:
+        return None
+
+
+Parsed = WrkResult | OpenLoopResult
+
+
+def _read(path: Path, cell: Cell) -> tuple[bytes, Parsed | None, str | None]:
     data = read_bytes(path)
+    if is_openloop_report(data):
+        try:
+            report = parse_openloop(data, str(path))
+        except RawFormatError as e:
+            return data, None, f"open-loop report {path.name} not readable: {e}"
+        if cell.rate is not None and abs(cell.rate.value - report.offered_rate_rps) > 0.5:
+            raise ImportLogsError(
+                f"{path}: the file name says rate {cell.rate.label}, the report says "
+                f"{report.offered_rate_rps:g}; fix the pattern or the name"
+            )
+        if report.connections != cell.connections:
+            raise ImportLogsError(
+                f"{path}: the file name says {cell.connections} connections, the report "
+                f"says {report.connections}; fix the pattern or the name"
+            )
+        return data, report, None
     try:
         result = parse_wrk(data.decode("utf-8", "replace"))
     except RawFormatError as e:
@@ -155,6 +193,18 @@ def _read(path: Path, cell: Cell) -> tuple[bytes, WrkResult | None, str | None]:
         raise ImportLogsError(
             f"{path}: the file name says {cell.connections} connections, wrk's header says "
             f"{result.connections}; fix the pattern or the name"
+        )
+    if result.tool == "wrk2" and cell.rate is None:
+        raise ImportLogsError(
+            f"{path}: wrk2's output (open loop) does not print the rate it offered (-R): "
+            "give it in the file name with {rate} in the pattern, e.g. "
+            "'{server}.{connections}.{rate}.log'"
+        )
+    if result.tool == "wrk" and cell.rate is not None:
+        raise ImportLogsError(
+            f"{path}: the file name gives rate {cell.rate.label}, but this is closed-loop "
+            "wrk output (wrk has no rate; wrk2 prints its calibration or HdrHistogram "
+            "lines); drop {rate} from the pattern for it"
         )
     return data, result, None
 
@@ -194,14 +244,16 @@ def import_logs(
     targets = {store.run_json: "run.json"}
     for cell, path in cells.items():
         files = store.cell_files(cell)
-        targets.update(dict.fromkeys((files["stdout"], files["sidecar"]), str(path)))
+        targets.update(
+            dict.fromkeys((files["stdout"], files["open_json"], files["sidecar"]), str(path))
+        )
     confined(out, targets)  # before the first write
     texts = {cell: _read(path, cell) for cell, path in cells.items()}
     if note is not None:
         for s in skipped:
             note(f"skipped {src / s['path']}: {s['why']}")
     order = sorted(cells, key=lambda c: (c.repeat, c.server, c.app, c.workload, c.connections))
-    parsed = [r for _d, r, _e in texts.values() if r is not None]
+    parsed = [r for _d, r, _e in texts.values() if isinstance(r, WrkResult)]
 
     def same(values: list[Any]) -> Any:
         return values[0] if values and all(v == values[0] for v in values) else None
@@ -236,7 +288,8 @@ def import_logs(
     )
     for cell in order:
         data, result, reason = texts[cell]
-        write_atomic(store.cell_files(cell)["stdout"], data)
+        kind = "open_json" if is_openloop_report(data) else "stdout"
+        write_atomic(store.cell_files(cell)[kind], data)
         # Where each text came from, so an import can be checked against its source.
         source = {"path": cells[cell].relative_to(src).as_posix(), "sha256": _sha256(data)}
         store.write_cell(replace(_cell_record(store.run_id, cell, result, reason), source=source))
@@ -247,11 +300,20 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _cell_record(
-    run_id: str, cell: Cell, result: WrkResult | None, reason: str | None
-) -> CellSidecar:
+def _cell_record(run_id: str, cell: Cell, result: Parsed | None, reason: str | None) -> CellSidecar:
     """What a log tells of its cell; everything else (argv, CPUs, limits) is unknown."""
+    if isinstance(result, OpenLoopResult):
+        assert cell.rate is not None
+        return CellSidecar(
+            run_id=run_id, server=cell.server, app=cell.app, workload=cell.workload,
+            connections=cell.connections, repeat=cell.repeat, status="ok",
+            threads=result.connections, rate=cell.rate.label,
+            offered_rate_rps=result.offered_rate_rps,
+        )  # fmt: skip
+    rate = cell.rate
     return CellSidecar(
+        rate=None if rate is None else rate.label,
+        offered_rate_rps=None if rate is None else rate.value,
         run_id=run_id,
         server=cell.server,
         app=cell.app,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness.matrix.model import Cell
+from harness.matrix.model import Cell, OfferedRate
 from harness.parse.records import RawFormatError
 from harness.raw.documents import (
     BOOL,
@@ -60,6 +60,9 @@ class RunMeta:
     # The client ceiling measured at the run's start and end (harness/bench/calibrations.py)
     calibrations: tuple[Mapping[str, Any], ...] = ()
     imported: bool = False  # a run made only of import-metrics cells
+    # A run with open-loop cells (harness/bench/openfloor.py): the client, and its own
+    # latency floor against nginx at the highest rate the run offered.
+    open_loop: Mapping[str, Any] | None = None
     # Fields this code does not know, kept as they are so that nothing is lost on rewrite.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -96,6 +99,7 @@ class RunMeta:
             import_skipped=tuple(check_field(doc, "import_skipped", LIST, path) or ()),
             calibrations=tuple(check_field(doc, "calibrations", LIST, path) or ()),
             imported=check_field(doc, "imported", BOOL, path) is True,
+            open_loop=check_field(doc, "open_loop", OBJECT, path),
             extra={k: v for k, v in doc.items() if k not in known and k not in _ENVELOPE},
         )
 
@@ -108,7 +112,7 @@ _RUN_TEXT = ("profile", "status", "started_at", "ended_at", "resumed_at")
 _RUN_MAPS = ("settings", "host", "versions", "servers", "git", "unavailable")
 _RUN_OPTIONAL = {
     "resumed_at", "hosts", "imported_from", "imported_cells", "import_skipped", "imported",
-    "calibrations",
+    "calibrations", "open_loop",
 }  # fmt: skip
 _ENVELOPE = {"format_version", "kind"}
 
@@ -167,12 +171,30 @@ class CellSidecar:
     imported: bool = False
     import_info: Mapping[str, Any] | None = None  # `import` in the file (import-metrics)
     source: Mapping[str, Any] | None = None  # import-logs: the log it came from
+    # Open-loop cells (`--rates`; absent for closed-loop ones): the rate as given (`50%`,
+    # `5000`), the requests per second offered, and for a relative rate the closed-loop
+    # throughput it is a share of (the mean of that cell's ok repeats in the run) and
+    # how many repeats that mean has.
+    rate: str | None = None
+    offered_rate_rps: float | None = None
+    closed_loop_rps: float | None = None
+    closed_loop_repeats: int | None = None
     files: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def offered(self) -> OfferedRate | None:
+        return None if self.rate is None else OfferedRate.from_label(self.rate)
+
+    @property
+    def loop(self) -> str:
+        return "closed" if self.rate is None else "open"
+
+    @property
     def cell(self) -> Cell:
-        return Cell(self.server, self.app, self.workload, self.connections, self.repeat)
+        return Cell(
+            self.server, self.app, self.workload, self.connections, self.repeat, self.offered
+        )
 
     @property
     def key(self) -> str:
@@ -230,6 +252,11 @@ class CellSidecar:
         values["interrupted"] = values["interrupted"] is True
         values["infrastructure"] = values["infrastructure"] is True
         values["imported"] = values["imported"] is True
+        if values["rate"] is not None and OfferedRate.from_label(values["rate"]) is None:
+            raise RawFormatError(
+                f"rate: expected a rate such as '50%' or '5000', found {values['rate']!r}",
+                path=path,
+            )
         values["files"] = files
         known = {*_CELL_FIELDS, "import", *_ENVELOPE}
         values["extra"] = {k: v for k, v in doc.items() if k not in known}
@@ -249,14 +276,16 @@ _CELL_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "wrk_argv": LIST, "wrk_env": OBJECT, "wrk_exit_code": INT, "wrk_stderr": TEXT,
     "wrk_cpu_pct_mean": NUMBER, "clients": LIST, "metrics_errors": LIST,
     "interrupted": BOOL, "infrastructure": BOOL, "imported": BOOL, "import_info": OBJECT,
-    "source": OBJECT, "files": OBJECT,
+    "source": OBJECT, "rate": TEXT, "offered_rate_rps": NUMBER, "closed_loop_rps": NUMBER,
+    "closed_loop_repeats": INT, "files": OBJECT,
 }  # fmt: skip
 # Written only when set, as before version 2 (older readers and golden files agree).
 _CELL_OPTIONAL = {
     "backlog", "backlog_requested", "server_stop", "server_escaped", "server_host",
     "client_hosts", "server_pid", "server_pgid", "preflight", "wrk_env", "wrk_stderr",
     "wrk_cpu_pct_mean", "clients", "metrics_errors", "interrupted", "infrastructure",
-    "imported", "import_info", "source",
+    "imported", "import_info", "source", "rate", "offered_rate_rps", "closed_loop_rps",
+    "closed_loop_repeats",
 }  # fmt: skip
 
 

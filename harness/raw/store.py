@@ -154,13 +154,7 @@ class RunStore:
         return self.root / "run.json"
 
     def cell_base(self, cell: Cell) -> Path:
-        return (
-            self.root
-            / cell.server
-            / cell.app
-            / cell.workload
-            / f"c{cell.connections}-r{cell.repeat}"
-        )
+        return self.root / cell.server / cell.app / cell.workload / cell.stem
 
     def cell_files(self, cell: Cell) -> dict[str, Path]:
         base = self.cell_base(cell)
@@ -168,6 +162,7 @@ class RunStore:
             "sidecar": base.with_suffix(".json"),
             "stdout": base.with_suffix(".txt"),
             "lua_json": base.with_suffix(".lua.json"),
+            "open_json": base.with_suffix(".open.json"),  # open-loop cells (openloop.lua)
             "warmup": base.with_suffix(".warmup.txt"),
             "metrics_before": base.with_suffix(".metrics.before.prom"),
             "metrics_after": base.with_suffix(".metrics.after.prom"),

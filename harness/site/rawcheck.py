@@ -105,12 +105,15 @@ def plan_inputs(
     not be read: those, `bad_runs` and what the table stage skipped (`everything`, the
     table of every run, loaded with skip_bad)."""
     from harness.pages.latencyplan import read_timed_cells  # pandas: with the plan only
-    from harness.tables.dataset import load_calibrations
+    from harness.tables.ceilings import load_calibrations
 
     cells, bad_cells = readable_cells(raw_dir, subject)
     skipped = list(everything.attrs["skipped"])
     calibrations = load_calibrations(raw_dir, skipped)
-    timed = read_timed_cells(raw_dir, table, skipped)
+    from harness.tables.loadcurve import closed_rows
+
+    # The client-vs-server pages compare closed-loop cells (open-loop ones have their page).
+    timed = read_timed_cells(raw_dir, closed_rows(table), skipped)
     unreadable = merged(bad_runs, bad_cells, table_unreadable(raw_dir, skipped))
     return cells, calibrations, timed, unreadable
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from harness.matrix.precision import interval
+from harness.tables.loadcurve import closed_rows
 from harness.tables.summary import GROUP, ok_rows
 
 # Throughput: higher is better; p99 latency: lower is better.
@@ -70,6 +71,7 @@ def compare_cells(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     `m_verdict` (within noise, improvement, regression, noise unknown, not comparable),
     `m_method`, the means, ranges, intervals and numbers of ok repeats on each side.
     """
+    a, b = closed_rows(a), closed_rows(b)  # open-loop cells offer rates: not compared here
     ok_a, ok_b = ok_rows(a), ok_rows(b)
     keys_a = set(map(tuple, a[GROUP].drop_duplicates().itertuples(index=False)))
     keys_b = set(map(tuple, b[GROUP].drop_duplicates().itertuples(index=False)))
@@ -90,6 +92,7 @@ def compare_cells(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 
 def only_in(a: pd.DataFrame, b: pd.DataFrame) -> list[dict[str, Any]]:
     """Cells of `a` that `b` did not measure at all (as GROUP dicts, sorted)."""
+    a, b = closed_rows(a), closed_rows(b)
     keys_b = set(map(tuple, b[GROUP].drop_duplicates().itertuples(index=False)))
     keys_a = sorted(set(map(tuple, a[GROUP].drop_duplicates().itertuples(index=False))))
     return [dict(zip(GROUP, k, strict=True)) for k in keys_a if k not in keys_b]

@@ -6,8 +6,7 @@ Where a report exists its exact counters and microseconds fill the figure column
 rounded printed figures stay in the `*_printed` twins. Failed cells stay as rows with
 empty figures, never zeros. The validity flags of harness/tables/flags.py are filled last.
 Column order, dtypes and row order are fixed; docs/schema.md documents every column.
-`load_calibrations` reads each run's client ceilings (`calibration.json`, `calibration.start.json`,
-`calibration.end.json`, `calibration.resume.json`) as they are.
+Each run's client ceilings are read by harness/tables/ceilings.py.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from harness.matrix.model import effective_connections
+from harness.parse.openloop import parse_openloop_file
 from harness.parse.wrk import RawFormatError, WrkResult, parse_wrk_file
 from harness.raw import samples
 from harness.raw.documents import CALIBRATION_FORMAT_VERSION, read_document
@@ -29,9 +29,18 @@ from harness.tables.flags import add_flags
 from harness.tables.intervals import add_intervals
 from harness.tables.parsecache import ParseCache
 from harness.tables.runfacts import project_roots, relative_to
-from harness.tables.schema import CELL_STATS, COLUMNS, DTYPES, SORT_KEYS, figures, report_figures
+from harness.tables.schema import (
+    CELL_STATS,
+    COLUMNS,
+    DTYPES,
+    SORT_KEYS,
+    figures,
+    open_loop_figures,
+    report_figures,
+    wrk2_open_loop,
+)
 
-_SIDECAR_NAME = re.compile(r"c\d+-r\d+\.json")
+_SIDECAR_NAME = re.compile(r"c\d+(?:-at[0-9p]+(?:pct|rps))?-r\d+\.json")
 _TYPES: dict[str, tuple[type, ...]] = {"Int64": (int,), "str": (str,), "boolean": (bool,)}
 
 
@@ -65,7 +74,7 @@ def load_runs(
 
     # File columns are relative to the raw/ root, also when `raw_dir` is one run.
     root = raw_dir.parent if (raw_dir / "run.json").is_file() else raw_dir
-    for run_dir in _run_dirs(raw_dir):
+    for run_dir in run_dirs(raw_dir):
         if runs is not None and run_dir.name not in runs:
             continue
         try:
@@ -84,6 +93,7 @@ def load_runs(
     # Sorted here, as sort_values(SORT_KEYS, kind="stable") would (the keys are never
     # missing), so that the flags can be read from the row dicts in the table's order.
     rows.sort(key=lambda r: tuple(r[k] for k in SORT_KEYS))
+    _offered_pct(rows)
     df = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=DTYPES[c]) for c in COLUMNS})
     df = add_intervals(df)
     cell_stats = df[CELL_STATS].astype(object)
@@ -97,68 +107,37 @@ def load_runs(
     return df
 
 
-CALIBRATION_FILES = ("calibration.start.json", "calibration.resume.json",
-                     "calibration.end.json", "calibration.json")  # fmt: skip
-
-
 def _cell_of(run_dir: Path, sidecar: Path) -> str:
     """`server/app/workload/c<N>` of a sidecar `…/c<N>-r<k>.json`."""
     folder = sidecar.parent.relative_to(run_dir).as_posix()
     return f"{folder}/{sidecar.name.partition('-r')[0]}"
 
 
-def load_calibrations(
-    raw_dir: str | Path, skipped: list[dict[str, str]] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Run id -> its client ceiling (harness/bench/calibrate.py: wrk against nginx).
-
-    A run measures it at its start and end (`calibration.start.json`, `.end.json`, and
-    `.resume.json` when resumed); `invoke calibrate` adds `calibration.json`. The record
-    returned is the one with the lowest ok req/s (a cell near it was near what wrk could
-    drive at some point of the run), plus `path` relative to raw/, `measurements` (each
-    file's `when`, req/s, status, path) and `drift` (end over start, less one). Runs
-    without any are left out; a file that cannot be read raises RawFormatError naming
-    it, or with `skipped`, is listed there ({"path", "error"}) and left out."""
-    raw_dir = Path(raw_dir)
-    root = raw_dir.parent if (raw_dir / "run.json").is_file() else raw_dir
-    found = {}
-    for run_dir in _run_dirs(raw_dir):
-        docs = []
-        for name in CALIBRATION_FILES:
-            path = run_dir / name
-            if not path.is_file():
-                continue
-            try:
-                doc = _read_json(path, "calibration", CALIBRATION_FORMAT_VERSION)
-            except RawFormatError as e:
-                if skipped is None:
-                    raise
-                skipped.append({"path": str(path), "error": str(e)})
-                continue
-            docs.append({**doc, "path": path.relative_to(root).as_posix()})
-        if docs:
-            found[run_dir.name] = _ceiling_record(docs)
-    return found
+def _offered_pct(rows: list[dict[str, Any]]) -> None:
+    """Each open-loop row's offered rate as a share (%) of its closed-loop cell's mean
+    req/s in the same run: the sidecar's basis for a relative rate, else the mean of
+    the closed-loop rows in the table (an absolute rate, or an imported cell)."""
+    sums: dict[tuple[Any, ...], list[float]] = {}
+    for r in rows:
+        if r.get("loop") == "closed" and r.get("status") == "ok":
+            rps = r.get("requests_per_sec")
+            if isinstance(rps, int | float) and rps > 0:
+                key = tuple(r[k] for k in ("run_id", "server", "app", "workload", "connections"))
+                sums.setdefault(key, []).append(float(rps))
+    for r in rows:
+        offered = r.get("offered_rate_rps")
+        if r.get("loop") != "open" or not isinstance(offered, int | float):
+            continue
+        basis = r.get("closed_loop_rps")
+        if not isinstance(basis, int | float) or basis <= 0:
+            key = tuple(r[k] for k in ("run_id", "server", "app", "workload", "connections"))
+            values = sums.get(key)
+            basis = sum(values) / len(values) if values else None
+            r["closed_loop_rps"] = basis
+        r["offered_pct"] = 100 * offered / basis if basis else None
 
 
-def _ceiling_record(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    ok = [d for d in docs if d.get("status") == "ok" and _positive(d.get("requests_per_sec"))]
-    chosen = min(ok, key=lambda d: float(d["requests_per_sec"])) if ok else docs[0]
-    by_when = {d.get("when"): d.get("requests_per_sec") for d in ok}
-    start, end = by_when.get("start"), by_when.get("end")
-    measurements = [
-        {k: d.get(k) for k in ("when", "requests_per_sec", "status", "reason", "path")}
-        for d in docs
-    ]
-    drift = end / start - 1 if start and end else None
-    return {**chosen, "measurements": measurements, "drift": drift}
-
-
-def _positive(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-
-
-def _run_dirs(raw_dir: Path) -> list[Path]:
+def run_dirs(raw_dir: Path) -> list[Path]:
     if (raw_dir / "run.json").is_file():
         return [raw_dir]
     if not raw_dir.is_dir():
@@ -166,7 +145,7 @@ def _run_dirs(raw_dir: Path) -> list[Path]:
     return sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _read_json(path: Path, kind: str | None = None, version: int = 0) -> dict[str, Any]:
+def read_json(path: Path, kind: str | None = None, version: int = 0) -> dict[str, Any]:
     """A JSON object; with `kind`, a document of that kind in format `version`."""
     return read_document(path, kind, (version,)) if kind else read_document(path)
 
@@ -215,7 +194,7 @@ def _ceiling(run_dir: Path, run: RunMeta) -> float | None:
     found = [c.get("requests_per_sec") for c in run.calibrations if c.get("status") == "ok"]
     path = run_dir / "calibration.json"
     if path.is_file():
-        doc = _read_json(path, "calibration", CALIBRATION_FORMAT_VERSION)
+        doc = read_json(path, "calibration", CALIBRATION_FORMAT_VERSION)
         if doc.get("status") == "ok":
             found.append(doc.get("requests_per_sec"))
     values = [float(v) for v in found if isinstance(v, int | float) and v > 0]
@@ -238,6 +217,11 @@ def _cell_row(
         raise RawFormatError(
             f"run_id {cell.run_id!r} is not this run's {run['run_id']!r}", path=str(sidecar)
         )
+    row.update(
+        loop=cell.loop,
+        offered_rate_rps=cell.offered_rate_rps,
+        closed_loop_rps=cell.closed_loop_rps,
+    )
     paths = {k: sidecar.parent / name for k, name in cell.files.items()}
     cell_dir = sidecar.parent.relative_to(raw_dir).as_posix()
     rel = {f"{k}_file": f"{cell_dir}/{name}" for k, name in cell.files.items()}
@@ -249,6 +233,7 @@ def _cell_row(
         lua_json_file=rel.get("lua_json_file"),
         metrics_file=rel.get("metrics_file"),
         samples_file=rel.get("samples_file"),
+        open_json_file=rel.get("open_json_file"),
         has_server_metrics="metrics" in paths,
         server_version=versions.get(cell.server),
         framework_version=versions.get(cell.app),
@@ -256,23 +241,39 @@ def _cell_row(
     row["imported"] = row["imported"] or cell.imported
     if "samples" in paths:  # also for a failed cell: the sampler may have seen a crash
         path = paths["samples"]
-        doc = _read_json(path, "samples", samples.FORMAT_VERSION)
+        doc = read_json(path, "samples", samples.FORMAT_VERSION)
         row.update(_checked(samples_columns(doc, str(path)), path))
     if row.get("wrk_cpu_pct_mean") is None and cell.wrk_cpu_pct_mean is not None:
         # wrk ran on another host, where no sampler watched it: its agent read wrk's CPU
         # time at exit (wait4); with several clients, the busiest one's.
         row["wrk_cpu_pct_mean"] = float(cell.wrk_cpu_pct_mean)
-    if cell.ok and "stdout" not in paths and "lua_json" in paths:
+    if cell.ok and cell.loop == "open" and "open_json" not in paths and "stdout" in paths:
+        # wrk2's output (import-logs): its printed latency is corrected for coordinated
+        # omission, its -U block (if printed) is not; the rate came from the file name.
+        result = _parse(paths["stdout"], row["threads"], row["connections"], cache, run["run_id"])
+        row.update(figures(result), **wrk2_open_loop(result, cell.offered_rate_rps))
+        row["url"] = row["url"] or result.url
+        row["threads"] = row["threads"] or result.threads
+    elif cell.ok and cell.loop == "open":
+        if "open_json" not in paths:
+            raise RawFormatError(
+                "open-loop cell 'ok' but files has no 'open_json'", path=str(sidecar)
+            )
+        opened = parse_openloop_file(paths["open_json"])
+        row.update(open_loop_figures(opened))
+        row["offered_rate_rps"] = cell.offered_rate_rps or opened.offered_rate_rps
+        row["threads"] = row["threads"] or opened.connections
+    elif cell.ok and "stdout" not in paths and "lua_json" in paths:
         # Several clients: each one's output is kept as .client<i>.*; the cell's own
         # figures are the merged Lua report (docs/raw-format.md, "Several hosts").
-        merged = _read_json(paths["lua_json"])
+        merged = read_json(paths["lua_json"])
         row.update(report_figures(merged, paths["lua_json"]))
         row.update(_checked(session_columns(merged, str(paths["lua_json"])), paths["lua_json"]))
     elif cell.ok:
         if "stdout" not in paths:
             raise RawFormatError("status 'ok' but files has no 'stdout'", path=str(sidecar))
         result = _parse(paths["stdout"], row["threads"], row["connections"], cache, run["run_id"])
-        report = _read_json(paths["lua_json"]) if "lua_json" in paths else None
+        report = read_json(paths["lua_json"]) if "lua_json" in paths else None
         row.update(figures(result, report, paths.get("lua_json", "")))
         if report is not None:
             lua_json = paths["lua_json"]

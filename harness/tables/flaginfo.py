@@ -38,6 +38,15 @@ FLAGS: dict[str, FlagInfo] = {
     f.id: f
     for f in (
         FlagInfo(
+            "rate_not_achieved",
+            "Offered rate not achieved",
+            "An open-loop cell answered less than 97 % of the requests per second it offered: "
+            "the server (or the client) fell behind the schedule, so the cell's latency is "
+            "that of a lower load than its label, and requests still due at the end are in "
+            "no latency figure. Past the server's capacity this is expected; below it, see "
+            "client_saturated and the run's open-loop floor.",
+        ),
+        FlagInfo(
             "littles_law",
             "Little's law does not hold",
             "Requests/sec × mean latency (requests in flight) is far from the connections open. "
@@ -89,7 +98,8 @@ FLAGS: dict[str, FlagInfo] = {
             "The cell reached 70 % or more of the client ceiling measured in the same run "
             "(what wrk drives against nginx, pinned the same way), or wrk used nearly all of "
             "its CPUs while the server had CPU to spare: the number measures the client as "
-            "much as the server.",
+            "much as the server. For an open-loop cell: the open-loop client used nearly all "
+            "of its CPUs, so it sent and read late and its latencies include its own delay.",
         ),
         FlagInfo(
             "noise_unknown",

@@ -14,7 +14,6 @@ harness.raw.samples.summarize; `client_cpus_n`/`server_cpus_n` are the pinned CP
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,6 +22,8 @@ import pandas as pd
 
 from harness.raw.preflight import ANNOUNCED_CLOSE
 from harness.tables.flaginfo import FLAGS, LITTLE_LOW, FlagInfo, little_holds
+from harness.tables.openflags import CLOSED_LOOP_ONLY, open_client_saturated, rate_not_achieved
+from harness.tables.rowvalues import SATURATED, num
 
 __all__ = ["FLAGS", "FlagInfo", "add_flags", "details_of", "row_flags"]
 
@@ -30,7 +31,6 @@ __all__ = ["FLAGS", "FlagInfo", "add_flags", "details_of", "row_flags"]
 NOISY_CV = 0.10  # pyperf warns when stdev >= 10 % of the mean
 EOF_SHARE = 0.5  # EOF-framed responses give one read error per request; others are rare
 TIMEOUT_NEAR = 0.95  # a max within 5 % of --timeout: the next slower response was dropped
-SATURATED = 0.90  # share of a CPU budget counted as "all of it" (sampling and jitter)
 # A cell at 70 % or more of what wrk drives against nginx measures the client as much
 # as the server: nginx answers far faster than any WSGI server, so that is the ceiling.
 CLIENT_BOUND_SHARE = 0.70
@@ -41,42 +41,27 @@ QUEUE_SHARE = 0.1  # accept queue holding 10 % of the connections (at least 1)
 COMMON_NOFILE = (1024, 4096)
 FD_SLACK = 8  # extra descriptors wrk may hold (scripts, resolver) beyond stdio + epolls
 STALL_S = 1.0  # a quiet stretch longer than this inside the measurement is a stall
-GROUP_KEYS = ["run_id", "server", "app", "workload", "connections"]
+GROUP_KEYS = ["run_id", "server", "app", "workload", "connections", "rate"]
 _CRASH = re.compile(r"server exited .*during the measurement")
 
 
-def _num(row: Mapping[str, Any], *names: str) -> float | None:
-    """The first present, non-empty numeric value among `names`, else None."""
-    for name in names:
-        v = row.get(name)
-        if v is None or v is pd.NA or isinstance(v, str):
-            continue
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            continue
-        if not math.isnan(f):
-            return f
-    return None
-
-
 def _open_conns(row: Mapping[str, Any]) -> float | None:
-    c, t = _num(row, "connections"), _num(row, "threads")
-    eff = _num(row, "connections_effective")
+    c, t = num(row, "connections"), num(row, "threads")
+    eff = num(row, "connections_effective")
     if eff is None and c is not None:
         eff = (c // t) * t if t else c
     if eff is None:
         return None
-    return max(eff - (_num(row, "errors_connect") or 0), 1.0)
+    return max(eff - (num(row, "errors_connect") or 0), 1.0)
 
 
 def _in_flight(row: Mapping[str, Any]) -> float | None:
-    rps, lat = _num(row, "requests_per_sec"), _num(row, "latency_avg_ms", "latency_mean_ms")
+    rps, lat = num(row, "requests_per_sec"), num(row, "latency_avg_ms", "latency_mean_ms")
     return None if rps is None or lat is None else rps * lat / 1000
 
 
 def littles_law(row: Mapping[str, Any]) -> str | None:
-    rps, lat = _num(row, "requests_per_sec"), _num(row, "latency_avg_ms", "latency_mean_ms")
+    rps, lat = num(row, "requests_per_sec"), num(row, "latency_avg_ms", "latency_mean_ms")
     n, opened = _in_flight(row), _open_conns(row)
     if not rps or lat is None or n is None or opened is None:
         return None
@@ -90,7 +75,7 @@ def littles_law(row: Mapping[str, Any]) -> str | None:
 
 
 def effective_connections(row: Mapping[str, Any]) -> str | None:
-    c, t = _num(row, "connections"), _num(row, "threads")
+    c, t = num(row, "connections"), num(row, "threads")
     if c is None or not t or (c // t) * t == c:
         return None
     each = int(c // t)
@@ -100,11 +85,11 @@ def effective_connections(row: Mapping[str, Any]) -> str | None:
 
 
 def fd_limit(row: Mapping[str, Any]) -> str | None:
-    c, errors = _num(row, "connections"), _num(row, "errors_connect")
+    c, errors = num(row, "connections"), num(row, "errors_connect")
     if c is None or not errors or errors <= 0:
         return None
-    opened, own = c - errors, 3 + (_num(row, "threads") or 1)  # stdio + one epoll per thread
-    recorded = _num(row, "nofile_limit")
+    opened, own = c - errors, 3 + (num(row, "threads") or 1)  # stdio + one epoll per thread
+    recorded = num(row, "nofile_limit")
     for limit in [recorded] if recorded else COMMON_NOFILE:
         if limit - own - FD_SLACK <= opened <= limit - own or (recorded and c > limit - own):
             return (
@@ -115,29 +100,29 @@ def fd_limit(row: Mapping[str, Any]) -> str | None:
 
 
 def eof_read_errors(row: Mapping[str, Any]) -> str | None:
-    read, requests = _num(row, "errors_read"), _num(row, "requests")
+    read, requests = num(row, "errors_read"), num(row, "requests")
     if not read or not requests or read < EOF_SHARE * requests:
         return None
     return f"{read:.0f} read errors for {requests:.0f} requests: bodies end at connection close"
 
 
 def timeout_truncated(row: Mapping[str, Any]) -> str | None:
-    timeouts = _num(row, "errors_timeout")
+    timeouts = num(row, "errors_timeout")
     if timeouts:
         return f"{timeouts:.0f} timeouts left out of the latency figures"
-    top, limit_s = _num(row, "latency_max_ms"), _num(row, "timeout_configured_s", "timeout_s")
+    top, limit_s = num(row, "latency_max_ms"), num(row, "timeout_configured_s", "timeout_s")
     if top is not None and limit_s and top >= TIMEOUT_NEAR * limit_s * 1000:
         return f"max latency {top:.0f} ms at the {limit_s * 1000:.0f} ms timeout"
     return None
 
 
 def non_2xx(row: Mapping[str, Any]) -> str | None:
-    bad, requests = _num(row, "non_2xx_3xx"), _num(row, "requests")
+    bad, requests = num(row, "non_2xx_3xx"), num(row, "requests")
     besides = ""
     if row.get("workload") == "session":
         # The session mix GETs and DELETEs keys that may be absent: a 404 is a right answer
         # there. Count only other error statuses; without the Lua report, cannot tell.
-        misses = _num(row, "session_not_found")
+        misses = num(row, "session_not_found")
         bad = None if bad is None or misses is None else bad - misses
         besides = " other than 404"
     if not bad or bad < 0:
@@ -147,16 +132,18 @@ def non_2xx(row: Mapping[str, Any]) -> str | None:
 
 
 def client_saturated(row: Mapping[str, Any]) -> str | None:
-    rps, ceiling = _num(row, "requests_per_sec"), _num(row, "client_ceiling_rps")
+    if row.get("loop") == "open":
+        return open_client_saturated(row)
+    rps, ceiling = num(row, "requests_per_sec"), num(row, "client_ceiling_rps")
     if rps is not None and ceiling and rps >= CLIENT_BOUND_SHARE * ceiling:
         return (
             f"{rps:,.0f} req/s is {rps / ceiling:.0%} of the client ceiling measured in this "
             f"run ({ceiling:,.0f} req/s, wrk against nginx)"
         )
-    wrk, server = _num(row, "wrk_cpu_pct_mean"), _num(row, "server_cpu_pct_mean")
-    threads = _num(row, "threads") or 1
-    wrk_cpus = min(threads, _num(row, "client_cpus_n") or threads)
-    server_cpus = _num(row, "server_cpus_n", "cores")
+    wrk, server = num(row, "wrk_cpu_pct_mean"), num(row, "server_cpu_pct_mean")
+    threads = num(row, "threads") or 1
+    wrk_cpus = min(threads, num(row, "client_cpus_n") or threads)
+    server_cpus = num(row, "server_cpus_n", "cores")
     if wrk is None or server is None or server_cpus is None:
         return None
     if wrk >= SATURATED * 100 * wrk_cpus and server < SATURATED * 100 * server_cpus:
@@ -178,7 +165,7 @@ def server_crashed(row: Mapping[str, Any]) -> str | None:
 
 
 def starved_connections(row: Mapping[str, Any]) -> str | None:
-    est, queue = _num(row, "established_median"), _num(row, "accept_queue_median")
+    est, queue = num(row, "established_median"), num(row, "accept_queue_median")
     opened = _open_conns(row)
     if opened is None:
         return None
@@ -197,7 +184,7 @@ def starved_connections(row: Mapping[str, Any]) -> str | None:
 
 def noise_unknown(row: Mapping[str, Any]) -> str | None:
     """One ok repeat in the cell: no interval, whatever the number looks like."""
-    n = _num(row, "repeats_ok")
+    n = num(row, "repeats_ok")
     if row.get("status") == "ok" and n is not None and n < 2:
         return "one ok repeat: no interval, the run-to-run spread is unknown"
     return None
@@ -205,15 +192,15 @@ def noise_unknown(row: Mapping[str, Any]) -> str | None:
 
 def imprecise(row: Mapping[str, Any]) -> str | None:
     """The run asked for a precision this cell did not reach."""
-    target, reached = _num(row, "precision_target"), _num(row, "requests_per_sec_ci_rel")
+    target, reached = num(row, "precision_target"), num(row, "requests_per_sec_ci_rel")
     if row.get("status") == "ok" and target and reached is not None and reached > target:
-        n = _num(row, "repeats_ok") or 0
+        n = num(row, "repeats_ok") or 0
         return f"±{reached:.1%} after {n:.0f} repeats, ±{target:.1%} asked"
     return None
 
 
 def stalled(row: Mapping[str, Any]) -> str | None:
-    gap, at = _num(row, "stall_s"), _num(row, "stall_at_s")
+    gap, at = num(row, "stall_s"), num(row, "stall_at_s")
     if gap is None or gap <= STALL_S:
         return None
     when = f" from {at:.1f} s into the measurement" if at is not None else ""
@@ -238,6 +225,7 @@ def preflight(row: Mapping[str, Any]) -> str | None:
 ROW_FLAGS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {f.__name__: f for f in (
     littles_law, effective_connections, fd_limit, eof_read_errors, timeout_truncated, non_2xx,
     client_saturated, starved_connections, noise_unknown, imprecise, stalled, preflight,
+    rate_not_achieved,
 )}
 # fmt: on
 
@@ -265,7 +253,10 @@ def row_flags(row: Mapping[str, Any]) -> dict[str, str]:
     """Flag id -> detail for one row (all flags but `noisy`, which needs the repeats)."""
     found = {}
     if row.get("status", "ok") == "ok":
+        opened = row.get("loop") == "open"
         for flag_id, check in ROW_FLAGS.items():
+            if opened and flag_id in CLOSED_LOOP_ONLY:
+                continue
             detail = check(row)
             if detail is not None:
                 found[flag_id] = detail

@@ -18,7 +18,8 @@ from numpy.typing import ArrayLike
 
 from harness.matrix.precision import LEVEL, Interval, interval
 
-CELL_KEYS = ["run_id", "server", "app", "workload", "connections"]
+# An open-loop cell is its closed-loop cell's keys and its offered rate (None: closed).
+CELL_KEYS = ["run_id", "server", "app", "workload", "connections", "rate"]
 # Metric -> the prefix of its interval columns.
 INTERVAL_METRICS = ("requests_per_sec", "latency_p50_ms", "latency_p99_ms")
 COLUMNS = [

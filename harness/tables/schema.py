@@ -12,9 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.parse.openloop import OpenLoopResult
 from harness.parse.records import RawFormatError, WrkResult
 
-SORT_KEYS = ["run_id", "server", "app", "workload", "connections", "repeat"]
+# `loop` and `rate` keep an open-loop cell's rows apart from its closed-loop cell's:
+# closed rows have loop "closed" and no rate, so their order is what it always was.
+SORT_KEYS = ["run_id", "server", "app", "workload", "connections", "loop", "rate", "repeat"]
 PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
 
 
@@ -49,8 +52,17 @@ SAMPLES = [
     *"wrk_cpu_pct_mean wrk_cpu_pct_max accept_queue_max accept_queue_median".split(),
     *"established_min established_median server_pids_changed stall_s stall_at_s".split(),
 ]
+# Open-loop cells (`--rates`): the offered load, what was achieved, and the latency
+# before the coordinated-omission correction (the corrected one fills latency_*_ms).
+OPEN_LOOP = [
+    *"offered_rate_rps offered_pct closed_loop_rps achieved_rate_rps achieved_pct".split(),
+    *"sent sent_early latency_uncorrected_avg_ms latency_uncorrected_max_ms".split(),
+    *"latency_uncorrected_p50_ms latency_uncorrected_p90_ms latency_uncorrected_p99_ms".split(),
+    *"latency_uncorrected_p99_9_ms send_lag_p99_ms send_lag_max_ms".split(),
+]
 COLUMNS = [
-    *"run_id server app workload connections repeat status reason infrastructure".split(),
+    *"run_id server app workload connections loop rate repeat status reason".split(),
+    "infrastructure",
     *"flags flag_details".split(),
     *"tool url figures_from requests duration_s requests_per_sec bytes_read".split(),
     *"transfer_per_sec_bytes latency_min_ms latency_avg_ms latency_stdev_ms".split(),
@@ -63,6 +75,7 @@ COLUMNS = [
     *"thread_requests_per_sec_avg thread_requests_per_sec_stdev".split(),
     *"thread_requests_per_sec_max thread_requests_per_sec_within_stdev_pct".split(),
     *SESSION,
+    *OPEN_LOOP,
     *[f"{name}_printed" for name in EXACT],
     *"threads connections_effective test_duration_s duration_configured_s".split(),
     *"warmup_configured_s timeout_configured_s nofile_limit started_at ended_at".split(),
@@ -74,9 +87,11 @@ COLUMNS = [
     *"server_host client_hosts clients_n".split(),
     *"git_commit git_dirty stdout_file lua_json_file has_server_metrics metrics_file".split(),
     "samples_file",
+    "open_json_file",
 ]
 _INT = set(
-    "connections repeat requests requests_printed errors_connect errors_read errors_write"
+    "connections repeat requests requests_printed errors_connect errors_read errors_write sent"
+    " sent_early"
     " errors_timeout non_2xx_3xx threads connections_effective nofile_limit wrk_exit_code"
     " server_exit_code cores client_cpus_n server_cpus_n samples_n accept_queue_max"
     " established_min repeats_ok clients_n".split()
@@ -87,7 +102,7 @@ _TEXT = set(
     " started_at ended_at preflight_reason profile run_status run_started_at run_ended_at"
     " python_version wrk_version server_version framework_version host cpu_model kernel os"
     " git_commit stdout_file lua_json_file metrics_file samples_file server_host"
-    " client_hosts".split()
+    " client_hosts loop rate open_json_file".split()
 )
 _BOOL = set(
     "git_dirty preflight_ok preflight_ignored server_pids_changed imported has_server_metrics"
@@ -145,6 +160,63 @@ def report_figures(report: dict[str, Any], report_path: str | Path) -> dict[str,
     # wrk's summary.errors.status is what it prints as "Non-2xx or 3xx responses".
     out["non_2xx_3xx"] = errors.get("status")
     out.update(tool="wrk", figures_from="lua.json (merged clients)")
+    return out
+
+
+def open_loop_figures(r: OpenLoopResult) -> dict[str, Any]:
+    """The figure columns of an ok open-loop cell from its parsed `.open.json` report:
+    the latency columns hold the corrected latency (from when each request was due), the
+    `latency_uncorrected_*` ones the latency from when it was sent; requests per second
+    is what was achieved (answered over the schedule's window)."""
+    pc, pu = r.latency_percentiles_ms, r.latency_uncorrected_percentiles_ms
+    lag = r.send_lag_percentiles_ms
+    out: dict[str, Any] = {k: None for k in COLUMNS if k.endswith("_printed")}
+    out.update(
+        tool=r.tool,
+        figures_from="open.json",
+        requests=r.answered,
+        duration_s=r.window_s,
+        requests_per_sec=r.achieved_rate_rps,
+        bytes_read=float(r.bytes_read),
+        transfer_per_sec_bytes=r.bytes_read / r.window_s if r.window_s > 0 else None,
+        latency_avg_ms=r.latency_mean_ms,
+        latency_max_ms=r.latency_max_ms,
+        errors_connect=r.errors_connect,
+        errors_read=r.errors_read,
+        errors_write=r.errors_write,
+        errors_timeout=r.errors_timeout,
+        non_2xx_3xx=r.non_2xx_3xx,
+        offered_rate_rps=r.offered_rate_rps,
+        achieved_rate_rps=r.achieved_rate_rps,
+        achieved_pct=100 * r.achieved_rate_rps / r.offered_rate_rps if r.offered_rate_rps else None,
+        sent=r.sent,
+        sent_early=r.sent_early,
+        latency_uncorrected_avg_ms=r.latency_uncorrected_mean_ms,
+        latency_uncorrected_max_ms=r.latency_uncorrected_max_ms,
+        send_lag_p99_ms=lag.get(99.0),
+        send_lag_max_ms=r.send_lag_max_ms,
+        test_duration_s=r.duration_s,
+    )
+    for p in PERCENTILES:
+        out[percentile_column(p)] = pc.get(p)
+    for p in (50.0, 90.0, 99.0, 99.9):
+        out[percentile_column(p).replace("latency_", "latency_uncorrected_")] = pu.get(p)
+    return out
+
+
+def wrk2_open_loop(r: WrkResult, offered: float | None) -> dict[str, Any]:
+    """The open-loop columns of a wrk2 output (imported): achieved is its req/s, the
+    uncorrected percentiles its `-U` block's (empty without one)."""
+    achieved = r.requests_per_sec
+    out: dict[str, Any] = {
+        "offered_rate_rps": offered,
+        "achieved_rate_rps": achieved,
+        "achieved_pct": 100 * achieved / offered if offered else None,
+        "sent": None,
+    }
+    for p in (50.0, 90.0, 99.0, 99.9):
+        col = percentile_column(p).replace("latency_", "latency_uncorrected_")
+        out[col] = r.latency_uncorrected_percentiles_ms.get(p)
     return out
 
 

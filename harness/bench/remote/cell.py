@@ -28,6 +28,7 @@ from harness.bench.host import (
     ServerStart,
     ServerStop,
 )
+from harness.bench.openloop import OPEN_LOOP_REMOTE
 from harness.bench.remote.clients import Load, ask, expect, run_clients
 from harness.bench.remote.link import Agent
 from harness.bench.remote.prepare import agent_shell, check, on_host
@@ -141,6 +142,13 @@ class RemoteCellHost:
         args = ["preflight", bind, str(self.port), path, base64.b64encode(body).decode(), ctype]
         said = json.loads(check(c.host, agent_shell(c.root, c.python, args), "preflight", 60))
         return PreflightResult(said["ok"], [tuple(x) for x in said["checks"]], said["reason"])
+
+    def run_open_loop(
+        self, cell: Cell, url: str, rate: float, seconds: float, measured: bool
+    ) -> Measurement:
+        # run_bench refuses --rates with remote hosts before measuring anything; this is
+        # the protocol's answer should a caller get here anyway.
+        raise HostError(OPEN_LOOP_REMOTE)
 
     def run_wrk(self, cell: Cell, url: str, seconds: float, measured: bool) -> Measurement:
         env = workloads.wrk_env(self.matrix, cell.workload)

@@ -373,13 +373,14 @@ def test_a_server_that_stalls_shows_in_corrected_latency_only(tmp_path: Path) ->
     assert o.latency_uncorrected_p99_ms < 20, o.latency_uncorrected_p99_ms
     assert o.latency_p99_ms > 10 * o.latency_uncorrected_p99_ms
     assert o.latency_p90_ms > 50  # a tenth of the requests waited 80 ms or more
-    # The closed loop (wrk, 4 connections, full speed): each connection waited out the
-    # stall and sent nothing meanwhile. wrk 4.1's own correction (stats_correct) puts
-    # the stall back at its p99 (~180 ms measured), but its p90 stays at a few ms where
-    # a fifth of the server's time is a stall (measured: 4.6-5.7 ms against 76-89 ms).
+    # The closed loop (wrk, 4 connections, full speed): each connection waits out the
+    # stall and sends nothing meanwhile, so three quarters of its requests show the
+    # server's speed between stalls. How far up wrk 4.1's own correction (stats_correct)
+    # puts the stall depends on that speed: at a few thousand req/s only at its p99
+    # (p90 4.6-5.7 ms measured), at 89,000 req/s at its p90 too (47 ms measured).
     assert c.latency_p50_ms < 5, c.latency_p50_ms
-    assert c.latency_p90_ms < 20, c.latency_p90_ms
-    assert c.latency_p90_ms < o.latency_p90_ms / 4
+    assert c.latency_p75_ms < 5, c.latency_p75_ms
+    assert o.latency_p75_ms > c.latency_p75_ms
     assert c.requests_per_sec > 3 * o.achieved_rate_rps
 
 

@@ -558,8 +558,9 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
         "the quick profile (needs wrk; about 90 s)",
         "no-bench": "the default now (kept for scripts that said it)",
         "repeats": "runs of the no-change build and of bare mkdocs per size (median kept)",
-        "fidelity": "also set the harness against a hand-run wrk, 12 interleaved pairs "
-        "(fidelity_ratio; about 4 minutes)",
+        "fidelity": "also set the harness against a hand-run wrk in interleaved pairs "
+        "(fidelity_ratio; 12 pairs: about 4 minutes)",
+        "fidelity-pairs": "pairs for --fidelity (default 12; more narrow its interval)",
         "answer": "also time a seed-like subset with fixed 3 × 60 s cells and with "
         "--precision 2 % (time_to_answer; about 45 minutes)",
         "open-loop": "also measure the open-loop client (--rates) against nginx: its "
@@ -574,6 +575,7 @@ def perf(
     no_bench: bool = False,
     repeats: int = 3,
     fidelity: bool = False,
+    fidelity_pairs: int = 12,
     answer: bool = False,
     open_loop: bool = False,
 ) -> None:
@@ -596,6 +598,7 @@ def perf(
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = run_perf(
         sizes, path, bench=bench, repeats=max(1, repeats), fidelity=fidelity, answer=answer,
+        fidelity_pairs=fidelity_pairs,
         open_loop=open_loop,
     )  # fmt: skip
     for t in doc["targets"]:

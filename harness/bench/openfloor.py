@@ -117,8 +117,7 @@ def _measure(root: Path, matrix: Matrix, host_for: HostFor, keep: bool) -> dict[
         "wrk_argv": list(rec.wrk_argv) if rec.wrk_argv else None,
         "wrk_env": dict(rec.wrk_env) if rec.wrk_env else None,
         "wrk_exit_code": rec.wrk_exit_code,
-        "wrk_cpu_pct_mean": rec.wrk_cpu_pct_mean,
-        "nginx_cpu_pct_mean": _server_cpu(files["samples"]),
+        **_cpu(files["samples"], rec.wrk_cpu_pct_mean),
     }
     if outcome.status == "ok":
         record.update(figures(rec.wrk_exit_code, report))
@@ -132,8 +131,14 @@ def _measure(root: Path, matrix: Matrix, host_for: HostFor, keep: bool) -> dict[
     return record
 
 
-def _server_cpu(samples: Path) -> float | None:
-    return summarize(read_samples(samples))["server_cpu_pct_mean"] if samples.is_file() else None
+def _cpu(samples: Path, wrk_remote: float | None) -> dict[str, float | None]:
+    """wrk's and nginx's CPU from the cell's samples (wrk on another host: its own)."""
+    s = summarize(read_samples(samples)) if samples.is_file() else {}
+    return {
+        "wrk_cpu_pct_mean": s.get("wrk_cpu_pct_mean", wrk_remote) or wrk_remote,
+        "wrk_cpu_pct_max": s.get("wrk_cpu_pct_max"),
+        "nginx_cpu_pct_mean": s.get("server_cpu_pct_mean"),
+    }
 
 
 def figures(exit_code: int | None, report: bytes | None) -> dict[str, Any]:

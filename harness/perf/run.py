@@ -28,7 +28,7 @@ from typing import Any
 from harness.paths import REPO_ROOT as REPO  # noqa: E402
 from harness.perf import synth
 from harness.perf.engines import measure_engine
-from harness.perf.fidelity import measure_fidelity, measure_time_to_answer
+from harness.perf.fidelity import FIDELITY_PAIRS, measure_fidelity, measure_time_to_answer
 from harness.perf.probe import measure_parse, measure_table, timed
 from harness.perf.targets import BENCH_CONNECTIONS, BENCH_DURATION_S, BENCH_WARMUP_S, judge
 from harness.raw.records import read_cell
@@ -169,6 +169,7 @@ def run_perf(
     bench: bool = True,
     repeats: int = 3,
     fidelity: bool = False,
+    fidelity_pairs: int = FIDELITY_PAIRS,
     answer: bool = False,
     open_loop: bool = False,
 ) -> dict[str, Any]:
@@ -195,7 +196,7 @@ def run_perf(
     fidelity_doc = answer_doc = None
     if fidelity:
         with tempfile.TemporaryDirectory(prefix="perf-fidelity-") as tmp:
-            fidelity_doc = measure_fidelity(Path(tmp))
+            fidelity_doc = measure_fidelity(Path(tmp), max(2, fidelity_pairs))
     if answer:
         with tempfile.TemporaryDirectory(prefix="perf-answer-") as tmp:
             answer_doc = measure_time_to_answer(Path(tmp))

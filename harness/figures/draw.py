@@ -92,7 +92,7 @@ def _tick(x: float) -> str:
 
 def _draw_chart(spec: ChartSpec, path: Path) -> Path:
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
     from matplotlib.transforms import blended_transform_factory
 
     rows = len(spec.panels)
@@ -166,7 +166,9 @@ def _draw_chart(spec: ChartSpec, path: Path) -> Path:
             ax.set_yscale("log")
             if not panel.log_y:
                 ax.yaxis.set_major_locator(LogLocator(base=10, subs=LOG_TICKS))
-            ax.yaxis.set_minor_formatter(NullFormatter())
+            # No minor ticks: the labelled 1-2-5 grid is what is read, and each tick
+            # is five artists (a log panel had 18 unlabelled ones, half a chart's cost).
+            ax.yaxis.set_minor_locator(NullLocator())
         elif panel.from_zero:
             ax.set_ylim(bottom=0)
         # Latency across decades reads 0.1, 1, 10 ms, not 10^-1: readers compare milliseconds.

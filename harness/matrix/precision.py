@@ -64,9 +64,11 @@ class Interval:
 
 def t_quantile(n: int, level: float = LEVEL) -> float:
     """Student's t for a two-sided `level` interval of the mean of `n` values."""
-    from scipy import stats  # imported when needed: the bench's hosts never need it
+    # Imported when needed (the bench's hosts never need it); scipy.special's inverse
+    # of Student's t is what scipy.stats.t.ppf calls, at a sixth of its import time.
+    from scipy import special
 
-    return float(stats.t.ppf(0.5 + level / 2, n - 1))
+    return float(special.stdtrit(n - 1, 0.5 + level / 2))
 
 
 def interval(values: Sequence[float], level: float = LEVEL) -> Interval:

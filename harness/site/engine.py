@@ -67,11 +67,14 @@ def build_strict(
 ) -> None:
     """Build the site of `config` like `mkdocs build --strict --clean`, in this process.
 
-    mkdocs first lists the files of docs/, then reads and converts every page, then
-    copies the other files into the site. `before_read` is called once it has listed
-    them, before it reads any page; `before_copy` once it has converted every page,
-    before it copies the other files. Until each is called, the files it completes need
-    only exist: they can be empty while other processes write them.
+    mkdocs first lists the files of docs/, then reads and converts every page, copies
+    the other files into the site and writes every page. `before_read` is called once
+    it has listed them, before it reads any page; `before_copy` once it has written
+    every page: the files still empty when mkdocs copied them (charts and archives
+    being made) are copied again after it. Until each is called, the files it completes
+    need only exist: they can be empty while other processes write them. (Waiting for
+    them before mkdocs writes the pages left one core idle for the half-second the
+    theme's templates take.)
     """
     # Material prints a banner about MkDocs 2 unless this is set (it sets it itself after).
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -82,16 +85,29 @@ def build_strict(
 
     class Waits(BasePlugin):
         # mkdocs 1.6: on_files comes after listing docs/ and before reading any page,
-        # on_env after converting every page and before copying the other files.
+        # on_env after converting every page and before copying the other files,
+        # on_post_build after writing every page.
+        late: list[Any] = []
+
         def on_files(self, files: Any, *, config: Any) -> Any:
             if before_read is not None:
                 before_read()
             return files
 
         def on_env(self, env: Any, *, config: Any, files: Any) -> Any:
+            # What is still empty now is being made: mkdocs copies it as it is.
+            self.late = [
+                f
+                for f in files
+                if not f.is_documentation_page() and f.abs_src_path and _empty(f.abs_src_path)
+            ]
+            return env
+
+        def on_post_build(self, *, config: Any) -> None:
             if before_copy is not None:
                 before_copy()
-            return env
+            for file in self.late:
+                file.copy_file(dirty=False)
 
     logger = logging.getLogger("mkdocs")
     collect = _Collect()
@@ -109,6 +125,13 @@ def build_strict(
         raise SiteError(f"mkdocs build --strict failed:\n{text}\n{e}") from None
     finally:
         logger.removeHandler(collect)
+
+
+def _empty(path: str) -> bool:
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:
+        return False
 
 
 def build_zensical(config: Path) -> None:

@@ -36,13 +36,15 @@ def interval_of(values: pd.Series | list[float]) -> Interval:
 
 def half_width(sd: ArrayLike, n: ArrayLike) -> np.ndarray:
     """t(0.975, n−1)·s/√n for each (s, n), vectorised; NaN where n < 2."""
-    from scipy import stats
+    # scipy.special's inverse of Student's t (what stats.t.ppf calls): scipy.stats
+    # costs 0.7 s to import, a quarter of a cold site build.
+    from scipy import special
 
     n_arr = np.asarray(n, dtype="float64")
     dof = np.where(n_arr >= 2, n_arr - 1, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(
-            stats.t.ppf(0.5 + LEVEL / 2, dof) * np.asarray(sd, "float64") / np.sqrt(n_arr)
+            special.stdtrit(dof, 0.5 + LEVEL / 2) * np.asarray(sd, "float64") / np.sqrt(n_arr)
         )
 
 

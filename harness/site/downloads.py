@@ -55,7 +55,7 @@ def write_zip(source: Path, prefix: str, archive: Path) -> Path:
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
         # Only the files the harness wrote (harness/raw/names.py): nothing dropped into a
         # run folder by anyone else is published.
-        for rel in (p.relative_to(source).as_posix() for p in published_files(source)):
+        for rel in published_files(source):
             info = zipfile.ZipInfo(f"{prefix}/{rel}", ZIP_TIME)
             info.external_attr = 0o644 << 16
             with open(os.path.join(source, rel), "rb") as f:

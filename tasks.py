@@ -565,6 +565,9 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
         "--precision 2 % (time_to_answer; about 45 minutes)",
         "open-loop": "also measure the open-loop client (--rates) against nginx: its "
         "highest accurate rate and latency floor per rate, 3 repeats (about 4 minutes)",
+        "fresh": "do not carry over from --out the sections this run does not measure "
+        "(fidelity, time to answer, open loop, bench cells); by default they are kept, "
+        "marked with the time they were measured",
     },
 )
 def perf(
@@ -578,6 +581,7 @@ def perf(
     fidelity_pairs: int = 12,
     answer: bool = False,
     open_loop: bool = False,
+    fresh: bool = False,
 ) -> None:
     """Measure the harness itself: parse, table, site builds, RSS.
 
@@ -599,8 +603,10 @@ def perf(
     doc = run_perf(
         sizes, path, bench=bench, repeats=max(1, repeats), fidelity=fidelity, answer=answer,
         fidelity_pairs=fidelity_pairs,
-        open_loop=open_loop,
+        open_loop=open_loop, fresh=fresh,
     )  # fmt: skip
+    for name, at in doc["carried_over"].items():
+        print(f"{name}: carried over from {path} (measured {at}); --fresh drops it")
     for t in doc["targets"]:
         floor = f", floor {t['floor']}" if t["floor"] != "—" else ""
         print(f"{t['what']}: {t['measured']} (target {t['target']}{floor}): {t['met']}")

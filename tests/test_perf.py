@@ -75,3 +75,44 @@ def test_perf_writes_every_figure(tmp_path: Path) -> None:
 def test_perf_page_without_figures() -> None:
     page = render_pages({"p.md": ("perf.md.j2", perf_context(None))})["p.md"]
     assert "Not measured yet" in page and "invoke perf" in page
+
+
+def test_perf_carries_over_what_it_did_not_measure(tmp_path: Path) -> None:
+    """A size-only run keeps the earlier fidelity and time-to-answer sections, says when
+    they were measured (on the page and in the target rows), and --fresh drops them."""
+    from harness.perf.run import FORMAT_VERSION, carry_over
+    from harness.perf.targets import judge
+
+    fidelity = {"ratio_mean": 1.004, "ratio_ci_low": 0.99, "ratio_ci_high": 1.02,
+                "pairs": 24, "ratio_min": 0.95, "ratio_max": 1.05, "rows": []}  # fmt: skip
+    answer = {"wall_ratio": 0.8, "intervals_containing_fixed_mean": "9 of 9",
+              "fixed_wall_s": 100.0, "adaptive_wall_s": 80.0}  # fmt: skip
+    out = tmp_path / "perf.json"
+    earlier = {"format_version": FORMAT_VERSION, "measured_at": "2026-12-01T10:00:00Z",
+               "fidelity": fidelity, "time_to_answer": answer, "open_loop": None,
+               "carried_over": {"time_to_answer": "2026-11-30T09:00:00Z"}}  # fmt: skip
+    out.write_text(json.dumps(earlier))
+    sections: dict[str, object] = {"fidelity": None, "time_to_answer": None,
+                                   "open_loop": None, "harness": {"now": 1}}  # fmt: skip
+    carried = carry_over(out, sections)
+    # Measured now beats carried; a section carried twice keeps its first date.
+    assert carried == {"fidelity": "2026-12-01T10:00:00Z", "time_to_answer": "2026-11-30T09:00:00Z"}
+    assert sections["fidelity"] == fidelity and sections["harness"] == {"now": 1}
+    assert sections["open_loop"] is None
+    rows = {r["what"][:12]: r for r in judge([], None, fidelity, answer, carried)}
+    assert "measured 2026-12-01 10:00:00Z, before this run" in rows["harness ÷ ha"]["measured"]
+    assert rows["harness ÷ ha"]["met"] == "yes"
+    doc = {
+        **earlier,
+        "host": {"hostname": "vm", "cpu_model": "cpu", "cores": 2, "python": "3.11"},
+        "carried_over": carried,
+        "targets": judge([], None, fidelity, answer, carried),
+    }
+    page = render_pages({"p.md": ("perf.md.j2", perf_context(doc))})["p.md"]
+    lines = [line for line in page.splitlines() if "**Carried over**" in line]
+    assert len(lines) == 2 and "2026-12-01 10:00:00Z" in lines[0]
+    assert "time&#95;to&#95;answer" in lines[1] and "2026-11-30 09:00:00Z" in lines[1]
+    # Nothing to carry from a file of another format, or from none.
+    out.write_text(json.dumps({**earlier, "format_version": FORMAT_VERSION + 1}))
+    assert carry_over(out, {"fidelity": None}) == {}
+    assert carry_over(tmp_path / "none.json", {"fidelity": None}) == {}

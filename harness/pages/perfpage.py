@@ -60,6 +60,10 @@ def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
         "json": rel(PERF_PAGE, PERF_JSON),
         "open_loop_doc": rel(PERF_PAGE, "open-loop.md"),
         "at": str(doc.get("measured_at", "unknown")).replace("T", " "),
+        "carried": [
+            (name, str(when).replace("T", " "))
+            for name, when in (doc.get("carried_over") or {}).items()
+        ],
         "host": doc.get("host") or {},
         "load": doc.get("load_average_before") or [],
         "sizes": sizes,

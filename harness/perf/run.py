@@ -172,13 +172,16 @@ def run_perf(
     fidelity_pairs: int = FIDELITY_PAIRS,
     answer: bool = False,
     open_loop: bool = False,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """Measure every size (and one real cell when `bench`), write perf.json to `out`.
 
     `fidelity`: the harness against a hand-run wrk (harness/perf/fidelity.py);
     `answer`: fixed long cells against --precision on a seed-like subset (~45 min);
     `open_loop`: the open-loop client's highest accurate rate against nginx
-    (harness/perf/openloop.py, ~4 minutes)."""
+    (harness/perf/openloop.py, ~4 minutes). A section not measured now is carried over
+    from the perf.json at `out`, with the time it was measured (`carried_over`), unless
+    `fresh`."""
     load = [round(x, 2) for x in os.getloadavg()]
     measured = []
     for cells in sizes:
@@ -206,6 +209,11 @@ def run_perf(
 
         open_loop_doc = measure_open_loop()
     top = max(measured, key=lambda s: s["cells"]) if measured else {}
+    sections = {"harness": harness, "fidelity": fidelity_doc, "time_to_answer": answer_doc,
+                "open_loop": open_loop_doc}  # fmt: skip
+    carried = {} if fresh else carry_over(out, sections)
+    harness, fidelity_doc = sections["harness"], sections["fidelity"]
+    answer_doc, open_loop_doc = sections["time_to_answer"], sections["open_loop"]
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -236,10 +244,31 @@ def run_perf(
         "fidelity": fidelity_doc,
         "time_to_answer": answer_doc,
         "open_loop": open_loop_doc,
-        "targets": judge(measured, harness, fidelity_doc, answer_doc),
+        "targets": judge(measured, harness, fidelity_doc, answer_doc, carried),
+        # Sections this run did not measure, kept from the file it replaces: name -> when
+        # they were measured (a 45-minute time_to_answer is not thrown away by a size run).
+        "carried_over": carried,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.part")
     tmp_out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     tmp_out.replace(out)
     return doc
+
+
+def carry_over(out: Path, sections: dict[str, Any]) -> dict[str, str]:
+    """Fill the sections of `sections` not measured now (None) from the perf.json at
+    `out`, if it has them; return each carried section's name -> when it was measured."""
+    try:
+        previous = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(previous, dict) or previous.get("format_version") != FORMAT_VERSION:
+        return {}
+    earlier = previous.get("carried_over") or {}
+    carried = {}
+    for name, now in sections.items():
+        if now is None and previous.get(name):
+            sections[name] = previous[name]
+            carried[name] = str(earlier.get(name) or previous.get("measured_at") or "unknown")
+    return carried

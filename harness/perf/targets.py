@@ -46,6 +46,12 @@ def _answered(answer: dict[str, Any]) -> bool:
     return answer["wall_ratio"] < 1 and held == of and held != "0"
 
 
+def _when(carried: dict[str, str], section: str, sep: str) -> str:
+    """For a section carried over from an earlier run: when it was measured."""
+    at = carried.get(section)
+    return f"{sep}measured {at.replace('T', ' ')}, before this run" if at else ""
+
+
 def _ratio(value: float, floor: float | None) -> str:
     return f" ({value / floor:.2f} ×)" if floor else ""
 
@@ -55,9 +61,11 @@ def judge(
     harness: dict[str, Any] | None,
     fidelity: dict[str, Any] | None = None,
     answer: dict[str, Any] | None = None,
+    carried: dict[str, str] | None = None,
 ) -> list[dict[str, str]]:
-    """The issues' targets against what was measured (a size not measured: not judged)."""
-    rows = [*_fidelity_rows(fidelity, answer)]
+    """The issues' targets against what was measured (a size not measured: not judged).
+    `carried`: sections kept from an earlier run (name -> when measured), said so."""
+    rows = [*_fidelity_rows(fidelity, answer, carried or {})]
     by_cells = {s["cells"]: s for s in sizes}
     big = max(sizes, key=lambda s: s["cells"]) if sizes else None
     if big is not None and big.get("parse_files_per_s"):
@@ -136,11 +144,12 @@ def judge(
             )
         )
     ratio = (harness or {}).get("overhead_ratio")
+    earlier = _when(carried or {}, "harness", "; ")
     rows.append(
         _row(
             f"harness overhead on a {BENCH_DURATION_S} s cell",
             f"≤ {OVERHEAD_TARGET:.0%}",
-            f"{ratio:.1%}" if ratio is not None else "—",
+            f"{ratio:.1%}{f' ({earlier[2:]})' if earlier else ''}" if ratio is not None else "—",
             f"{harness['configured_s']:g} s configured" if harness else "—",
             ratio <= OVERHEAD_TARGET if ratio is not None else None,
         )
@@ -152,8 +161,11 @@ FIDELITY_BAND = (0.98, 1.02)  # harness ÷ hand-run wrk: no observer effect beyo
 
 
 def _fidelity_rows(
-    fidelity: dict[str, Any] | None, answer: dict[str, Any] | None
+    fidelity: dict[str, Any] | None, answer: dict[str, Any] | None, carried: dict[str, str]
 ) -> list[dict[str, str]]:
+    def when(section: str) -> str:
+        return _when(carried, section, "; ")
+
     rows = []
     if fidelity is not None:
         low, high = FIDELITY_BAND
@@ -163,7 +175,7 @@ def _fidelity_rows(
             _row(
                 "harness ÷ hand-run wrk (req/s, same server, pinning, wrk settings)",
                 f"{low:g}–{high:g}",
-                f"{mean:.3f} ({ci}, {fidelity['pairs']} interleaved pairs)",
+                f"{mean:.3f} ({ci}, {fidelity['pairs']} interleaved pairs{when('fidelity')})",
                 f"pairs {fidelity['ratio_min']}–{fidelity['ratio_max']}",
                 low <= mean <= high,
             )
@@ -175,7 +187,7 @@ def _fidelity_rows(
                 "a fraction of the fixed run's time, same answer",
                 f"{answer['wall_ratio']:.2f} × the fixed run's wall time; the adaptive "
                 f"interval contains the fixed mean in {answer['intervals_containing_fixed_mean']}"
-                " cells",
+                f" cells{when('time_to_answer')}",
                 f"{answer['fixed_wall_s']:.0f} s fixed, {answer['adaptive_wall_s']:.0f} s adaptive",
                 _answered(answer),
             )

@@ -605,7 +605,7 @@ def perf(
         fidelity_pairs=fidelity_pairs,
         open_loop=open_loop, fresh=fresh,
     )  # fmt: skip
-    for name, at in doc["carried_over"].items():
+    for name, at in (doc.get("carried_over") or {}).items():
         print(f"{name}: carried over from {path} (measured {at}); --fresh drops it")
     for t in doc["targets"]:
         floor = f", floor {t['floor']}" if t["floor"] != "—" else ""

@@ -29,3 +29,11 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, None
 def pytest_make_collect_report(collector: Any) -> Generator[None, Any, None]:
     outcome = yield
     _fail_skip(outcome.get_result())
+
+
+@pytest.fixture(scope="module", params=["mkdocs", "zensical"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each site engine in turn (Zensical needs the site-engines extra)."""
+    if request.param == "zensical":
+        pytest.importorskip("zensical", reason="needs the site-engines extra")
+    return str(request.param)

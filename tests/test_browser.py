@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from siteutil import build_example_site
 
 from harness.paths import GOLDEN_RAW
-from harness.paths import REPO_ROOT as REPO
-from harness.site.build import build_site
 from harness.tables.dataset import load_runs
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,21 +40,9 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module", params=["mkdocs", "zensical"])
-def engine(request: pytest.FixtureRequest) -> str:
-    if request.param == "zensical":
-        pytest.importorskip("zensical", reason="needs the site-engines extra")
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Path:
-    root = tmp_path_factory.mktemp(f"browser-{engine}")
-    docs = REPO / "docs"
-    ignore = shutil.ignore_patterns("results")
-    shutil.copytree(docs, root / "docs", ignore=ignore)
-    (root / "docs" / "index.md").unlink(missing_ok=True)
-    return build_site(GOLDEN_RAW, root / "docs", root / "site", engine=engine)
+    return build_example_site(tmp_path_factory.mktemp(f"browser-{engine}"), GOLDEN_RAW, engine)
 
 
 def search(page: Any, engine: str, word: str) -> list[str]:

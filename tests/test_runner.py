@@ -87,3 +87,31 @@ def test_kill_group_keeps_the_leaders_code_when_it_ignores_its_stop_signal(
         time.sleep(0.01)
     assert runner.stop_server(server, grace_s=0.2) == -signal.SIGKILL
     assert not runner.group_alive(server.pgid)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin apart")
+def test_the_harness_stays_off_the_servers_cpus_while_it_measures() -> None:
+    """Its threads (and those they start: the sampler, the progress display) run on the
+    client's CPUs during a pinned local run; the affinity is restored after; an unpinned
+    run is left alone."""
+    import threading
+    from types import SimpleNamespace
+    from typing import cast
+
+    from harness.bench.localhost import off_server_cpus
+    from harness.matrix.model import Matrix
+
+    cpus = sorted(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    pinned = cast(Matrix, SimpleNamespace(client_cpus=(cpus[1],), server_cpus=(cpus[0],)))
+    seen: list[set[int]] = []
+    with off_server_cpus(pinned):
+        seen.append(os.sched_getaffinity(0))
+        thread = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+        thread.start()
+        thread.join()
+    assert seen == [{cpus[1]}, {cpus[1]}]
+    assert os.sched_getaffinity(0) == before
+    unpinned = cast(Matrix, SimpleNamespace(client_cpus=None, server_cpus=None))
+    with off_server_cpus(unpinned):
+        assert os.sched_getaffinity(0) == before

@@ -16,7 +16,6 @@ import http.server
 import io
 import json
 import re
-import shutil
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,10 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from siteutil import build_example_site
 
 from harness.paths import RAW_DIR
 from harness.paths import REPO_ROOT as REPO
-from harness.site.build import build_site
 from harness.site.buildrecord import read_build_record
 from harness.tables.dataset import load_runs
 from harness.tables.runfacts import project_roots
@@ -46,19 +45,10 @@ MIN_CONTRAST = 3.0  # WCAG's minimum for graphics and large text
 pytestmark = pytest.mark.site
 
 
-@pytest.fixture(scope="module", params=["mkdocs", "zensical"])
-def engine(request: pytest.FixtureRequest) -> str:
-    if request.param == "zensical":
-        pytest.importorskip("zensical", reason="needs the site-engines extra")
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Path:
     root = tmp_path_factory.mktemp(f"verdict-{engine}")
-    shutil.copytree(REPO / "docs", root / "docs", ignore=shutil.ignore_patterns("results"))
-    (root / "docs" / "index.md").unlink(missing_ok=True)
-    return build_site(RAW_DIR, root / "docs", root / "site", engine=engine, site_url=SITE_URL)
+    return build_example_site(root, RAW_DIR, engine, site_url=SITE_URL)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +196,25 @@ class LocalCellHost:
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
+
+
+@contextmanager
+def off_server_cpus(matrix: Matrix) -> Iterator[None]:
+    """Keep the harness's own threads (the progress display, each cell's sampler, file
+    writes) on the client's CPUs while a pinned local run measures, and off the server's:
+    on a 2-core machine the server saturates its one core, so any harness work
+    scheduled there was taken from the server. Threads started inside inherit it; the
+    server and wrk are pinned to their own CPUs as they start. Restored after."""
+    if not matrix.client_cpus or not matrix.server_cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)  # pid 0: this thread (and those it starts)
+    try:
+        os.sched_setaffinity(0, matrix.client_cpus)
+    except OSError:  # not allowed here: measured all the same, as before
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ from rich.text import Text
 from harness.bench import calibrations, openfloor, runsetup
 from harness.bench.calibrate import HostFor
 from harness.bench.cell import CellOutcome, measure_cell
-from harness.bench.localhost import LocalCellHost
+from harness.bench.localhost import LocalCellHost, off_server_cpus
 from harness.bench.openloop import OPEN_LOOP_REMOTE
 from harness.bench.schedule import (
     CELL_SPARE_S,
@@ -122,7 +122,9 @@ def run_bench(
     status = "interrupted"
     start = time.monotonic()
     try:
-        with sigterm_as_interrupt(), progress_display(console, matrix) as progress:
+        # Locally, the harness's own threads stay off the server's CPUs (localhost.py).
+        local_cpus = off_server_cpus(matrix) if remote is None else nullcontext()
+        with sigterm_as_interrupt(), local_cpus, progress_display(console, matrix) as progress:
             calibrations.measure(store, matrix, "start", host_for, console, remote is not None)
             left = sum(not store.is_finished(c) for c in planned)
             task = progress.add_task("cells", total=len(planned), completed=len(planned) - left)

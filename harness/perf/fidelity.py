@@ -95,7 +95,9 @@ def hand_cell(matrix: Matrix, wrk: str = "wrk") -> float:
                              matrix.client_cpus, cell.nofile_limit, limit)  # fmt: skip
         return parse_wrk(run.stdout.decode("utf-8", "replace")).requests_per_sec
     finally:
-        runner.stop_server(server)
+        # As the bench ends a measured server (SIGKILL to its whole group at once), so
+        # that the cell after a hand run starts from the same state as after a harness one.
+        runner.end_server(server)
         log.unlink(missing_ok=True)
 
 

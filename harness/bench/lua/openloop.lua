@@ -176,9 +176,5 @@ function done(summary, latency, requests)
     num(mean(tot.unc_sum)), num(maxes.unc_max), histogram(unc),
     num(maxes.lag_max), histogram(lg),
     num(latency.mean), num(latency.max), num(latency:percentile(99)), num(STEP))
-  local tmp = path .. ".part"
-  local f = assert(io.open(tmp, "w"))
-  f:write(out)
-  f:close()
-  assert(os.rename(tmp, path))
+  reportlib.write_atomic(path, out)
 end

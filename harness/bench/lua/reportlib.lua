@@ -150,9 +150,15 @@ function M.done(summary, latency, requests, extra)
     num(latency.min), num(latency.max), num(latency.mean), num(latency.stdev),
     table.concat(pct, ", "), stats(requests), table.concat(hist, ", "), M.str(how),
     extra or "")
+  M.write_atomic(path, out)
+end
+
+-- Written under a temporary name and renamed, like every file of raw/: a reader (the
+-- harness, after wrk exits) never sees half a report.
+function M.write_atomic(path, text)
   local tmp = path .. ".part"
   local f = assert(io.open(tmp, "w"))
-  f:write(out)
+  f:write(text)
   f:close()
   assert(os.rename(tmp, path))
 end

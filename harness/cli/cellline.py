@@ -28,7 +28,7 @@ def failed_preflight(ok: Any) -> bool:
 
 
 def prepare() -> None:
-    """Import now what the first cell's flags need (scipy's t distribution, 1-2 s), so
+    """Import now what the first cell's flags need (scipy's Student's t), so
     that it is not paid inside the run, between two cells."""
     t_quantile(3)
 

@@ -46,10 +46,10 @@ def _answered(answer: dict[str, Any]) -> bool:
     return answer["wall_ratio"] < 1 and held == of and held != "0"
 
 
-def _when(carried: dict[str, str], section: str, sep: str) -> str:
-    """For a section carried over from an earlier run: when it was measured."""
+def _when(carried: dict[str, str], section: str) -> str:
+    """For a section carried over from an earlier run, when it was measured; else ""."""
     at = carried.get(section)
-    return f"{sep}measured {at.replace('T', ' ')}, before this run" if at else ""
+    return f"measured {at.replace('T', ' ')}, before this run" if at else ""
 
 
 def _ratio(value: float, floor: float | None) -> str:
@@ -144,12 +144,12 @@ def judge(
             )
         )
     ratio = (harness or {}).get("overhead_ratio")
-    earlier = _when(carried or {}, "harness", "; ")
+    earlier = _when(carried or {}, "harness")
     rows.append(
         _row(
             f"harness overhead on a {BENCH_DURATION_S} s cell",
             f"≤ {OVERHEAD_TARGET:.0%}",
-            f"{ratio:.1%}{f' ({earlier[2:]})' if earlier else ''}" if ratio is not None else "—",
+            f"{ratio:.1%}" + (f" ({earlier})" if earlier else "") if ratio is not None else "—",
             f"{harness['configured_s']:g} s configured" if harness else "—",
             ratio <= OVERHEAD_TARGET if ratio is not None else None,
         )
@@ -164,7 +164,8 @@ def _fidelity_rows(
     fidelity: dict[str, Any] | None, answer: dict[str, Any] | None, carried: dict[str, str]
 ) -> list[dict[str, str]]:
     def when(section: str) -> str:
-        return _when(carried, section, "; ")
+        earlier = _when(carried, section)
+        return f"; {earlier}" if earlier else ""
 
     rows = []
     if fidelity is not None:

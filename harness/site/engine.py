@@ -22,7 +22,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ def build_strict(
         # mkdocs 1.6: on_files comes after listing docs/ and before reading any page,
         # on_env after converting every page and before copying the other files,
         # on_post_build after writing every page.
-        late: list[Any] = []
+        late: Sequence[Any] = ()  # set by on_env
 
         def on_files(self, files: Any, *, config: Any) -> Any:
             if before_read is not None:

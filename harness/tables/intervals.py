@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from harness.matrix.precision import LEVEL, Interval, interval
+from harness.matrix.precision import Interval, interval, t_critical
 
 # An open-loop cell is its closed-loop cell's keys and its offered rate (None: closed).
 CELL_KEYS = ["run_id", "server", "app", "workload", "connections", "rate"]
@@ -36,16 +36,10 @@ def interval_of(values: pd.Series | list[float]) -> Interval:
 
 def half_width(sd: ArrayLike, n: ArrayLike) -> np.ndarray:
     """t(0.975, n−1)·s/√n for each (s, n), vectorised; NaN where n < 2."""
-    # scipy.special's inverse of Student's t (what stats.t.ppf calls): scipy.stats
-    # costs 0.7 s to import, a quarter of a cold site build.
-    from scipy import special
-
     n_arr = np.asarray(n, dtype="float64")
     dof = np.where(n_arr >= 2, n_arr - 1, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(
-            special.stdtrit(dof, 0.5 + LEVEL / 2) * np.asarray(sd, "float64") / np.sqrt(n_arr)
-        )
+        return np.asarray(t_critical(dof) * np.asarray(sd, "float64") / np.sqrt(n_arr))
 
 
 def ci_bounds(mean: ArrayLike, sd: ArrayLike, n: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

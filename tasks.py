@@ -558,8 +558,9 @@ def test(c: Context, fast: bool = False, k: str = "", m: str = "") -> None:
         "the quick profile (needs wrk; about 90 s)",
         "no-bench": "the default now (kept for scripts that said it)",
         "repeats": "runs of the no-change build and of bare mkdocs per size (median kept)",
-        "fidelity": "also set the harness against a hand-run wrk in interleaved pairs "
-        "(fidelity_ratio; 12 pairs: about 4 minutes)",
+        "fidelity": "also set the harness against a hand-run wrk, in interleaved pairs and "
+        "in pairs run at once on the same CPUs (fidelity_ratio, fidelity_together_ratio; "
+        "12 pairs of each: about 6 minutes)",
         "fidelity-pairs": "pairs for --fidelity (default 12; more narrow its interval)",
         "answer": "also time a seed-like subset with fixed 3 × 60 s cells and with "
         "--precision 2 % (time_to_answer; about 45 minutes)",

@@ -39,6 +39,10 @@ def read_perf(docs_dir: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+FIDELITY_KEYS = ("cell", "pairs", "ratio_mean", "ratio_ci_low", "ratio_ci_high", "ratio_min",
+                 "ratio_max", "together")  # fmt: skip
+
+
 def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
     """The context of perf.md.j2: sizes measured, targets against their floors."""
     ctx: dict[str, Any] = {
@@ -71,6 +75,10 @@ def perf_context(doc: dict[str, Any] | None) -> dict[str, Any]:
         "harness": {**dict.fromkeys(HARNESS_KEYS), **(doc.get("harness") or {})}
         if doc.get("harness")
         else {},
+        # An older perf.json has only the one-after-the-other pairs.
+        "fidelity": {**dict.fromkeys(FIDELITY_KEYS), **doc["fidelity"]}
+        if doc.get("fidelity")
+        else None,
         "notes": doc.get("notes") or [],
         "open_loop": doc.get("open_loop")
         if (doc.get("open_loop") or {}).get("status") == "ok"

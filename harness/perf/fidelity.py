@@ -20,6 +20,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +43,21 @@ FIDELITY_PAIRS = 12
 HOST = "127.0.0.1"
 
 
+def bench_argv(out: Path, *args: str) -> list[str]:
+    """`invoke bench` as a user runs it, into `out`."""
+    return [sys.executable, "-m", "invoke", "bench", "--out", str(out), "--new", *args]
+
+
 def _bench(out: Path, *args: str) -> str:
-    """One `invoke bench` (as a user runs it); its run id."""
-    argv = [sys.executable, "-m", "invoke", "bench", "--out", str(out), "--new", *args]
+    """One `invoke bench`; its run id."""
+    argv = bench_argv(out, *args)
     done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"invoke bench failed: {done.stderr[-2000:]}")
     return done.stdout.strip().splitlines()[-1]
 
 
-def _fidelity_matrix() -> Matrix:
+def fidelity_matrix() -> Matrix:
     overrides = {
         "servers": FIDELITY_SERVER, "apps": FIDELITY_APP,
         "connections": str(FIDELITY_CONNECTIONS), "duration": f"{FIDELITY_SECONDS}s",
@@ -59,21 +66,31 @@ def _fidelity_matrix() -> Matrix:
     return build_matrix("quick", overrides, list(SERVERS), [FIDELITY_APP])
 
 
-def harness_cell(work: Path, matrix: Matrix) -> float:
-    """One cell measured by `invoke bench`: its exact req/s (Lua report)."""
-    run_id = _bench(
-        work, "--servers", FIDELITY_SERVER, "--apps", FIDELITY_APP,
-        "--connections", str(FIDELITY_CONNECTIONS), "--duration", f"{FIDELITY_SECONDS}s",
-        "--warmup", f"{FIDELITY_WARMUP_S}s", "--repeats", "1", "--no-calibrate",
-    )  # fmt: skip
+# The fidelity cell as `invoke bench` options.
+HARNESS_ARGS = (
+    "--servers", FIDELITY_SERVER, "--apps", FIDELITY_APP,
+    "--connections", str(FIDELITY_CONNECTIONS), "--duration", f"{FIDELITY_SECONDS}s",
+    "--warmup", f"{FIDELITY_WARMUP_S}s", "--repeats", "1", "--no-calibrate",
+)  # fmt: skip
+
+
+def harness_rps(work: Path, run_id: str, matrix: Matrix) -> float:
+    """What the harness measured in its fidelity cell: its exact req/s (Lua report)."""
     rps = RunStore(work, run_id).requests_per_sec(matrix.cells[0])
     if rps is None:
         raise RuntimeError(f"the harness cell of run {run_id} failed")
     return rps
 
 
-def hand_cell(matrix: Matrix, wrk: str = "wrk") -> float:
-    """The same cell by hand: server started as the bench starts it, wrk run bare."""
+def harness_cell(work: Path, matrix: Matrix) -> float:
+    """One cell measured by `invoke bench`: its exact req/s."""
+    return harness_rps(work, _bench(work, *HARNESS_ARGS), matrix)
+
+
+@contextmanager
+def hand_server(matrix: Matrix) -> Iterator[str]:
+    """The fidelity cell's server started as the bench starts it (argv, environment,
+    CPUs, open-files limit), ready; yields its URL."""
     cell: Cell = matrix.cells[0]
     spec, app = SERVERS[cell.server], workloads.app_for(cell.app)
     port = runner.free_port(HOST)
@@ -85,15 +102,7 @@ def hand_cell(matrix: Matrix, wrk: str = "wrk") -> float:
     )
     try:
         runner.wait_ready(server, f"http://{HOST}:{port}/")
-        base = [wrk, f"-t{matrix.threads}", f"-c{cell.connections}"]
-        base += [f"--timeout={int(matrix.timeout_s)}s"]
-        url = f"http://{HOST}:{port}/"
-        limit = matrix.wrk_limit_s(matrix.duration_s)
-        runner.run_wrk([*base, f"-d{int(matrix.warmup_s)}s", url], {}, matrix.client_cpus,
-                       cell.nofile_limit, limit)  # fmt: skip
-        run = runner.run_wrk([*base, f"-d{int(matrix.duration_s)}s", "--latency", url], {},
-                             matrix.client_cpus, cell.nofile_limit, limit)  # fmt: skip
-        return parse_wrk(run.stdout.decode("utf-8", "replace")).requests_per_sec
+        yield f"http://{HOST}:{port}/"
     finally:
         # As the bench ends a measured server (SIGKILL to its whole group at once), so
         # that the cell after a hand run starts from the same state as after a harness one.
@@ -101,9 +110,29 @@ def hand_cell(matrix: Matrix, wrk: str = "wrk") -> float:
         log.unlink(missing_ok=True)
 
 
+def hand_wrk(matrix: Matrix, url: str, measured: bool, wrk: str = "wrk") -> float:
+    """Bare wrk against `url` with the cell's settings: the warm-up, or the measured run
+    (with --latency, as the bench's); its req/s as wrk printed it."""
+    cell: Cell = matrix.cells[0]
+    seconds = matrix.duration_s if measured else matrix.warmup_s
+    argv = [wrk, f"-t{matrix.threads}", f"-c{cell.connections}"]
+    argv += [f"--timeout={int(matrix.timeout_s)}s", f"-d{int(seconds)}s"]
+    argv += ["--latency", url] if measured else [url]
+    run = runner.run_wrk(argv, {}, matrix.client_cpus, cell.nofile_limit,
+                         matrix.wrk_limit_s(seconds))  # fmt: skip
+    return parse_wrk(run.stdout.decode("utf-8", "replace")).requests_per_sec
+
+
+def hand_cell(matrix: Matrix, wrk: str = "wrk") -> float:
+    """The same cell by hand: server started as the bench starts it, wrk run bare."""
+    with hand_server(matrix) as url:
+        hand_wrk(matrix, url, False, wrk)
+        return hand_wrk(matrix, url, True, wrk)
+
+
 def measure_fidelity(work: Path, pairs: int = FIDELITY_PAIRS) -> dict[str, Any]:
     """Harness ÷ hand-run req/s over interleaved pairs, with its 95 % interval."""
-    matrix = _fidelity_matrix()
+    matrix = fidelity_matrix()
     rows: list[dict[str, Any]] = []
     for i in range(pairs):
         order = ("harness", "hand") if i % 2 == 0 else ("hand", "harness")
@@ -112,10 +141,17 @@ def measure_fidelity(work: Path, pairs: int = FIDELITY_PAIRS) -> dict[str, Any]:
             got[who] = harness_cell(work, matrix) if who == "harness" else hand_cell(matrix)
         rows.append({"pair": i + 1, "first": order[0], **got,
                      "ratio": round(got["harness"] / got["hand"], 4)})  # fmt: skip
-    ratios = interval([r["ratio"] for r in rows])
     return {
         "cell": f"{FIDELITY_SERVER}/{FIDELITY_APP}/plaintext/c{FIDELITY_CONNECTIONS}, "
         f"{FIDELITY_WARMUP_S} s warm-up + {FIDELITY_SECONDS} s",
+        **ratio_summary(rows),
+    }
+
+
+def ratio_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pairs' harness ÷ hand ratios: their mean with its 95 % interval, and their range."""
+    ratios = interval([r["ratio"] for r in rows])
+    return {
         "pairs": len(rows),
         "ratio_mean": round(ratios.mean or 0, 4),
         "ratio_ci_low": None if ratios.low is None else round(ratios.low, 4),

@@ -28,9 +28,15 @@ from typing import Any
 from harness.paths import REPO_ROOT as REPO  # noqa: E402
 from harness.perf import synth
 from harness.perf.engines import measure_engine
-from harness.perf.fidelity import FIDELITY_PAIRS, measure_fidelity, measure_time_to_answer
+from harness.perf.fidelity import (
+    FIDELITY_PAIRS,
+    fidelity_matrix,
+    measure_fidelity,
+    measure_time_to_answer,
+)
 from harness.perf.probe import measure_parse, measure_table, timed
 from harness.perf.targets import BENCH_CONNECTIONS, BENCH_DURATION_S, BENCH_WARMUP_S, judge
+from harness.perf.together import measure_together
 from harness.raw.records import read_cell
 
 FORMAT_VERSION = 2  # 2: both engines (`zensical_*`), table figures, docs without raw copies
@@ -200,6 +206,9 @@ def run_perf(
     if fidelity:
         with tempfile.TemporaryDirectory(prefix="perf-fidelity-") as tmp:
             fidelity_doc = measure_fidelity(Path(tmp), max(2, fidelity_pairs))
+            # The same question without the machine's drift between the two cells.
+            together = measure_together(Path(tmp), fidelity_matrix(), max(2, fidelity_pairs))
+            fidelity_doc["together"] = together
     if answer:
         with tempfile.TemporaryDirectory(prefix="perf-answer-") as tmp:
             answer_doc = measure_time_to_answer(Path(tmp))
@@ -239,6 +248,7 @@ def run_perf(
         },
         "harness_overhead_ratio": (harness or {}).get("overhead_ratio"),
         "fidelity_ratio": (fidelity_doc or {}).get("ratio_mean"),
+        "fidelity_together_ratio": ((fidelity_doc or {}).get("together") or {}).get("ratio_mean"),
         "sizes": measured,
         "harness": harness,
         "fidelity": fidelity_doc,

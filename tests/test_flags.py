@@ -31,6 +31,7 @@ IDS = {
     "littles_law", "effective_connections", "fd_limit", "eof_read_errors", "timeout_truncated",
     "non_2xx", "noisy", "client_saturated", "server_crashed", "starved_connections",
     "noise_unknown", "imprecise", "stalled", "preflight", "rate_not_achieved",
+    "closes_connections",
 }  # fmt: skip
 
 
@@ -63,13 +64,20 @@ def test_a_failed_preflight_check_marks_the_numbers_it_affects() -> None:
     """gunicorn's sync worker fails keep-alive by design and is measured: its numbers say so."""
     close = "keep_alive: server sent Connection: close: every request would need a new connection"
     found = row_flags(good(preflight_ok=False, preflight_ignored=False, preflight_reason=close))
-    assert set(found) == {"preflight"}
-    assert "new one for each request" in found["preflight"]
+    # Named for what it is (the badge reads "Closes every connection"), not as a failure.
+    assert set(found) == {"closes_connections"}
+    assert "new one for each request" in found["closes_connections"]
+    assert FLAGS["closes_connections"].title == "Closes every connection"
     ignored = row_flags(
         good(preflight_ok=False, preflight_ignored=True, preflight_reason="body: 12 bytes")
     )
     assert ignored["preflight"] == "measured despite a failed check: body: 12 bytes"
     assert "preflight" not in row_flags(good(preflight_ok=None, preflight_reason=close))
+    assert "closes_connections" not in row_flags(good(preflight_ok=None, preflight_reason=close))
+    # Another failed check beside it is still a failed check.
+    both = row_flags(good(preflight_ok=False, preflight_reason=f"{close}; body: 12 bytes"))
+    assert set(both) == {"closes_connections", "preflight"}
+    assert both["preflight"].endswith("body: 12 bytes")
 
 
 def test_littles_law_from_the_study_cherrypy_c500() -> None:

@@ -182,7 +182,7 @@ def test_the_example_run_has_a_verdict_for_each_framework() -> None:
     assert flask.clear_win is False and {"granian", "bjoern", "meinheld"} <= set(flask.leaders)
     assert {r.server for r in flask.rows if r.place == 7} == {"gunicorn", "gunicorn-gthread"}
     gunicorn = next(r for r in flask.rows if r.server == "gunicorn")
-    assert "preflight" in gunicorn.flags  # Connection: close, marked beside its numbers
+    assert "closes_connections" in gunicorn.flags  # Connection: close, beside its numbers
     assert [n.id for n in verdict.indicative] == ["quick", "one_machine", "client_bound"]
     assert all(r.requests_per_cpu_s for a in verdict.apps for r in a.rows)
 

@@ -31,6 +31,7 @@ DECISION_FLAGS = (
     "noisy",
     "client_saturated",
     "preflight",
+    "closes_connections",
     "littles_law",
     "starved_connections",
     "non_2xx",

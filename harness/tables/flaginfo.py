@@ -116,15 +116,20 @@ FLAGS: dict[str, FlagInfo] = {
             "the run's time did (--max-time). Its repeats disagree more than the target.",
         ),
         FlagInfo(
+            "closes_connections",
+            "Closes every connection",
+            "The server answered with a Connection: close header (gunicorn's sync worker, by "
+            "design), so wrk opened a new TCP connection for every request: its numbers "
+            "include that reconnect, which servers keeping connections alive do not pay. It "
+            "is how this server behaves, not a fault of the measurement; compare it with "
+            "that in mind (the preflight check found it before measuring).",
+        ),
+        FlagInfo(
             "preflight",
             "A preflight check failed",
             "Before measuring, the server's answer failed a check that did not stop the "
-            "measurement. A server that answers with a Connection: close header (gunicorn's "
-            "sync worker, by design) makes wrk open a new TCP connection for every request: "
-            "its numbers "
-            "include that reconnect, which servers keeping connections alive do not pay. A "
-            "cell measured despite a failed check (--ignore-preflight) may be measuring a "
-            "wrong answer.",
+            "measurement, or one that did and was overridden (--ignore-preflight): the cell "
+            "may be measuring a wrong answer. The detail names the check.",
         ),
         FlagInfo(
             "server_crashed",

@@ -207,17 +207,39 @@ def stalled(row: Mapping[str, Any]) -> str | None:
     return f"the server's CPU stayed near zero for {gap:.1f} s{when} while it was otherwise busy"
 
 
-def preflight(row: Mapping[str, Any]) -> str | None:
-    """A failed preflight check the cell was measured with (non-blocking, or ignored)."""
+def _failed_preflight(row: Mapping[str, Any]) -> str | None:
+    """The failed checks of a cell measured with them, or None."""
     passed, reason = row.get("preflight_ok"), row.get("preflight_reason")
     if passed is None or passed is pd.NA or bool(passed) or not isinstance(reason, str):
         return None
+    return reason
+
+
+def _ignored(row: Mapping[str, Any]) -> bool:
     ignored = row.get("preflight_ignored")
-    if ANNOUNCED_CLOSE in reason and not (ignored is not pd.NA and bool(ignored)):
-        return (
-            "the server closes the connection after every response: wrk opens a new one "
-            "for each request"
-        )
+    return ignored is not None and ignored is not pd.NA and bool(ignored)
+
+
+def closes_connections(row: Mapping[str, Any]) -> str | None:
+    """The server announced Connection: close: measured, and how it behaves."""
+    reason = _failed_preflight(row)
+    if reason is None or ANNOUNCED_CLOSE not in reason:
+        return None
+    return (
+        "the server closes the connection after every response: wrk opens a new one "
+        "for each request"
+    )
+
+
+def preflight(row: Mapping[str, Any]) -> str | None:
+    """Any other failed check the cell was measured with, or one it was measured despite
+    (--ignore-preflight)."""
+    reason = _failed_preflight(row)
+    if reason is None:
+        return None
+    others = [part for part in reason.split("; ") if ANNOUNCED_CLOSE not in part]
+    if not others and not _ignored(row):
+        return None  # closes_connections says it
     return f"measured despite a failed check: {reason}"
 
 
@@ -225,7 +247,7 @@ def preflight(row: Mapping[str, Any]) -> str | None:
 ROW_FLAGS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {f.__name__: f for f in (
     littles_law, effective_connections, fd_limit, eof_read_errors, timeout_truncated, non_2xx,
     client_saturated, starved_connections, noise_unknown, imprecise, stalled, preflight,
-    rate_not_achieved,
+    closes_connections, rate_not_achieved,
 )}
 # fmt: on
 

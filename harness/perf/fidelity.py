@@ -6,7 +6,8 @@ settings (threads, connections, warm-up, duration, timeout), but no harness arou
 it: no preflight, no sampler, no Lua reporter, no sidecar. Pairs are interleaved and
 every other pair starts with the hand run, so an order effect or the machine's drift
 falls on both alike; the ratio harness ÷ hand is reported per pair and as a mean with
-its 95 % interval.
+its 95 % interval. harness/perf/together.py runs the two at the same time instead, which
+takes the machine's drift between two cells out of the ratio.
 
 `measure_time_to_answer` runs a seed-like subset twice: with fixed long cells (the
 study's way) and with `--precision` (short cells, repeated until each interval is within

@@ -57,6 +57,7 @@ def draw_bars(spec: BarSpec, path: Path) -> Path:
                 x - limit * 0.02, (y0 + y1) / 2, "tied", ha="right", va="center",
                 fontsize=FONT_PT - 1, style="italic",
             )  # fmt: skip
+    texts: list[tuple[float, float, str]] = []  # each value printed: y, x where it starts
     for y, bar in zip(ys, spec.bars, strict=True):
         if bar.value is None:
             ax.text(0, y, f" {bar.text}", va="center", ha="left", fontsize=FONT_PT)
@@ -70,9 +71,19 @@ def draw_bars(spec: BarSpec, path: Path) -> Path:
             )  # fmt: skip
             end = bar.high
         ax.text(end + top * 0.02, y, bar.text, va="center", ha="left", fontsize=FONT_PT - 1)
+        texts.append((y, end + top * 0.02, bar.text))
+    bottom, ceiling_top = -0.6, n - 0.4 + (0.35 if ceiling_near else 0)
     if spec.ceiling is not None:
         if ceiling_near:
-            ax.axvline(spec.ceiling, color=INK, linestyle=(0, (5, 3)), linewidth=1.2)
+            # The dashed line stops short of a value printed across it (a bar near the
+            # client's ceiling), so that the number stays readable.
+            per_in = limit / (WIDTH_IN - left - 0.2)  # data units per inch across
+            pad = 0.05 * per_in
+            gaps = [y for y, x, text in texts
+                    if x - pad <= spec.ceiling <= x + _width_in(text) * per_in + pad]  # fmt: skip
+            for y0, y1 in _spans(bottom, ceiling_top, [(y - 0.32, y + 0.32) for y in gaps]):
+                ax.plot([spec.ceiling] * 2, [y0, y1], color=INK, linestyle=(0, (5, 3)),
+                        linewidth=1.2)  # fmt: skip
             ax.text(
                 spec.ceiling, ys[0] + 0.55, spec.ceiling_label, ha="right", va="bottom",
                 fontsize=FONT_PT - 1,
@@ -83,7 +94,7 @@ def draw_bars(spec: BarSpec, path: Path) -> Path:
                 ha="right", va="top", fontsize=FONT_PT - 1,
             )  # fmt: skip
     ax.set_xlim(0, limit)
-    ax.set_ylim(-0.6, n - 0.4 + (0.35 if ceiling_near else 0))
+    ax.set_ylim(bottom, ceiling_top)
     ax.set_yticks(ys, [b.label for b in spec.bars])
     ax.xaxis.set_major_formatter(FuncFormatter(short_number))
     ax.grid(True, axis="x", color=INK, alpha=0.25, linewidth=0.6)
@@ -106,3 +117,20 @@ def _runs(spec: BarSpec) -> list[tuple[int | None, list[int]]]:
         out.append((group, list(range(index, index + count))))
         index += count
     return out
+
+
+def _width_in(text: str) -> float:
+    """How wide `text` prints at the value labels' size, in inches (the chart's font)."""
+    from matplotlib.textpath import TextPath
+
+    return float(TextPath((0, 0), text, size=FONT_PT - 1).get_extents().width) / 72
+
+
+def _spans(low: float, high: float, gaps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """[low, high] without the `gaps` (each inside it)."""
+    out, at = [], low
+    for g0, g1 in sorted(gaps):
+        if g0 > at:
+            out.append((at, g0))
+        at = max(at, g1)
+    return [*out, (at, high)] if at < high else out

@@ -209,6 +209,16 @@ def child_pids(pid: int) -> list[int]:
     return out
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid` (children, theirs, …), through the kernel's lists."""
+    found, todo = [], [pid]
+    while todo:
+        kids = child_pids(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
 class _Tree:
     """The process tree under one pid, walked through the kernel's children lists, with
     each process's psutil handle kept between samples (its CPU times are read anew)."""
@@ -218,13 +228,8 @@ class _Tree:
         self.known: dict[int, psutil.Process] = {}
 
     def processes(self) -> list[psutil.Process]:
-        pids, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            pids.append(pid)
-            todo.extend(child_pids(pid))
         found = []
-        for pid in pids:
+        for pid in [self.pid, *descendants(self.pid)]:
             proc = self.known.get(pid)
             try:
                 if proc is None or not proc.is_running():

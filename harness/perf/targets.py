@@ -158,6 +158,27 @@ def judge(
 
 
 FIDELITY_BAND = (0.98, 1.02)  # harness ÷ hand-run wrk: no observer effect beyond 2 %
+ONE_AFTER = (
+    "harness ÷ hand-run wrk (req/s, same server, pinning, wrk settings), one after the other"
+)
+AT_ONCE = (
+    "harness ÷ hand-run wrk, both at once on the same CPUs (the machine's drift falls on "
+    "both alike)"
+)
+
+
+def _ratio_row(what: str, doc: dict[str, Any], how: str, when: str) -> dict[str, str]:
+    """One fidelity design's pairs against the band: mean, its interval, the pairs' range."""
+    low, high = FIDELITY_BAND
+    mean = doc["ratio_mean"]
+    ci = f"95 % CI {doc['ratio_ci_low']}–{doc['ratio_ci_high']}"
+    return _row(
+        what,
+        f"{low:g}–{high:g}",
+        f"{mean:.3f} ({ci}, {doc['pairs']} {how} pairs{when})",
+        f"pairs {doc['ratio_min']}–{doc['ratio_max']}",
+        low <= mean <= high,
+    )
 
 
 def _fidelity_rows(
@@ -169,33 +190,10 @@ def _fidelity_rows(
 
     rows = []
     if fidelity is not None:
-        low, high = FIDELITY_BAND
-        mean = fidelity["ratio_mean"]
-        ci = f"95 % CI {fidelity['ratio_ci_low']}–{fidelity['ratio_ci_high']}"
-        rows.append(
-            _row(
-                "harness ÷ hand-run wrk (req/s, same server, pinning, wrk settings), "
-                "one after the other",
-                f"{low:g}–{high:g}",
-                f"{mean:.3f} ({ci}, {fidelity['pairs']} interleaved pairs{when('fidelity')})",
-                f"pairs {fidelity['ratio_min']}–{fidelity['ratio_max']}",
-                low <= mean <= high,
-            )
-        )
-        together = fidelity.get("together")
-        if together:
-            mean = together["ratio_mean"]
-            ci = f"95 % CI {together['ratio_ci_low']}–{together['ratio_ci_high']}"
-            rows.append(
-                _row(
-                    "harness ÷ hand-run wrk, both at once on the same CPUs (the machine's "
-                    "drift falls on both alike)",
-                    f"{low:g}–{high:g}",
-                    f"{mean:.3f} ({ci}, {together['pairs']} simultaneous pairs{when('fidelity')})",
-                    f"pairs {together['ratio_min']}–{together['ratio_max']}",
-                    low <= mean <= high,
-                )
-            )
+        rows.append(_ratio_row(ONE_AFTER, fidelity, "interleaved", when("fidelity")))
+        if fidelity.get("together"):
+            together = fidelity["together"]
+            rows.append(_ratio_row(AT_ONCE, together, "simultaneous", when("fidelity")))
     if answer is not None:
         rows.append(
             _row(

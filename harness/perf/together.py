@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from harness.bench import runner
-from harness.bench.sampler import child_pids
+from harness.bench.sampler import descendants
 from harness.matrix.model import Matrix
 from harness.paths import REPO_ROOT
 from harness.perf.fidelity import (
@@ -45,18 +45,9 @@ class BenchEnded(RuntimeError):
     """The harness's bench ended before its wrk started."""
 
 
-def _descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        kids = child_pids(todo.pop())
-        found += kids
-        todo += kids
-    return found
-
-
 def _wrk_started(pid: int, measured: bool) -> bool:
     """Whether a wrk of the bench `pid` runs: its measured run (`--latency`) or not."""
-    for child in _descendants(pid):
+    for child in descendants(pid):
         try:
             with open(f"/proc/{child}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")

@@ -10,21 +10,13 @@ computed (the summary at the end and the site say why).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
 from rich.markup import escape
 
 from harness.matrix.model import Cell
 from harness.matrix.precision import t_quantile
 from harness.tables.dataset import load_runs
-
-PREFLIGHT_FAILED = "preflight failed, measured anyway"
-
-
-def failed_preflight(ok: Any) -> bool:
-    """`preflight_ok` is a recorded False (not missing: an imported cell has none)."""
-    return ok is not None and ok is not pd.NA and not bool(pd.isna(ok)) and not bool(ok)
+from harness.tables.flags import details_of
 
 
 def prepare() -> None:
@@ -34,8 +26,8 @@ def prepare() -> None:
 
 
 def flags_now(run_dir: Path, cell: Cell) -> tuple[str, ...]:
-    """The flags of `cell`'s repeat, given its cell's repeats so far, and a preflight
-    check that failed and was ignored (--ignore-preflight: no flag, but not silent)."""
+    """The flags of `cell`'s repeat, given its cell's repeats so far; a failed preflight
+    check it was measured with names the check (the table's `preflight` flag detail)."""
     group = f"{cell.server}/{cell.app}/{cell.workload}/c{cell.connections}"
     try:
         table = load_runs(run_dir, cells={group})
@@ -48,9 +40,8 @@ def flags_now(run_dir: Path, cell: Cell) -> tuple[str, ...]:
         return ()
     row = rows.iloc[0]
     flags = [f for f in str(row["flags"]).split(";") if f] if isinstance(row["flags"], str) else []
-    if failed_preflight(row["preflight_ok"]):
-        flags.append(f"{PREFLIGHT_FAILED}: {row['preflight_reason']}")
-    return tuple(flags)
+    details = details_of(row["flag_details"]) if isinstance(row["flag_details"], str) else {}
+    return tuple(f"{f}: {details[f]}" if f == "preflight" and f in details else f for f in flags)
 
 
 def flags_suffix(run_dir: Path, cell: Cell) -> str:

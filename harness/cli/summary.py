@@ -17,18 +17,13 @@ from typing import Any
 
 import pandas as pd
 
-from harness.cli.cellline import failed_preflight
 from harness.parse.records import RawFormatError
 from harness.tables.flaginfo import FLAGS
 from harness.tables.ranking import rank_servers
 from harness.tables.summary import GROUP, cell_stats
 
 FORMAT_VERSION = 1  # of the JSON summary (summaryout.to_json); 1 — first version
-# Not a flag of the table (the cell records the check): measured with --ignore-preflight.
-PREFLIGHT = "preflight_failed"
-TITLES = {f: info.title for f, info in FLAGS.items()} | {
-    PREFLIGHT: "The preflight check failed; measured anyway (--ignore-preflight)"
-}
+TITLES = {f: info.title for f, info in FLAGS.items()}
 
 
 @dataclass(frozen=True)
@@ -119,12 +114,10 @@ def cell_flags(table: pd.DataFrame) -> dict[tuple[str, str, str, int], tuple[str
     """Per cell, every flag any of its repeats carries, in the legend's order."""
     order = {f: i for i, f in enumerate(FLAGS)}
     found: dict[tuple[str, str, str, int], set[str]] = {}
-    for row in table[[*GROUP, "flags", "preflight_ok"]].itertuples(index=False):
+    for row in table[[*GROUP, "flags"]].itertuples(index=False):
         key = (str(row.server), str(row.app), str(row.workload), int(str(row.connections)))
         flags = str(row.flags) if isinstance(row.flags, str) else ""
         found.setdefault(key, set()).update(f for f in flags.split(";") if f)
-        if failed_preflight(row.preflight_ok):
-            found[key].add(PREFLIGHT)
     return {
         k: tuple(sorted(v, key=lambda f: (order.get(f, len(order)), f))) for k, v in found.items()
     }
